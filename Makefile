@@ -1,0 +1,31 @@
+# Two entry points: `make serve` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STORE  ?= data
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: venv serve test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+serve: venv
+	@test -d $(STORE) || $(VENV)/bin/cas-dvid init $(STORE)
+	$(VENV)/bin/cas-dvid serve $(STORE) --host $(HOST) --port $(PORT)
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(PY) tools/bench_objects.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""cas_dvid.backends."""

@@ -1,0 +1,46 @@
+"""The one error tree of cas_dvid; handlers pick a category, never a message."""
+
+from __future__ import annotations
+
+
+class CasDvidError(Exception):
+    """Root of every error cas_dvid raises on purpose."""
+
+
+class NotFoundError(CasDvidError, KeyError):
+    """A thing that was asked for does not exist (an object, a ref, a key, a repo)."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; keep messages plain for DVID-style bodies.
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidInputError(CasDvidError, ValueError):
+    """Input was malformed or out of range; the message says what was expected."""
+
+
+class ConflictError(CasDvidError):
+    """A compare-and-swap lost: ``current`` and ``current_token`` describe the winner."""
+
+    def __init__(
+        self, message: str, current: bytes | None = None, current_token: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.current = current
+        self.current_token = current_token
+
+
+class LockedError(CasDvidError):
+    """A write was aimed at a committed (locked) version."""
+
+
+class CorruptObjectError(CasDvidError):
+    """Stored bytes do not decode, or do not hash to the id they are stored under."""
+
+
+class BackendError(CasDvidError):
+    """The storage backend failed (unreachable, refused, or misbehaving)."""
+
+
+class TooLargeError(InvalidInputError):
+    """A request body or result is over a configured limit."""
