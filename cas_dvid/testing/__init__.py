@@ -1,1 +1,1 @@
-"""cas_dvid.testing."""
+"""Test support shipped with the package: the backend conformance suite and an S3 server."""

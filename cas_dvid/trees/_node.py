@@ -1,0 +1,177 @@
+"""Tree node encoding: one canonical byte form per node, decoded with a few C calls.
+
+Layout (little-endian)::
+
+    header  <BBBBIQHH>  version=1, level (0 = leaf), layout, 0, n, total, kw, vw
+    FIXED layout (every key ``kw`` bytes, every value ``vw`` bytes):
+        keys   n * kw bytes, then values  n * vw bytes
+    VARIABLE layout (kw = vw = 0 in the header):
+        key ends n * u32, value ends n * u32 (offsets into each blob),
+        keys blob, values blob
+    internal nodes (level > 0) only, after the above:
+        counts n * u64  (entries under each child)
+
+In an internal node the "values" are child ids (32 bytes) and each key is the
+last key under that child. ``total`` is the number of entries under the node,
+so ``count(root)`` reads one header. The layout is a pure function of the
+entries (FIXED exactly when all widths agree), so equal contents encode to
+equal bytes: the root id depends on the entries alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from collections.abc import Sequence
+from itertools import accumulate
+from typing import NamedTuple
+
+from cas_dvid.errors import CorruptObjectError
+from cas_dvid.objects.ids import ID_SIZE, Kind, ObjectId, content_id, to_hex
+
+VERSION = 1
+FIXED = 0
+VARIABLE = 1
+_HDR = struct.Struct("<BBBBIQHH")
+HEADER_SIZE = _HDR.size
+
+
+class Node(NamedTuple):
+    """A decoded node; immutable by contract (it is shared through the cache).
+
+    ``vals`` holds values in a leaf and child ids in an internal node;
+    ``counts`` is ``None`` in a leaf.
+    """
+
+    level: int
+    keys: list[bytes]
+    vals: list[bytes]
+    counts: list[int] | None
+    total: int
+
+
+@functools.lru_cache(maxsize=4096)
+def _fixed_struct(kw: int, vw: int, n: int) -> struct.Struct:
+    # PERF: one unpack call makes all 2n bytes objects; ~4 us for 64 entries.
+    return struct.Struct(f"<{f'{kw}s' * n}{f'{vw}s' * n}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _ints(code: str, n: int) -> struct.Struct:
+    return struct.Struct(f"<{n}{code}")
+
+
+def _uniform_width(items: Sequence[bytes]) -> int:
+    """The common length of ``items``, or -1 when lengths differ (0 when empty)."""
+    if not items:
+        return 0
+    w = len(items[0])
+    return w if min(map(len, items)) == w == max(map(len, items)) else -1
+
+
+def encode(
+    level: int,
+    keys: Sequence[bytes],
+    vals: Sequence[bytes],
+    counts: Sequence[int] | None = None,
+    *,
+    widths: tuple[int, int] | None = None,
+) -> bytes:
+    """Encode one node (copies). ``widths`` = known (kw, vw) when all keys/values agree."""
+    n = len(keys)
+    kw, vw = widths if widths is not None else (_uniform_width(keys), _uniform_width(vals))
+    total = n if counts is None else sum(counts)
+    kb = b"".join(keys)
+    vb = b"".join(vals)
+    tail = b"" if counts is None else _ints("Q", n).pack(*counts)
+    if kw >= 0 and vw >= 0 and kw < 0x10000 and vw < 0x10000:
+        return b"".join((_HDR.pack(VERSION, level, FIXED, 0, n, total, kw, vw), kb, vb, tail))
+    ends = _ints("I", 2 * n).pack(*accumulate(map(len, keys)), *accumulate(map(len, vals)))
+    head = _HDR.pack(VERSION, level, VARIABLE, 0, n, total, 0, 0)
+    return b"".join((head, ends, kb, vb, tail))
+
+
+def node_id(data: bytes) -> ObjectId:
+    """The id a node is stored under."""
+    return content_id(Kind.TREE, data)
+
+
+def decode(data: bytes, oid: bytes | None = None) -> Node:
+    """Decode node bytes; raise ``CorruptObjectError`` (naming ``oid``) if malformed."""
+    try:
+        node = _decode(data)
+    except (struct.error, ValueError, IndexError) as exc:
+        raise CorruptObjectError(f"malformed tree node {_name(oid)}: {exc}") from exc
+    return node
+
+
+def _name(oid: bytes | None) -> str:
+    return to_hex(oid) if oid is not None else "(unknown id)"
+
+
+def _decode(data: bytes) -> Node:
+    version, level, layout, _, n, total, kw, vw = _HDR.unpack_from(data)
+    if version != VERSION:
+        raise ValueError(f"expected node format version {VERSION}, got {version}")
+    off = HEADER_SIZE
+    if layout == FIXED:
+        s = _fixed_struct(kw, vw, n)
+        fields = s.unpack_from(data, off)
+        keys, vals = list(fields[:n]), list(fields[n:])
+        off += s.size
+    elif layout == VARIABLE:
+        keys, vals, off = _decode_variable(data, off, n)
+    else:
+        raise ValueError(f"expected layout 0 or 1, got {layout}")
+    counts: list[int] | None = None
+    if level:
+        counts = list(_ints("Q", n).unpack_from(data, off))
+        off += 8 * n
+        if any(len(v) != ID_SIZE for v in vals):
+            raise ValueError("internal node child id is not 32 bytes")
+    if off != len(data) or total != (n if counts is None else sum(counts)):
+        raise ValueError(f"length or count mismatch ({off} vs {len(data)} bytes)")
+    return Node(level, keys, vals, counts, total)
+
+
+def _decode_variable(data: bytes, off: int, n: int) -> tuple[list[bytes], list[bytes], int]:
+    ends = _ints("I", 2 * n).unpack_from(data, off)
+    off += 8 * n
+    kends, vends = ends[:n], ends[n:]
+    klen = kends[-1] if n else 0
+    vlen = vends[-1] if n else 0
+    kblob = data[off : off + klen]
+    vblob = data[off + klen : off + klen + vlen]
+    if len(kblob) != klen or len(vblob) != vlen:
+        raise ValueError("blob shorter than its offsets")
+    keys = [kblob[s:e] for s, e in zip((0, *kends), kends, strict=False)]
+    vals = [vblob[s:e] for s, e in zip((0, *vends), vends, strict=False)]
+    return keys, vals, off + klen + vlen
+
+
+def node_level(data: bytes) -> int:
+    """Level of raw node bytes: 0 for a leaf, >0 for an internal node (reads the header)."""
+    try:
+        return int(_HDR.unpack_from(data)[1])
+    except struct.error as exc:
+        raise CorruptObjectError(f"malformed tree node: {exc}") from exc
+
+
+def is_leaf(data: bytes) -> bool:
+    """True when raw node bytes are a leaf (its values are not node ids)."""
+    return node_level(data) == 0
+
+
+def children(data: bytes) -> list[ObjectId]:
+    """Child node ids of raw node bytes, in key order; empty for a leaf."""
+    node = decode(data)
+    return [ObjectId(v) for v in node.vals] if node.level else []
+
+
+EMPTY_NODE: bytes = encode(0, [], [])
+"""The bytes of the empty leaf, the root of every empty tree."""
+
+EMPTY_ROOT: ObjectId = node_id(EMPTY_NODE)
+"""Root id of the empty tree; a tree never needs to load it from a store."""
+
+EMPTY: Node = Node(0, [], [], None, 0)
