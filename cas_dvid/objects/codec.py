@@ -87,16 +87,40 @@ def _compress(codec: Codec, data: BytesLike) -> bytes:
     return _zstd_c().compress(data)
 
 
+_PROBE = 4096
+_PROBE_MIN_SIZE = 64 << 10
+
+
+def worth_compressing(data: BytesLike) -> bool:
+    """Cheap guess whether lz4 can shrink ``data``: try four 4 KiB slices spread across it.
+
+    PERF: EM grayscale is incompressible for lz4, and trying costs ~30 us per 256 KiB
+    block for nothing.  Slices spread over the payload still catch blocks that are
+    partly background (volume edges), which do compress.
+    """
+    mv = memoryview(data).cast("B")
+    n = mv.nbytes
+    if n < _PROBE_MIN_SIZE:
+        return True
+    step = (n - _PROBE) // 3
+    for i in range(4):
+        chunk = mv[i * step : i * step + _PROBE]
+        if len(lz4.block.compress(chunk, store_size=False)) < _PROBE * 0.97:
+            return True
+    return False
+
+
 def encode(kind: Kind, data: BytesLike, codec: Codec = Codec.LZ4) -> list[BytesLike]:
     """Return the stored form as parts to write in order (the payload is never copied).
 
-    A codec that does not shrink the payload falls back to ``Codec.NONE``.
+    A codec that does not shrink the payload falls back to ``Codec.NONE``, as does a
+    large payload whose sampled slices do not compress (see ``worth_compressing``).
     """
     n = memoryview(data).nbytes
     if n > MAX_RAW_SIZE:
         raise InvalidInputError(f"object of {n} bytes is over the {MAX_RAW_SIZE}-byte limit")
     payload: BytesLike = data
-    if codec is not Codec.NONE and n:
+    if codec is not Codec.NONE and n and worth_compressing(data):
         packed = _compress(codec, data)
         if len(packed) < n:
             payload = packed

@@ -1,0 +1,68 @@
+"""Map the error tree to DVID's plain-text responses, in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import falcon
+
+from cas_dvid.errors import (
+    BackendError,
+    CasDvidError,
+    ConflictError,
+    CorruptObjectError,
+    InvalidInputError,
+    LockedError,
+    NotFoundError,
+    TooLargeError,
+)
+
+log = logging.getLogger("cas_dvid.api")
+
+# NOTE: DVID answers 400 for nearly everything, unknown UUIDs and instances included;
+# only a missing key-value key or label is a 404 (dvid-api.md section 0).
+_STATUS: list[tuple[type[CasDvidError], str]] = [
+    (TooLargeError, falcon.HTTP_413),
+    (LockedError, falcon.HTTP_400),
+    (InvalidInputError, falcon.HTTP_400),
+    (ConflictError, falcon.HTTP_409),
+    (NotFoundError, falcon.HTTP_400),
+    (CorruptObjectError, falcon.HTTP_500),
+    (BackendError, falcon.HTTP_503),
+]
+
+
+def dvid_text(message: str, path: str) -> str:
+    """DVID's error body: ``<message> (<url path>).``"""
+    return f"{message} ({path})."
+
+
+def status_for(exc: CasDvidError) -> str:
+    """The HTTP status for an error category."""
+    status = getattr(exc, "http_status", None)
+    if isinstance(status, str):
+        return status
+    for cls, code in _STATUS:
+        if isinstance(exc, cls):
+            return code
+    return falcon.HTTP_500
+
+
+def handle_cas_error(req: falcon.Request, resp: falcon.Response, exc: CasDvidError, params: Any) -> None:
+    """Falcon error handler: plain text, DVID style; corruption and backend faults are logged."""
+    resp.status = status_for(exc)
+    if isinstance(exc, CorruptObjectError | BackendError):
+        log.error("%s %s: %s", req.method, req.path, exc)
+    resp.content_type = falcon.MEDIA_TEXT
+    resp.text = dvid_text(str(exc), req.path)
+
+
+def handle_http_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError, params: Any) -> None:
+    """Falcon's own errors (unknown route, bad method) as plain text too."""
+    resp.status = exc.status
+    resp.content_type = falcon.MEDIA_TEXT
+    message = exc.description or exc.title or str(exc.status)
+    resp.text = dvid_text(message, req.path)
+    for name, value in (exc.headers or {}).items():
+        resp.set_header(name, value)

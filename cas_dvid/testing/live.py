@@ -1,0 +1,47 @@
+"""A real waitress server on 127.0.0.1 in a background thread, for HTTP tests."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import threading
+from types import TracebackType
+from typing import Any
+
+import waitress.server
+
+
+class LiveServer:
+    """Serve a WSGI app on a free loopback port until the context exits."""
+
+    def __init__(self, app: Any, threads: int = 8) -> None:
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+        self._server = waitress.server.create_server(
+            app, host="127.0.0.1", port=0, threads=threads,
+            outbuf_overflow=64 << 20, inbuf_overflow=64 << 20,
+        )
+        self.port = int(self._server.effective_port)  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request over a fresh connection; returns status, headers, body."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.close()
+        self._thread.join(10)
