@@ -1,0 +1,245 @@
+"""Copy-on-write batch apply that ends in the same tree a fresh build would make.
+
+The batch is applied one level at a time, leaves first. At each level only the
+nodes that hold an edited key are loaded ("touched"); each is merged with its
+edits and re-split at content-defined boundaries; the nodes it turns into
+become the edits of the level above (delete the old last key, put the new
+nodes' last keys). Untouched nodes keep their ids and are shared.
+
+Why the result is canonical: inside a node no key but the last is a boundary,
+so re-splitting only needs the hashes of inserted keys and of the old last
+key. A node's tail can run past its old end only when its old last key (a
+boundary) was deleted; the node after it is then touched too (by routing
+``key + b"\\x00"``, the smallest key after it), so the carried tail always
+meets a boundary, or the level's end, exactly where a fresh build would.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import Any
+
+from cas_dvid.objects.ids import ObjectId
+from cas_dvid.trees._build import NodeWriter, build_up
+from cas_dvid.trees._chunk import is_boundary
+from cas_dvid.trees._node import EMPTY_NODE, EMPTY_ROOT, Node, decode, encode, header_widths
+
+Loader = Callable[[ObjectId], Node]
+Op = tuple[bytes, Any]  # (key, new value | None for delete | _TOUCH); internal values: (id, count)
+Touched = tuple[ObjectId, Node, int, int]  # node id, node, its slice [lo, hi) of the level's ops
+
+_TOUCH: Any = object()
+_DICT_MERGE_OVER = 16  # PERF: bisect+insert per op beats a dict rebuild below this many ops.
+
+
+def apply_ops(load: Loader, writer: NodeWriter, root: ObjectId, ops: list[Op]) -> ObjectId:
+    """Apply sorted, unique ``ops`` (value ``None`` deletes) to ``root``; return the new root."""
+    root_node = load(root)
+    height = root_node.level
+    for level in range(height + 1):
+        level_ops = _with_touches(ops, level)
+        touched: list[Touched] = []
+        _route(load, root, root_node, level, [k for k, _ in level_ops], 0, len(level_ops), touched)
+        old, added = _rechunk(touched, level, level_ops, writer)
+        if not old and not added:
+            return root
+        if level == height:
+            return _new_root(load, writer, added, height)
+        ops = _parent_ops(old, added)
+    raise AssertionError("unreachable: the loop returns at the root level")
+
+
+def _with_touches(ops: list[Op], level: int) -> list[Op]:
+    """Add a touch after every deleted boundary key, so the node after it is re-split too."""
+    touches = [k + b"\x00" for k, v in ops if v is None and is_boundary(k, level)]
+    if not touches:
+        return ops
+    merged = dict(ops)
+    for key in touches:
+        merged.setdefault(key, _TOUCH)
+    return sorted(merged.items(), key=itemgetter(0))
+
+
+def _route(
+    load: Loader,
+    oid: ObjectId,
+    node: Node,
+    level: int,
+    keys: Sequence[bytes],
+    lo: int,
+    hi: int,
+    out: list[Touched],
+) -> None:
+    """Append, in key order, each node at ``level`` that ``keys[lo:hi]`` fall into."""
+    if node.level == level:
+        out.append((oid, node, lo, hi))
+        return
+    nkeys = node.keys
+    last = len(nkeys) - 1
+    i = lo
+    while i < hi:
+        c = min(bisect_left(nkeys, keys[i]), last)
+        j = hi if c == last else bisect_right(keys, nkeys[c], i, hi)
+        child = ObjectId(node.vals[c])
+        _route(load, child, load(child), level, keys, i, j, out)
+        i = j
+
+
+def _rechunk(
+    touched: list[Touched], level: int, ops: list[Op], writer: NodeWriter
+) -> tuple[dict[bytes, ObjectId], list[tuple[bytes, ObjectId, int]]]:
+    """Merge and re-split the touched nodes of one level.
+
+    Returns the replaced nodes (old last key -> old id) and the new nodes
+    (last key, id, entry count), both in key order.
+    """
+    old: dict[bytes, ObjectId] = {}
+    added: list[tuple[bytes, ObjectId, int]] = []
+    pk: list[bytes] = []
+    pv: list[Any] = []
+    for oid, node, lo, hi in touched:
+        node_ops = [op for op in ops[lo:hi] if op[1] is not _TOUCH]
+        vals = _entry_vals(node)
+        mk, mv, changed = _merge(node.keys, vals, node_ops)
+        if not changed and not pk:
+            continue
+        if node.keys:
+            old[node.keys[-1]] = oid
+        widths = None if pk else _widths(node, node_ops)
+        base = len(pk)
+        ks, vs = (pk + mk, pv + mv) if pk else (mk, mv)
+        start = 0
+        for p in _cuts(mk, node_ops, node.keys, level):
+            end = base + p + 1
+            added.append(_emit(level, ks[start:end], vs[start:end], writer, widths))
+            start = end
+        pk, pv = ks[start:], vs[start:]
+    if pk:
+        added.append(_emit(level, pk, pv, writer, None))
+    return old, added
+
+
+def _widths(node: Node, ops: list[Op]) -> tuple[int, int] | None:
+    """The node's (key, value) widths if every put keeps them, else None (encode checks)."""
+    if node.widths is None or not node.keys:
+        return None
+    kw, vw = node.widths
+    if node.level:
+        ok = all(len(k) == kw for k, v in ops if v is not None)
+    else:
+        ok = all(len(k) == kw and len(v) == vw for k, v in ops if v is not None)
+    return node.widths if ok else None
+
+
+def _entry_vals(node: Node) -> Sequence[Any]:
+    if node.counts is None:
+        return node.vals
+    return list(zip(node.vals, node.counts, strict=True))
+
+
+def _merge(
+    keys: Sequence[bytes], vals: Sequence[Any], ops: list[Op]
+) -> tuple[list[bytes], list[Any], bool]:
+    """Apply sorted ops to one node's entries; return new lists and whether anything changed."""
+    if len(ops) > _DICT_MERGE_OVER:
+        d = dict(zip(keys, vals, strict=True))
+        for k, v in ops:
+            if v is None:
+                d.pop(k, None)
+            else:
+                d[k] = v
+        mk = sorted(d)
+        mv = [d[k] for k in mk]
+        return mk, mv, mk != list(keys) or mv != list(vals)
+    mk, mv = list(keys), list(vals)
+    changed = False
+    i = 0
+    for k, v in ops:
+        i = bisect_left(mk, k, i)
+        hit = i < len(mk) and mk[i] == k
+        if v is None:
+            if hit:
+                del mk[i], mv[i]
+                changed = True
+        elif not hit:
+            mk.insert(i, k)
+            mv.insert(i, v)
+            changed = True
+        elif mv[i] != v:
+            mv[i] = v
+            changed = True
+    return mk, mv, changed
+
+
+def _cuts(mk: list[bytes], ops: list[Op], old_keys: list[bytes], level: int) -> list[int]:
+    """Positions in ``mk`` of boundary keys: only put keys and the old last key can be one."""
+    cands = {k for k, v in ops if v is not None}
+    if old_keys:
+        cands.add(old_keys[-1])
+    cuts = []
+    n = len(mk)
+    for k in sorted(cands):
+        if is_boundary(k, level):
+            i = bisect_left(mk, k)
+            if i < n and mk[i] == k:
+                cuts.append(i)
+    return cuts
+
+
+def _emit(
+    level: int,
+    keys: list[bytes],
+    vals: list[Any],
+    writer: NodeWriter,
+    widths: tuple[int, int] | None,
+) -> tuple[bytes, ObjectId, int]:
+    """Encode and queue one new node; return its parent entry (last key, id, count)."""
+    if level == 0:
+        data = encode(0, keys, vals, widths=widths)
+        node = Node(0, tuple(keys), tuple(vals), None, len(keys), header_widths(data))
+        return keys[-1], writer.add(data, node), len(keys)
+    ids = [v[0] for v in vals]
+    counts = [v[1] for v in vals]
+    data = encode(level, keys, ids, counts, widths=widths)
+    node = Node(level, tuple(keys), tuple(ids), tuple(counts), sum(counts), header_widths(data))
+    return keys[-1], writer.add(data, node), node.total
+
+
+def _parent_ops(old: dict[bytes, ObjectId], added: list[tuple[bytes, ObjectId, int]]) -> list[Op]:
+    """Edits of the level above: drop replaced children, put new ones; skip no-ops."""
+    ops: dict[bytes, Any] = dict.fromkeys(old)
+    for key, oid, count in added:
+        if old.get(key) == oid:
+            del ops[key]
+        else:
+            ops[key] = (oid, count)
+    return sorted(ops.items(), key=itemgetter(0))
+
+
+def _new_root(
+    load: Loader,
+    writer: NodeWriter,
+    added: list[tuple[bytes, ObjectId, int]],
+    height: int,
+) -> ObjectId:
+    """Root over the new content of the old root's level (``added`` is all of it)."""
+    if not added:
+        writer.add(EMPTY_NODE)
+        return EMPTY_ROOT
+    if len(added) > 1:
+        keys, ids, counts = (list(col) for col in zip(*added, strict=True))
+        return build_up(keys, ids, counts, height + 1, writer)
+    return _collapse(load, writer, added[0][1])
+
+
+def _collapse(load: Loader, writer: NodeWriter, oid: ObjectId) -> ObjectId:
+    """Descend through single-child roots: the canonical root is the first one-node level."""
+    while True:
+        data = writer.pending.get(oid)
+        node = decode(data, oid) if data is not None else load(oid)
+        if not node.level or len(node.keys) != 1:
+            return oid
+        writer.discard(oid)
+        oid = ObjectId(node.vals[0])

@@ -1,0 +1,262 @@
+"""``Tree``: the ordered Merkle map's operations over a ``NodeStore``, with a node cache."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
+
+from cas_dvid.errors import InvalidInputError
+from cas_dvid.objects.ids import ObjectId
+from cas_dvid.trees import _apply, _diff
+from cas_dvid.trees._build import NodeWriter, build_columns, check_entries, check_sorted
+from cas_dvid.trees._node import EMPTY, EMPTY_ROOT, Node, decode
+from cas_dvid.trees.abc import NodeStore
+
+Puts = Mapping[bytes, bytes] | Iterable[tuple[bytes, bytes]]
+Change = tuple[bytes, bytes | None, bytes | None]
+
+DEFAULT_CACHE_NODES = 8192
+"""Decoded nodes kept per ``Tree`` (a 64-entry leaf of block keys is ~8 KiB decoded)."""
+
+BUILD_FLUSH_NODES = 4096
+"""A bulk build hands nodes to the store in batches of this many."""
+
+
+class Tree:
+    """Ordered map from byte keys to byte values, stored as a prolly tree in a ``NodeStore``.
+
+    A tree is named by its root id; every method takes the root to work on,
+    and writes return a new root (old roots stay valid: nodes are immutable).
+    Decoded nodes are kept in a bounded LRU cache, safe because they never change.
+    """
+
+    def __init__(self, store: NodeStore, *, cache_nodes: int = DEFAULT_CACHE_NODES) -> None:
+        self.store = store
+        self._cache: OrderedDict[ObjectId, Node] = OrderedDict()
+        self._cache_nodes = cache_nodes
+
+    # -- nodes -------------------------------------------------------------------
+
+    def node(self, oid: ObjectId) -> Node:
+        """The decoded node ``oid`` (cached); raises ``NotFoundError`` / ``CorruptObjectError``."""
+        cache = self._cache
+        node = cache.get(oid)
+        if node is not None:
+            cache.move_to_end(oid)
+            return node
+        node = EMPTY if oid == EMPTY_ROOT else decode(self.store.load_node(oid), oid)
+        self._remember(oid, node)
+        return node
+
+    def _remember(self, oid: ObjectId, node: Node) -> None:
+        cache = self._cache
+        cache[oid] = node
+        if len(cache) > self._cache_nodes:
+            cache.popitem(last=False)
+
+    def clear_cache(self) -> None:
+        """Drop every cached node (tests use it to count cold loads)."""
+        self._cache.clear()
+
+    # -- reads -------------------------------------------------------------------
+
+    def get(self, root: ObjectId, key: bytes) -> bytes | None:
+        """The value of ``key``, or ``None`` when absent."""
+        node = self.node(root)
+        while node.level:
+            i = bisect_left(node.keys, key)
+            if i == len(node.keys):
+                return None
+            node = self.node(node.vals[i])  # type: ignore[arg-type]
+        i = bisect_left(node.keys, key)
+        return node.vals[i] if i < len(node.keys) and node.keys[i] == key else None
+
+    def get_many(self, root: ObjectId, keys: Iterable[bytes]) -> dict[bytes, bytes]:
+        """Values of the present ``keys`` (absent keys are left out), in one pass down the tree."""
+        wanted = sorted(set(keys))
+        out: dict[bytes, bytes] = {}
+        if wanted:
+            self._get_many(self.node(root), wanted, 0, len(wanted), out)
+        return out
+
+    def _get_many(
+        self, node: Node, keys: list[bytes], lo: int, hi: int, out: dict[bytes, bytes]
+    ) -> None:
+        nkeys, n = node.keys, len(node.keys)
+        if not node.level:
+            vals, i = node.vals, 0
+            for k in keys[lo:hi]:
+                i = bisect_left(nkeys, k, i)
+                if i < n and nkeys[i] == k:
+                    out[k] = vals[i]
+            return
+        i = lo
+        while i < hi:
+            c = bisect_left(nkeys, keys[i])
+            if c == n:
+                return
+            j = bisect_right(keys, nkeys[c], i, hi)
+            self._get_many(self.node(node.vals[c]), keys, i, j, out)  # type: ignore[arg-type]
+            i = j
+
+    def range(
+        self,
+        root: ObjectId,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        *,
+        start_inclusive: bool = True,
+        end_inclusive: bool = False,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Entries with ``start <= key < end`` in key order (``None`` = unbounded).
+
+        ``start_inclusive=False`` makes the start bound strict; ``end_inclusive=True``
+        includes ``end``. Loads leaves lazily, at most one past the end.
+        """
+        cut = bisect_right if end_inclusive else bisect_left
+        for leaf, pos in self._leaves_from(root, start, start_inclusive):
+            keys = leaf.keys
+            stop = len(keys) if end is None else cut(keys, end, pos)
+            yield from zip(keys[pos:stop], leaf.vals[pos:stop], strict=True)
+            if stop < len(keys):
+                return
+
+    def _leaves_from(
+        self, root: ObjectId, start: bytes | None, inclusive: bool
+    ) -> Iterator[tuple[Node, int]]:
+        """Leaves from the one holding ``start`` on, each with the first position to read."""
+        stack: list[tuple[Node, int]] = []
+        node = self.node(root)
+        while node.level:
+            i = 0 if start is None else bisect_left(node.keys, start)
+            if i == len(node.keys):
+                return
+            stack.append((node, i))
+            node = self.node(node.vals[i])  # type: ignore[arg-type]
+        first = bisect_left if inclusive else bisect_right
+        yield node, 0 if start is None else first(node.keys, start)
+        while stack:
+            parent, i = stack.pop()
+            if i + 1 == len(parent.keys):
+                continue
+            stack.append((parent, i + 1))
+            node = self.node(parent.vals[i + 1])  # type: ignore[arg-type]
+            while node.level:
+                stack.append((node, 0))
+                node = self.node(node.vals[0])  # type: ignore[arg-type]
+            yield node, 0
+
+    def count(self, root: ObjectId) -> int:
+        """Number of entries (read from the root's header)."""
+        return self.node(root).total
+
+    def height(self, root: ObjectId) -> int:
+        """Number of node levels from the root to the leaves (1 for a lone leaf)."""
+        return self.node(root).level + 1
+
+    # -- writes ------------------------------------------------------------------
+
+    def build(self, sorted_items: Iterable[tuple[bytes, bytes]]) -> ObjectId:
+        """Build a tree from entries in strictly increasing key order; return its root.
+
+        The root equals what any sequence of ``apply`` calls reaching the same
+        entries would give. Raises ``InvalidInputError`` on unsorted keys or
+        oversized keys/values.
+        """
+        items = sorted_items if isinstance(sorted_items, list) else list(sorted_items)
+        keys = [k for k, _ in items]
+        vals = [v for _, v in items]
+        check_entries(keys, vals)
+        check_sorted(keys)
+        writer = NodeWriter(self.store, flush_every=BUILD_FLUSH_NODES)
+        root = build_columns(keys, vals, writer)
+        writer.flush()
+        return root
+
+    def apply(self, root: ObjectId, puts: Puts = (), deletes: Iterable[bytes] = ()) -> ObjectId:
+        """Put and delete a batch of keys copy-on-write; return the new root.
+
+        Only nodes on the paths to changed keys are rewritten; the rest are
+        shared with ``root``. Deleting an absent key is a no-op. Raises
+        ``InvalidInputError`` when a key is both put and deleted, or a key or
+        value is over its size limit.
+        """
+        ops = _parse_batch(puts, deletes)
+        if not ops:
+            return root
+        if root == EMPTY_ROOT:
+            return self.build([(k, v) for k, v in ops if v is not None])
+        writer = NodeWriter(self.store, remember=self._remember)
+        new_root = _apply.apply_ops(self.node, writer, root, ops)
+        writer.flush()
+        return new_root
+
+    # -- comparisons -------------------------------------------------------------
+
+    def diff(self, root_a: ObjectId, root_b: ObjectId) -> Iterator[Change]:
+        """Yield ``(key, old, new)`` for every key whose value differs, in key order.
+
+        ``old`` is ``None`` for a key only in ``root_b``, ``new`` for one only in
+        ``root_a``. A subtree whose id both sides share is never loaded.
+        """
+        return _diff.diff(self.node, root_a, root_b)
+
+    def merge3(
+        self, base: ObjectId, ours: ObjectId, theirs: ObjectId
+    ) -> tuple[ObjectId, list[bytes]]:
+        """Three-way merge: ``ours`` plus the changes ``theirs`` made since ``base``.
+
+        A key changed on both sides to different values (a delete counts as a
+        change) is a conflict: the merged root keeps our value and the key is
+        listed, in key order. The same change on both sides is not a conflict.
+        """
+        if theirs in (base, ours):
+            return ours, []
+        if ours == base:
+            return theirs, []
+        puts, deletes, conflicts = _diff.merge_changes(
+            self.diff(base, ours), self.diff(base, theirs)
+        )
+        return self.apply(ours, puts, deletes), conflicts
+
+    # -- walking (sync, verify, gc) --------------------------------------------------
+
+    def iter_node_ids(
+        self,
+        root: ObjectId,
+        *,
+        exclude: Callable[[Sequence[ObjectId]], Collection[ObjectId]] | None = None,
+    ) -> Iterator[ObjectId]:
+        """Every node id under ``root``, level by level from the root down.
+
+        ``exclude`` gets each level's ids in one batch and returns those to skip
+        together with their subtrees (e.g. the ones a sync peer already has).
+        """
+        level = [root]
+        while level:
+            if exclude is not None:
+                skip = exclude(level)
+                level = [oid for oid in level if oid not in skip]
+            yield from level
+            below: list[ObjectId] = []
+            for oid in level:
+                node = self.node(oid)
+                if node.level:
+                    below.extend(node.vals)  # type: ignore[arg-type]
+            level = below
+
+
+def _parse_batch(puts: Puts, deletes: Iterable[bytes]) -> list[tuple[bytes, bytes | None]]:
+    """Check a batch and return its ops sorted by key (``None`` = delete)."""
+    p = dict(puts.items() if isinstance(puts, Mapping) else puts)
+    check_entries(list(p), list(p.values()))
+    ops: dict[bytes, bytes | None] = dict(p)
+    dels = list(deletes)
+    check_entries(dels, [b""] * len(dels))
+    for k in dels:
+        if k in p:
+            raise InvalidInputError(f"key {k!r} is both put and deleted in one batch")
+        ops[k] = None
+    return sorted(ops.items(), key=itemgetter(0))
