@@ -44,3 +44,7 @@ class BackendError(CasDvidError):
 
 class TooLargeError(InvalidInputError):
     """A request body or result is over a configured limit."""
+
+
+class MissingDataError(NotFoundError):
+    """A key or label that is absent at a version: the one case DVID answers 404."""

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import falcon
 
-from cas_dvid.api import _server
+from cas_dvid.api import _ext, _nodes, _repos, _server
+from cas_dvid.api._common import Services
+from cas_dvid.api._instances import InstanceRoute
+from cas_dvid.api._keyvalue import KeyValueHandler
 from cas_dvid.api.config import ServerConfig
-from cas_dvid.api.errors import handle_cas_error, handle_http_error
+from cas_dvid.api.errors import handle_cas_error, handle_http_error, handle_unexpected
 from cas_dvid.backends import open_backend
+from cas_dvid.datatypes import default_registry
 from cas_dvid.errors import CasDvidError
 from cas_dvid.objects import ObjectStore
+from cas_dvid.versions import VersionService
 
 
 class _ReadOnly:
@@ -29,13 +34,39 @@ def create_app(config: ServerConfig, store: ObjectStore | None = None) -> falcon
     middleware = [_ReadOnly()] if config.read_only else []
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
+    app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(CasDvidError, handle_cas_error)
     app.add_error_handler(falcon.HTTPError, handle_http_error)
 
     app.add_route("/api/help", _server.Help())
     app.add_route("/api/heartbeat", _server.Heartbeat())
     app.add_route("/api/server/info", _server.ServerInfo(config, store.backend.url))
-    types = _server.ServerTypes({})
+    registry = default_registry()
+    s = Services(VersionService(store, metadata_ttl=config.metadata_ttl), registry, config)
+    types = _server.ServerTypes(registry.urls())
     app.add_route("/api/server/types", types)
     app.add_route("/api/server/compiled-types", types)
+
+    app.add_route("/api/repos", _repos.Repos(s))
+    app.add_route("/api/repos/info", _repos.ReposInfo(s))
+    app.add_route("/api/repo/{uuid}", _repos.RepoInfo(s))
+    app.add_route("/api/repo/{uuid}/info", _repos.RepoInfo(s))
+    app.add_route("/api/repo/{uuid}/instance", _repos.RepoInstance(s))
+    app.add_route("/api/repo/{uuid}/log", _repos.RepoLog(s))
+    app.add_route("/api/repo/{uuid}/branch-versions/{name}", _repos.BranchVersions(s))
+    app.add_route("/api/repo/{uuid}/merge", _repos.RepoMerge(s))
+
+    app.add_route("/api/node/{uuid}/note", _nodes.NodeNote(s))
+    app.add_route("/api/node/{uuid}/log", _nodes.NodeLog(s))
+    app.add_route("/api/node/{uuid}/status", _nodes.NodeStatus(s))
+    app.add_route("/api/node/{uuid}/commit", _nodes.NodeCommit(s))
+    app.add_route("/api/node/{uuid}/branch", _nodes.NodeBranch(s))
+    app.add_route("/api/node/{uuid}/newversion", _nodes.NodeNewVersion(s))
+    app.add_route("/api/node/{uuid}/tag", _nodes.NodeTag(s))
+
+    instances = InstanceRoute(s, {"keyvalue": KeyValueHandler(s)})
+    app.add_route("/api/node/{uuid}/{data}/{endpoint}", instances)
+    app.add_route("/api/node/{uuid}/{data}/{endpoint}/{rest:path}", instances)
+
+    app.add_route("/api/cas/diff/{a}/{b}/{data}", _ext.Diff(s))
     return app

@@ -12,7 +12,10 @@ class ServerConfig:
     Attributes:
         store_url: where objects and refs live (``file://``, ``s3://``, ``memory://``).
         read_only: refuse every write (GET/HEAD only), as DVID's read-only mode.
-        max_body_bytes: request bodies over this get a 413 with a message.
+        max_body_bytes: data request bodies over this get a 413 with a message.
+        max_json_bytes: the same for JSON and protobuf request bodies.
+        metadata_ttl: seconds a repo record may be served from memory (0: always
+            re-read; heads, and so data, are always re-read).
         cache_bytes: budget of the decoded-object cache.
         note: free text shown in /api/server/info.
     """
@@ -20,5 +23,7 @@ class ServerConfig:
     store_url: str = "memory://"
     read_only: bool = False
     max_body_bytes: int = 1 << 30
+    max_json_bytes: int = 64 << 20
+    metadata_ttl: float = 0.0
     cache_bytes: int = 512 << 20
     note: str = ""

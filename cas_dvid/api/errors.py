@@ -14,6 +14,7 @@ from cas_dvid.errors import (
     CorruptObjectError,
     InvalidInputError,
     LockedError,
+    MissingDataError,
     NotFoundError,
     TooLargeError,
 )
@@ -24,6 +25,7 @@ log = logging.getLogger("cas_dvid.api")
 # only a missing key-value key or label is a 404 (dvid-api.md section 0).
 _STATUS: list[tuple[type[CasDvidError], str]] = [
     (TooLargeError, falcon.HTTP_413),
+    (MissingDataError, falcon.HTTP_404),
     (LockedError, falcon.HTTP_400),
     (InvalidInputError, falcon.HTTP_400),
     (ConflictError, falcon.HTTP_409),
@@ -66,3 +68,14 @@ def handle_http_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HT
     resp.text = dvid_text(message, req.path)
     for name, value in (exc.headers or {}).items():
         resp.set_header(name, value)
+
+
+def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params: Any) -> None:
+    """A bug: log the traceback, answer 500 in plain text rather than falcon's JSON."""
+    if isinstance(exc, falcon.HTTPError):
+        handle_http_error(req, resp, exc, params)
+        return
+    log.exception("%s %s failed", req.method, req.path)
+    resp.status = falcon.HTTP_500
+    resp.content_type = falcon.MEDIA_TEXT
+    resp.text = dvid_text(f"internal error: {type(exc).__name__}: {exc}", req.path)

@@ -1,1 +1,7 @@
-"""cas_dvid.versions."""
+"""Repos, the version DAG and data instances, on refs and immutable commit objects."""
+
+from cas_dvid.versions.commits import Commit
+from cas_dvid.versions.model import Instance, Node, Repo, new_uuid, now
+from cas_dvid.versions.service import At, VersionService
+
+__all__ = ["At", "Commit", "Instance", "Node", "Repo", "VersionService", "new_uuid", "now"]

@@ -1,0 +1,78 @@
+"""Helpers every resource shares: bodies with limits, JSON in and out, the services bundle."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import falcon
+
+from cas_dvid.api.config import ServerConfig
+from cas_dvid.datatypes import TypeRegistry
+from cas_dvid.errors import InvalidInputError, TooLargeError
+from cas_dvid.versions import VersionService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What resources are handed: the version service, datatypes and the config."""
+
+    versions: VersionService
+    types: TypeRegistry
+    config: ServerConfig
+
+
+def read_body(req: falcon.Request, limit: int) -> bytes:
+    """The whole request body, refusing bodies over ``limit`` and bodies cut short."""
+    length = req.content_length
+    if length is not None and length > limit:
+        raise TooLargeError(f"request body of {length} bytes is over the {limit}-byte limit")
+    data = req.bounded_stream.read(limit + 1)
+    if len(data) > limit:
+        raise TooLargeError(f"request body is over the {limit}-byte limit")
+    if length is not None and len(data) != length:
+        raise InvalidInputError(f"request body cut off: got {len(data)} of {length} bytes")
+    return bytes(data)
+
+
+def read_json(req: falcon.Request, limit: int, *, required: bool = False) -> Any:
+    """Parse a JSON body; an empty body is ``{}`` unless ``required``."""
+    raw = read_body(req, limit)
+    if not raw.strip():
+        if required:
+            raise InvalidInputError("expected a JSON body, got an empty one")
+        return {}
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"malformed JSON request in body: {exc}") from None
+
+
+def json_object(doc: Any, what: str = "request") -> dict[str, Any]:
+    """Insist the JSON is an object."""
+    if not isinstance(doc, dict):
+        raise InvalidInputError(f"{what} must be a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def string_field(doc: dict[str, Any], name: str, default: str = "") -> str:
+    """A string member (case-sensitive), or ``default``; other types are refused."""
+    value = doc.get(name, default)
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name!r} must be a string, got {value!r}")
+    return value
+
+
+def string_list(doc: dict[str, Any], name: str) -> list[str]:
+    """A list-of-strings member (absent -> [])."""
+    value = doc.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise InvalidInputError(f"{name!r} must be a list of strings, got {value!r}")
+    return value
+
+
+def send_json(resp: falcon.Response, doc: Any) -> None:
+    """JSON out, compact like DVID's Go encoder."""
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = json.dumps(doc, separators=(",", ":")).encode()

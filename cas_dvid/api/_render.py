@@ -1,0 +1,81 @@
+"""The JSON shapes DVID gives repos, nodes and instances (plus our ids beside them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cas_dvid.datatypes import TypeRegistry
+from cas_dvid.objects import to_hex
+from cas_dvid.versions import At, Instance, Repo, VersionService
+
+COMPRESSION_NAMES = {"lz4": "LZ4 compression, level -1", "none": "No compression",
+                     "zstd": "Zstd compression, level 1", "jpeg": "JPEG compression, level 80"}
+
+
+def node_json(repo: Repo, uuid: str) -> dict[str, Any]:
+    """One node of the DAG, as DVID's nodeJSON, plus ``CommitID`` once locked."""
+    n = repo.nodes[uuid]
+    ids = {u: m.version_id for u, m in repo.nodes.items()}
+    return {
+        "Branch": n.branch,
+        "Note": n.note,
+        "Log": list(n.log),
+        "UUID": uuid,
+        "VersionID": n.version_id,
+        "Locked": n.locked,
+        "Parents": [ids[p] for p in n.parents if p in ids],
+        "Children": [ids[c] for c in n.children if c in ids],
+        "Created": n.created,
+        "Updated": n.updated,
+        "CommitID": n.commit or "",
+    }
+
+
+def base_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, Any]:
+    """DVID's ``Base`` block of instance info."""
+    t = types.get(inst.typename)
+    compression = inst.settings.get("compression", "lz4").split(":")[0].lower()
+    return {
+        "TypeName": t.name,
+        "TypeURL": t.full_url,
+        "TypeVersion": t.version,
+        "DataUUID": inst.data_uuid,
+        "Name": inst.name,
+        "RepoUUID": repo.root,
+        "Compression": COMPRESSION_NAMES.get(compression, compression),
+        "Checksum": "No checksum",
+        "Syncs": [],
+        "Versioned": inst.versioned,
+        "KVStore": "default",
+        "LogStore": "default",
+        "Tags": dict(inst.tags) or None,
+    }
+
+
+def instance_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, Any]:
+    """Instance entry of repo info: Base and Extended."""
+    return {"Base": base_json(repo, inst, types), "Extended": {}}
+
+
+def instance_info(versions: VersionService, at: At, inst: Instance, types: TypeRegistry) -> dict[str, Any]:
+    """GET .../{data}/info: Base, Extended and ``TreeRoot``, the instance's tree at this version."""
+    doc = instance_json(at.repo, inst, types)
+    doc["TreeRoot"] = to_hex(versions.root_at(at, inst))
+    return doc
+
+
+def repo_json(repo: Repo, types: TypeRegistry) -> dict[str, Any]:
+    """DVID's repoJSON."""
+    return {
+        "Root": repo.root,
+        "Alias": repo.alias,
+        "Description": repo.description,
+        "Log": list(repo.log),
+        "Properties": dict(repo.properties),
+        "DataInstances": {n: instance_json(repo, i, types) for n, i in sorted(repo.instances.items())},
+        "DAG": {"Root": repo.root, "Nodes": {u: node_json(repo, u) for u in repo.nodes}},
+        "MutationID": repo.mutation_id,
+        "SavedMutationID": repo.mutation_id,
+        "Created": repo.created,
+        "Updated": repo.updated,
+    }

@@ -1,0 +1,127 @@
+"""Repo-level resources: /api/repos, /api/repos/info and /api/repo/{uuid}/..."""
+
+from __future__ import annotations
+
+import falcon
+
+from cas_dvid.api._common import (
+    Services, json_object, read_json, send_json, string_field, string_list,
+)
+from cas_dvid.api._render import repo_json
+from cas_dvid.datatypes.base import parse_bool, parse_settings, parse_tags
+from cas_dvid.errors import InvalidInputError
+
+
+class _Resource:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.v = services.versions
+        self.limit = services.config.max_json_bytes
+
+
+class Repos(_Resource):
+    """POST /api/repos: a new repo."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Create a repo; body optional: alias, description, root."""
+        doc = json_object(read_json(req, self.limit))
+        root = string_field(doc, "root") or None
+        uuid = self.v.create_repo(string_field(doc, "alias"), string_field(doc, "description"), root)
+        send_json(resp, {"root": uuid})
+
+
+class ReposInfo(_Resource):
+    """GET /api/repos/info: every repo by root UUID."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """All repos."""
+        send_json(resp, {root: repo_json(r, self.s.types) for root, r in self.v.repos().items()})
+
+
+class RepoInfo(_Resource):
+    """GET/POST /api/repo/{uuid}/info and HEAD /api/repo/{uuid}."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
+        """The repo holding ``uuid``."""
+        send_json(resp, repo_json(self.v.resolve(uuid).repo, self.s.types))
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
+        """Set alias and/or description."""
+        doc = json_object(read_json(req, self.limit, required=True))
+        alias = string_field(doc, "alias") if "alias" in doc else None
+        desc = string_field(doc, "description") if "description" in doc else None
+        self.v.set_repo_info(uuid, alias, desc)
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
+        """200 if the repo exists."""
+        at = self.v.resolve(uuid)
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = f"Repo available with root UUID {at.repo.root}"
+
+
+class RepoInstance(_Resource):
+    """POST /api/repo/{uuid}/instance: a new data instance."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
+        """Add an instance; DVID wants every setting as a string."""
+        doc = json_object(read_json(req, self.limit, required=True))
+        lower = {k.lower(): k for k in doc}
+        typename = _required(doc, lower, "typename")
+        name = _required(doc, lower, "dataname")
+        dtype = self.s.types.get(typename)
+        versioned = parse_bool(doc[lower["versioned"]], "versioned") if "versioned" in lower else True
+        tags = parse_tags(_str(doc, lower, "tags")) if "tags" in lower else {}
+        settings = parse_settings(doc, skip=("typename", "dataname", "versioned", "tags"))
+        at = self.v.resolve(uuid)
+        self.v.new_instance(uuid, name, dtype.name, versioned=versioned, settings=settings, tags=tags)
+        send_json(resp, {"result": f"Added {name} [{dtype.name}] to node {at.uuid}"})
+
+
+def _str(doc: dict[str, object], lower: dict[str, str], key: str) -> str:
+    value = doc[lower[key]]
+    if not isinstance(value, str):
+        raise InvalidInputError(f"Configuration for {key!r} was not a string: {value!r}")
+    return value
+
+
+def _required(doc: dict[str, object], lower: dict[str, str], key: str) -> str:
+    if key not in lower:
+        raise InvalidInputError(f"instance creation requires a {key!r} setting")
+    value = _str(doc, lower, key)
+    if not value:
+        raise InvalidInputError(f"{key!r} must not be empty")
+    return value
+
+
+class RepoLog(_Resource):
+    """GET/POST /api/repo/{uuid}/log."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
+        """The repo log."""
+        send_json(resp, {"log": self.v.resolve(uuid).repo.log})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
+        """Append lines."""
+        doc = json_object(read_json(req, self.limit, required=True))
+        self.v.append_repo_log(uuid, string_list(doc, "log"))
+
+
+class BranchVersions(_Resource):
+    """GET /api/repo/{uuid}/branch-versions/{name}."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, uuid: str, name: str) -> None:
+        """UUIDs of a branch, leaf first."""
+        send_json(resp, self.v.branch_versions(uuid, name))
+
+
+class RepoMerge(_Resource):
+    """POST /api/repo/{uuid}/merge."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
+        """Merge two or more locked parents into a new unlocked child."""
+        doc = json_object(read_json(req, self.limit, required=True))
+        child = self.v.merge(
+            uuid, string_list(doc, "parents"), string_field(doc, "note"),
+            string_field(doc, "mergeType", ""),
+        )
+        send_json(resp, {"child": child})

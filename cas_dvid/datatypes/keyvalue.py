@@ -1,0 +1,88 @@
+"""keyvalue: string keys to byte values, versioned; small values inline in the tree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from cas_dvid.datatypes.base import DataType, decode_values, encode_value
+from cas_dvid.errors import InvalidInputError
+from cas_dvid.trees import MAX_KEY_SIZE
+from cas_dvid.versions import At, Instance, VersionService
+
+TYPE = DataType("keyvalue", "keyvalue", "0.1")
+
+CLASS = b"\xb1"  # DVID's keyvalue TKey class 177; one tree can hold other classes beside it
+
+
+def tree_key(key: str) -> bytes:
+    """Tree key for a keyvalue key."""
+    raw = key.encode("utf-8")
+    if not raw:
+        raise InvalidInputError("key must not be empty")
+    if len(raw) + 1 > MAX_KEY_SIZE:
+        raise InvalidInputError(f"key of {len(raw)} bytes is over the {MAX_KEY_SIZE - 1}-byte limit")
+    return CLASS + raw
+
+
+def user_key(tkey: bytes) -> str:
+    """The keyvalue key of a tree key."""
+    return tkey[1:].decode("utf-8", "surrogateescape")
+
+
+class KeyValueStore:
+    """Reads and writes of one keyvalue instance at a version."""
+
+    def __init__(self, versions: VersionService) -> None:
+        self.versions = versions
+        self.store = versions.store
+        self.tree = versions.tree
+
+    def get(self, at: At, inst: Instance, key: str) -> bytes | None:
+        """The value of ``key``, or None."""
+        v = self.tree.get(self.versions.root_at(at, inst), tree_key(key))
+        return None if v is None else decode_values(self.store, [v])[0]
+
+    def get_many(self, at: At, inst: Instance, keys: list[str]) -> dict[str, bytes]:
+        """Values of the present keys, in one tree pass."""
+        tkeys = {tree_key(k): k for k in keys}
+        found = self.tree.get_many(self.versions.root_at(at, inst), list(tkeys))
+        ks = list(found)
+        return dict(zip((tkeys[k] for k in ks), decode_values(self.store, [found[k] for k in ks]), strict=True))
+
+    def put_many(self, at: At, inst: Instance, items: Mapping[str, bytes], what: str) -> None:
+        """Write several keys in one tree apply and one head swap."""
+        ops: dict[bytes, bytes | None] = {}
+        for k, v in items.items():
+            ops[tree_key(k)] = encode_value(self.store, v)[0]
+        self.versions.write(at, inst, ops, what)
+
+    def delete(self, at: At, inst: Instance, key: str, what: str) -> None:
+        """Hide ``key`` at this version (ancestors keep it); absent keys are fine."""
+        self.versions.write(at, inst, {tree_key(key): None}, what)
+
+    def keys(self, at: At, inst: Instance, first: str | None = None, last: str | None = None) -> list[str]:
+        """Keys in order, optionally within [first, last] inclusive."""
+        return [user_key(k) for k, _ in self._range(at, inst, first, last)]
+
+    def items(
+        self, at: At, inst: Instance, first: str | None = None, last: str | None = None, batch: int = 256
+    ) -> Iterator[tuple[str, bytes]]:
+        """(key, value) in key order within [first, last], blobs fetched in batches."""
+        chunk: list[tuple[bytes, bytes]] = []
+        for entry in self._range(at, inst, first, last):
+            chunk.append(entry)
+            if len(chunk) >= batch:
+                yield from self._decode(chunk)
+                chunk = []
+        yield from self._decode(chunk)
+
+    def _decode(self, chunk: list[tuple[bytes, bytes]]) -> Iterator[tuple[str, bytes]]:
+        values = decode_values(self.store, [v for _, v in chunk])
+        return ((user_key(k), v) for (k, _), v in zip(chunk, values, strict=True))
+
+    def _range(self, at: At, inst: Instance, first: str | None, last: str | None) -> Iterator[tuple[bytes, bytes]]:
+        start = CLASS if first is None else tree_key(first)
+        root = self.versions.root_at(at, inst)
+        if last is None:
+            return self.tree.range(root, start, bytes((CLASS[0] + 1,)))
+        return self.tree.range(root, start, tree_key(last), end_inclusive=True)
