@@ -20,12 +20,10 @@ from cas_dvid.trees import (
     MemoryNodeStore,
     NodeStore,
     Tree,
+    _chunk,
 )
-from cas_dvid.trees import _chunk
 
-SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 Model = dict[bytes, bytes]
 

@@ -38,8 +38,11 @@ def test_million_keys_round_trip(big: tuple[MemoryNodeStore, Tree, bytes, list])
     absent = [block_key(0, 0, 0, 50 + i) for i in range(100)]
     assert tree.get_many(root, [k for k, _ in sample] + absent) == dict(sample)
     ranges = box_ranges(0, (-3, 10, -50), (2, 12, -40))
-    got = [parse_block_key(k) for a, b in ranges for k, _ in tree.range(root, a, b, end_inclusive=True)]
-    assert len(got) == 6 * 3 * 11 and got == sorted(got)
+    got = [
+        parse_block_key(k) for a, b in ranges for k, _ in tree.range(root, a, b, end_inclusive=True)
+    ]
+    assert len(got) == 6 * 3 * 11
+    assert got == sorted(got)
 
 
 def test_diff_loads_follow_the_change(big: tuple[MemoryNodeStore, Tree, bytes, list]) -> None:  # type: ignore[type-arg]
@@ -48,8 +51,10 @@ def test_diff_loads_follow_the_change(big: tuple[MemoryNodeStore, Tree, bytes, l
     picked = rnd.sample(items, 70)
     updates = {k: bytes(32) for k, _ in picked[:40]}
     deletes = [k for k, _ in picked[40:]]
-    inserts = {block_key(0, rnd.randrange(-50, 50), rnd.randrange(-50, 50), 60 + i): b"new"
-               for i in range(30)}
+    inserts = {
+        block_key(0, rnd.randrange(-50, 50), rnd.randrange(-50, 50), 60 + i): b"new"
+        for i in range(30)
+    }
     root2 = tree.apply(root, {**updates, **inserts}, deletes)
 
     model = dict(items)

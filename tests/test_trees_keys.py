@@ -62,16 +62,22 @@ def test_parse_block_key_rejects_wrong_length() -> None:
 
 def test_box_ranges_cover_exactly_the_box() -> None:
     rnd = random.Random(3)
-    coords = {(s, rnd.randint(-4, 4), rnd.randint(-4, 4), rnd.randint(-4, 4)) for s in (0, 1)
-              for _ in range(400)}
+    coords = {
+        (s, rnd.randint(-4, 4), rnd.randint(-4, 4), rnd.randint(-4, 4))
+        for s in (0, 1)
+        for _ in range(400)
+    }
     tree = Tree(MemoryNodeStore())
     root = tree.build(sorted((block_key(*c), b"") for c in coords))
     lo, hi = (-2, -3, -1), (1, 2, 3)
     ranges = box_ranges(0, lo, hi)
     assert len(ranges) == 4 * 6
     assert ranges == sorted(ranges)
-    got = [parse_block_key(k) for a, b in ranges for k, _ in tree.range(root, a, b, end_inclusive=True)]
-    want = sorted(c for c in coords if c[0] == 0 and all(l <= v <= h for l, v, h in zip(lo, c[1:], hi)))
+    got = [
+        parse_block_key(k) for a, b in ranges for k, _ in tree.range(root, a, b, end_inclusive=True)
+    ]
+    inside = [c for c in coords if all(a <= v <= b for a, v, b in zip(lo, c[1:], hi, strict=True))]
+    want = sorted(c for c in inside if c[0] == 0)
     assert got == want
     assert box_ranges(0, (0, 0, 1), (0, 0, 0)) == []
 

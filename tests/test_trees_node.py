@@ -50,9 +50,15 @@ def test_internal_round_trip(keys: list[bytes], data: st.DataObject) -> None:
     counts = data.draw(st.lists(st.integers(1, 2**40), min_size=len(keys), max_size=len(keys)))
     raw = encode(3, keys, ids, counts)
     node = decode(raw)
-    assert (node.level, list(node.keys), list(node.vals), node.counts) == (3, keys, ids, tuple(counts))
+    assert (node.level, list(node.keys), list(node.vals), node.counts) == (
+        3,
+        keys,
+        ids,
+        tuple(counts),
+    )
     assert node.total == sum(counts)
-    assert node_level(raw) == 3 and not is_leaf(raw)
+    assert node_level(raw) == 3
+    assert not is_leaf(raw)
     assert children(raw) == ids
 
 
@@ -75,7 +81,9 @@ def test_node_id_is_the_objects_layer_content_id(data: bytes) -> None:
         pytest.param(b"\x02" + encode(0, [b"a"], [b"b"])[1:], id="bad-version"),
         pytest.param(encode(0, [b"a"], [b"b"])[:-1], id="truncated"),
         pytest.param(encode(0, [b"a"], [b"b"]) + b"x", id="trailing"),
-        pytest.param(encode(1, [b"a"], [b"b" * 32], [1])[:-8] + (2).to_bytes(8, "little"), id="count"),
+        pytest.param(
+            encode(1, [b"a"], [b"b" * 32], [1])[:-8] + (2).to_bytes(8, "little"), id="count"
+        ),
         pytest.param(encode(1, [b"a", b"bb"], [b"b", b"c"], [1, 1]), id="short-child-id"),
     ],
 )
@@ -89,7 +97,8 @@ def test_walk_reaches_every_node_and_exclude_prunes_subtrees() -> None:
     tree = Tree(store)
     root = tree.build([(i.to_bytes(4, "big"), b"v") for i in range(20_000)])
     ids = list(tree.iter_node_ids(root))
-    assert ids[0] == root and len(ids) == len(set(ids)) == len(store.nodes)
+    assert ids[0] == root
+    assert len(ids) == len(set(ids)) == len(store.nodes)
     assert set(ids) == set(store.nodes)
     # Walk raw bytes top-down the way sync does, with children() / is_leaf().
     seen, todo = [], [root]

@@ -62,15 +62,26 @@ def bench(n: int, repeat: int, seed: int) -> None:
     t_build, (store, root) = timed(lambda: _build(items), max(1, repeat // 2))
     d_build, model = timed(lambda: dict(items), repeat)
     rate = n / t_build
-    report("build, one sorted batch", t_build, d_build, f"{rate:,.0f} entries/s",
-           ">= 200,000/s", rate >= 200_000)
+    report(
+        "build, one sorted batch",
+        t_build,
+        d_build,
+        f"{rate:,.0f} entries/s",
+        ">= 200,000/s",
+        rate >= 200_000,
+    )
 
     tree = Tree(store)
     present = [k for k, _ in items]
     side = round(n ** (1 / 3))
     half = side // 2
-    new_keys = block_keys(0, [(rnd.randrange(-half, half), rnd.randrange(-half, half),
-                                half + rnd.randrange(1000)) for _ in range(500)])
+    new_keys = block_keys(
+        0,
+        [
+            (rnd.randrange(-half, half), rnd.randrange(-half, half), half + rnd.randrange(1000))
+            for _ in range(500)
+        ],
+    )
     puts = {k: rnd.randbytes(32) for k in rnd.sample(present, 500) + new_keys}
 
     def apply_cold() -> Any:
@@ -80,26 +91,45 @@ def bench(n: int, repeat: int, seed: int) -> None:
     t_apply, root2 = timed(apply_cold, repeat)
     t_apply_warm, _ = timed(lambda: tree.apply(root, puts), repeat)
     d_apply, _ = timed(lambda: model.update(puts), repeat)
-    report("apply 1,000 puts (cold cache)", t_apply, d_apply, f"{t_apply * 1e3:.1f} ms",
-           "< 50 ms", t_apply < 0.05)
-    report("apply 1,000 puts (warm cache)", t_apply_warm, d_apply, f"{t_apply_warm * 1e3:.1f} ms",
-           "< 50 ms", t_apply_warm < 0.05)
+    report(
+        "apply 1,000 puts (cold cache)",
+        t_apply,
+        d_apply,
+        f"{t_apply * 1e3:.1f} ms",
+        "< 50 ms",
+        t_apply < 0.05,
+    )
+    report(
+        "apply 1,000 puts (warm cache)",
+        t_apply_warm,
+        d_apply,
+        f"{t_apply_warm * 1e3:.1f} ms",
+        "< 50 ms",
+        t_apply_warm < 0.05,
+    )
 
     model2 = dict(model)
     model = dict(items)
     t_diff, changes = timed(lambda: list(tree.diff(root, root2)), repeat)
     d_diff, dchanges = timed(lambda: _dict_diff(model, model2), repeat)
     assert len(changes) == len(dchanges) == len(puts), (len(changes), len(dchanges))
-    report("diff after the apply", t_diff, d_diff, f"{t_diff * 1e3:.1f} ms", "< 20 ms",
-           t_diff < 0.02)
+    report(
+        "diff after the apply", t_diff, d_diff, f"{t_diff * 1e3:.1f} ms", "< 20 ms", t_diff < 0.02
+    )
 
     lookups = rnd.sample(present, 1000)
     t_get, found = timed(lambda: tree.get_many(root, lookups), repeat)
     d_get, _ = timed(lambda: [model.get(k) for k in lookups], repeat)
     assert len(found) == 1000
     rate = 1000 / t_get
-    report("get_many 1,000 random (cached)", t_get, d_get, f"{rate:,.0f} lookups/s",
-           ">= 100,000/s", rate >= 100_000)
+    report(
+        "get_many 1,000 random (cached)",
+        t_get,
+        d_get,
+        f"{rate:,.0f} lookups/s",
+        ">= 100,000/s",
+        rate >= 100_000,
+    )
     print(f"\ntree height {tree.height(root)}, {len(store.nodes):,} nodes in the store")
 
 
@@ -109,7 +139,7 @@ def _build(items: list[tuple[bytes, bytes]]) -> tuple[MemoryNodeStore, Any]:
 
 
 def _dict_diff(a: dict[bytes, bytes], b: dict[bytes, bytes]) -> list[tuple[bytes, Any, Any]]:
-    out = [(k, a.get(k), v) for k, v in b.items() if a.get(k) != v]
+    out: list[tuple[bytes, Any, Any]] = [(k, a.get(k), v) for k, v in b.items() if a.get(k) != v]
     out += [(k, v, None) for k, v in a.items() if k not in b]
     out.sort()
     return out

@@ -1,4 +1,4 @@
-"""Copy-on-write batch apply that ends in the same tree a fresh build would make.
+r"""Copy-on-write batch apply that ends in the same tree a fresh build would make.
 
 The batch is applied one level at a time, leaves first. At each level only the
 nodes that hold an edited key are loaded ("touched"); each is merged with its
@@ -26,7 +26,7 @@ from cas_dvid.trees._build import NodeWriter, build_up
 from cas_dvid.trees._chunk import is_boundary
 from cas_dvid.trees._node import EMPTY_NODE, EMPTY_ROOT, Node, decode, encode, header_widths
 
-Loader = Callable[[ObjectId], Node]
+Loader = Callable[[bytes], Node]
 Op = tuple[bytes, Any]  # (key, new value | None for delete | _TOUCH); internal values: (id, count)
 Touched = tuple[ObjectId, Node, int, int]  # node id, node, its slice [lo, hi) of the level's ops
 
@@ -122,7 +122,7 @@ def _rechunk(
 
 
 def _widths(node: Node, ops: list[Op]) -> tuple[int, int] | None:
-    """The node's (key, value) widths if every put keeps them, else None (encode checks)."""
+    """Return the node's (key, value) widths if every put keeps them, else None."""
     if node.widths is None or not node.keys:
         return None
     kw, vw = node.widths
@@ -173,7 +173,7 @@ def _merge(
     return mk, mv, changed
 
 
-def _cuts(mk: list[bytes], ops: list[Op], old_keys: list[bytes], level: int) -> list[int]:
+def _cuts(mk: list[bytes], ops: list[Op], old_keys: Sequence[bytes], level: int) -> list[int]:
     """Positions in ``mk`` of boundary keys: only put keys and the old last key can be one."""
     cands = {k for k, v in ops if v is not None}
     if old_keys:

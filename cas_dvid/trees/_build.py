@@ -138,7 +138,9 @@ def build_up(
         start = 0
         for end in ends:
             cs = counts[start:end]
-            nids.append(writer.add(encode(level, keys[start:end], ids[start:end], cs, widths=widths)))
+            nids.append(
+                writer.add(encode(level, keys[start:end], ids[start:end], cs, widths=widths))
+            )
             nkeys.append(keys[end - 1])
             ncounts.append(sum(cs))
             start = end

@@ -33,7 +33,7 @@ THRESHOLDS: tuple[int, ...] = tuple(
 
 
 def key_hash(key: bytes) -> int:
-    """The boundary hash of one key (deterministic across processes and machines)."""
+    """Return the boundary hash of one key (the same in every process and machine)."""
     h = zlib.crc32(key)
     h ^= h >> 16
     h = (h * 0x85EBCA6B) & _MASK
@@ -59,7 +59,7 @@ def threshold(level: int) -> int:
 
 
 def is_boundary(key: bytes, level: int) -> bool:
-    """True when ``key`` is the last key of its node at ``level`` (unless it is the level's last)."""
+    """Tell whether ``key`` ends its node at ``level`` (the level's last node may end without)."""
     return key_hash(key) < threshold(level)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from cas_dvid.objects.ids import ObjectId
 from cas_dvid.trees._node import Node
 
-Loader = Callable[[ObjectId], Node]
+Loader = Callable[[bytes], Node]
 Change = tuple[bytes, bytes | None, bytes | None]
 Item = tuple[int, Any, Any, Any]  # (level | -1, key, id | value, low | None)
 _ENTRY = -1
@@ -84,13 +84,12 @@ def _expand(load: Loader, item: Item, stack: list[Item]) -> None:
     """Replace a subtree item by its children (or entries), pushed so the first pops first."""
     node = load(item[2])
     keys, n = node.keys, len(node.keys)
+    vals = reversed(node.vals)
     if node.level == 0:
-        stack.extend(zip(repeat(_ENTRY, n), reversed(keys), reversed(node.vals), repeat(None, n)))
+        stack.extend(zip(repeat(_ENTRY, n), reversed(keys), vals, repeat(None, n), strict=True))
         return
-    lows = [item[3], *keys[:-1]]
-    stack.extend(
-        zip(repeat(node.level - 1, n), reversed(keys), reversed(node.vals), reversed(lows))
-    )
+    lows = reversed([item[3], *keys[:-1]])
+    stack.extend(zip(repeat(node.level - 1, n), reversed(keys), vals, lows, strict=True))
 
 
 def _aligned(load: Loader, x: Item, y: Item, sa: list[Item], sb: list[Item]) -> Iterator[Change]:

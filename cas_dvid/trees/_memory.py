@@ -15,6 +15,7 @@ class MemoryNodeStore:
         nodes: id -> raw node bytes.
         loads: number of ``load_node`` calls so far (reset it freely).
         stores: number of nodes handed to ``store_nodes`` so far.
+
     """
 
     def __init__(self) -> None:

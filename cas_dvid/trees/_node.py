@@ -68,7 +68,7 @@ def _ints(code: str, n: int) -> struct.Struct:
 
 
 def _uniform_width(items: Sequence[bytes], joined: bytes) -> int:
-    """The common length of ``items`` (``joined`` is their concatenation), or -1."""
+    """Return the common length of ``items`` (``joined`` is their concatenation), or -1."""
     if not items:
         return 0
     w = len(items[0])
@@ -114,7 +114,7 @@ def _fast_node_id(data: bytes) -> ObjectId:
 
 
 def content_node_id(data: bytes) -> ObjectId:
-    """The id of node bytes by the objects layer's own definition (the plain twin)."""
+    """Return the id of node bytes by the objects layer's own definition (the plain twin)."""
     return content_id(Kind.TREE, data)
 
 
@@ -200,7 +200,7 @@ def node_level(data: bytes) -> int:
 
 
 def is_leaf(data: bytes) -> bool:
-    """True when raw node bytes are a leaf (its values are not node ids)."""
+    """Tell whether raw node bytes are a leaf (whose values are not node ids)."""
     return node_level(data) == 0
 
 

@@ -34,23 +34,23 @@ class Tree:
 
     def __init__(self, store: NodeStore, *, cache_nodes: int = DEFAULT_CACHE_NODES) -> None:
         self.store = store
-        self._cache: OrderedDict[ObjectId, Node] = OrderedDict()
+        self._cache: OrderedDict[bytes, Node] = OrderedDict()
         self._cache_nodes = cache_nodes
 
     # -- nodes -------------------------------------------------------------------
 
-    def node(self, oid: ObjectId) -> Node:
-        """The decoded node ``oid`` (cached); raises ``NotFoundError`` / ``CorruptObjectError``."""
+    def node(self, oid: bytes) -> Node:
+        """Return node ``oid`` decoded (cached); raise ``NotFoundError``/``CorruptObjectError``."""
         cache = self._cache
         node = cache.get(oid)
         if node is not None:
             cache.move_to_end(oid)
             return node
-        node = EMPTY if oid == EMPTY_ROOT else decode(self.store.load_node(oid), oid)
+        node = EMPTY if oid == EMPTY_ROOT else decode(self.store.load_node(ObjectId(oid)), oid)
         self._remember(oid, node)
         return node
 
-    def _remember(self, oid: ObjectId, node: Node) -> None:
+    def _remember(self, oid: bytes, node: Node) -> None:
         cache = self._cache
         cache[oid] = node
         if len(cache) > self._cache_nodes:
@@ -63,13 +63,13 @@ class Tree:
     # -- reads -------------------------------------------------------------------
 
     def get(self, root: ObjectId, key: bytes) -> bytes | None:
-        """The value of ``key``, or ``None`` when absent."""
+        """Return the value of ``key``, or ``None`` when absent."""
         node = self.node(root)
         while node.level:
             i = bisect_left(node.keys, key)
             if i == len(node.keys):
                 return None
-            node = self.node(node.vals[i])  # type: ignore[arg-type]
+            node = self.node(node.vals[i])
         i = bisect_left(node.keys, key)
         return node.vals[i] if i < len(node.keys) and node.keys[i] == key else None
 
@@ -98,7 +98,7 @@ class Tree:
             if c == n:
                 return
             j = bisect_right(keys, nkeys[c], i, hi)
-            self._get_many(self.node(node.vals[c]), keys, i, j, out)  # type: ignore[arg-type]
+            self._get_many(self.node(node.vals[c]), keys, i, j, out)
             i = j
 
     def range(
@@ -134,7 +134,7 @@ class Tree:
             if i == len(node.keys):
                 return
             stack.append((node, i))
-            node = self.node(node.vals[i])  # type: ignore[arg-type]
+            node = self.node(node.vals[i])
         first = bisect_left if inclusive else bisect_right
         yield node, 0 if start is None else first(node.keys, start)
         while stack:
@@ -142,18 +142,18 @@ class Tree:
             if i + 1 == len(parent.keys):
                 continue
             stack.append((parent, i + 1))
-            node = self.node(parent.vals[i + 1])  # type: ignore[arg-type]
+            node = self.node(parent.vals[i + 1])
             while node.level:
                 stack.append((node, 0))
-                node = self.node(node.vals[0])  # type: ignore[arg-type]
+                node = self.node(node.vals[0])
             yield node, 0
 
     def count(self, root: ObjectId) -> int:
-        """Number of entries (read from the root's header)."""
+        """Return the number of entries (read from the root's header)."""
         return self.node(root).total
 
     def height(self, root: ObjectId) -> int:
-        """Number of node levels from the root to the leaves (1 for a lone leaf)."""
+        """Return the number of node levels from the root to the leaves (1 for a lone leaf)."""
         return self.node(root).level + 1
 
     # -- writes ------------------------------------------------------------------
@@ -244,7 +244,7 @@ class Tree:
             for oid in level:
                 node = self.node(oid)
                 if node.level:
-                    below.extend(node.vals)  # type: ignore[arg-type]
+                    below.extend(map(ObjectId, node.vals))
             level = below
 
 
