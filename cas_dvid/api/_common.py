@@ -46,7 +46,7 @@ def read_json(req: falcon.Request, limit: int, *, required: bool = False) -> Any
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"malformed JSON request in body: {exc}") from None
+        raise InvalidInputError(f"Malformed JSON request in body: {exc}") from None
 
 
 def json_object(doc: Any, what: str = "request") -> dict[str, Any]:
@@ -72,7 +72,20 @@ def string_list(doc: dict[str, Any], name: str) -> list[str]:
     return value
 
 
+def go_json(doc: Any) -> bytes:
+    """JSON as Go's encoding/json writes it: compact, UTF-8, with <, > and & escaped."""
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
+
+
 def send_json(resp: falcon.Response, doc: Any) -> None:
-    """JSON out, compact like DVID's Go encoder."""
+    """JSON out, as DVID's Go encoder writes it."""
     resp.content_type = falcon.MEDIA_JSON
-    resp.data = json.dumps(doc, separators=(",", ":")).encode()
+    resp.data = go_json(doc)
+
+
+def send_pair(resp: falcon.Response, key: str, value: str, **extra: str) -> None:
+    """DVID's hand-built one-pair answers, ``{"child": "<uuid>"}`` (note the space)."""
+    resp.content_type = falcon.MEDIA_JSON
+    more = "".join(f", {json.dumps(k)}: {json.dumps(v)}" for k, v in extra.items())
+    resp.data = f"{{{json.dumps(key)}: {json.dumps(value)}{more}}}".encode()

@@ -1,4 +1,4 @@
-"""keyvalue endpoints: key, keys, keyrange, keyrangevalues, keyvalues."""
+"""keyvalue endpoints: key, keys, keyrange, keyrangevalues, keyvalues (DVID's messages)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,18 @@ OCTET = "application/octet-stream"
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 Handler = Callable[[falcon.Request, falcon.Response, At, Instance, list[str]], None]
+Read = tuple[str, int | None, int | None]  # key, inclusive byte_start/byte_end or None
+
+
+class BadAPICall(InvalidInputError):
+    """An endpoint the datatype lacks; DVID words this one differently."""
+
+    def __init__(self, req: falcon.Request, inst: Instance) -> None:
+        super().__init__(f"Bad API call for data {inst.name!r}")
+        self.body = (
+            f'Bad API call ({req.path}) for data "{inst.name}".  '
+            f"See API help at http://{req.host}/api/help/{inst.typename}\n"
+        )
 
 
 class KeyValueHandler:
@@ -28,28 +40,24 @@ class KeyValueHandler:
     def __init__(self, services: Services) -> None:
         self.s = services
         self.kv = KeyValueStore(services.versions)
-        self.routes: dict[tuple[str, str], Handler] = {
-            ("GET", "key"): self.get_key,
-            ("HEAD", "key"): self.head_key,
-            ("POST", "key"): self.post_key,
-            ("PUT", "key"): self.post_key,
-            ("DELETE", "key"): self.delete_key,
-            ("GET", "keys"): self.get_keys,
-            ("GET", "keyrange"): self.get_keyrange,
-            ("GET", "keyrangevalues"): self.get_keyrangevalues,
-            ("GET", "keyvalues"): self.get_keyvalues,
-            ("POST", "keyvalues"): self.post_keyvalues,
+        self.routes: dict[str, dict[str, Handler]] = {
+            "key": {"GET": self.get_key, "HEAD": self.head_key, "POST": self.post_key, "DELETE": self.delete_key},
+            "keys": {"GET": self.get_keys},
+            "keyrange": {"GET": self.get_keyrange},
+            "keyrangevalues": {"GET": self.get_keyrangevalues},
+            "keyvalues": {"GET": self.get_keyvalues, "POST": self.post_keyvalues},
         }
 
     def handle(
         self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, endpoint: str, args: list[str]
     ) -> None:
-        """Dispatch on method and endpoint."""
-        fn = self.routes.get((req.method, endpoint))
+        """Dispatch on endpoint and method."""
+        methods = self.routes.get(endpoint)
+        if methods is None:
+            raise BadAPICall(req, inst)
+        fn = methods.get(req.method)
         if fn is None:
-            raise InvalidInputError(
-                f"Bad API call: keyvalue instance {inst.name!r} has no {req.method} endpoint {endpoint!r}"
-            )
+            raise InvalidInputError(f'{endpoint} endpoint does not support "{req.method.lower()}" HTTP verb')
         fn(req, resp, at, inst, args)
 
     # -- single keys ----------------------------------------------------------------
@@ -62,24 +70,23 @@ class KeyValueHandler:
         return key, value
 
     def get_key(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
-        """GET key/{k}, whole or a byte range."""
-        _, value = self._value(at, inst, args)
+        """GET key/{k}: whole, ``byte_start``/``byte_end`` (inclusive), or an HTTP Range."""
+        key, value = self._value(at, inst, args)
         resp.content_type = OCTET
         resp.set_header("Accept-Ranges", "bytes")
-        span = _byte_span(req, len(value))
-        if span is None:
-            resp.data = value
-            return
-        first, last, partial = span
-        resp.data = value[first : last + 1]
-        if partial:
+        header = req.get_header("Range")
+        if header:
+            first, last = _http_range(header, len(value))
             resp.status = falcon.HTTP_206
             resp.set_header("Content-Range", f"bytes {first}-{last}/{len(value)}")
+            resp.data = value[first : last + 1]
+            return
+        span = _byte_params(req, key, len(value))
+        resp.data = value if span is None else value[span[0] : span[1] + 1]
 
     def head_key(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
         """HEAD key/{k}: 200 if present, 404 if not."""
         self._value(at, inst, args)
-        resp.content_type = OCTET
 
     def post_key(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
         """POST key/{k}: the body is the value."""
@@ -99,131 +106,176 @@ class KeyValueHandler:
 
     def get_keyrange(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
         """GET keyrange/{k1}/{k2}: keys in [k1, k2]."""
-        first, last = _two_keys(args)
-        send_json(resp, self.kv.keys(at, inst, first, last))
+        first, last = _two_keys(args, "keyrange")
+        send_json(resp, self.kv.keys(at, inst, first, last) if first <= last else [])
 
     def get_keyrangevalues(
         self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
     ) -> None:
         """GET keyrangevalues/{k1}/{k2} as protobuf (default), JSON or tar."""
-        first, last = _two_keys(args)
-        _send_items(req, resp, list(self.kv.items(at, inst, first, last)))
+        first, last = _two_keys(args, "keyrangevalues")
+        items = list(self.kv.items(at, inst, first, last)) if first <= last else []
+        _send_items(req, resp, items)
 
     def get_keyvalues(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
-        """GET keyvalues with a body naming keys (protobuf Keys, or a JSON list)."""
+        """GET keyvalues: the body names keys (protobuf Keys, or JSON with json/tar=true)."""
         body = read_body(req, self.s.config.max_json_bytes)
-        if _flag(req, "json") or _flag(req, "tar") or _flag(req, "jsontar"):
-            keys, ranges = _json_keys(body), []
-        else:
-            keys, ranges = protobuf.decode_keys(body)
-        found = self.kv.get_many(at, inst, [k for k in keys if k])
-        items: list[tuple[str, bytes | None]] = [(k, found.get(k)) for k in keys]
-        for first, last in ranges:
-            items.extend(self.kv.items(at, inst, first, last))
+        try:
+            if _output(req) != "protobuf":
+                reads = _json_reads(body)
+            else:
+                keys, ranges = protobuf.decode_keys(body)
+                reads = [(k, None, None) for k in keys] + [(k, s, e) for k, s, e in ranges]
+            found = self.kv.get_many(at, inst, list({k for k, _, _ in reads if k}))
+            items = [(k, _slice(k, found.get(k), s, e)) for k, s, e in reads]
+        except InvalidInputError as exc:
+            n = len(reads) if "reads" in locals() else 0
+            raise InvalidInputError(f'GET /keyvalues on {n} keys, data "{inst.name}": {exc}') from None
         _send_items(req, resp, items)
 
     def post_keyvalues(
         self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
     ) -> None:
-        """POST keyvalues: a protobuf KeyValues, written in one batch."""
+        """POST keyvalues: a protobuf KeyValues, written in one batch (all or nothing)."""
         body = read_body(req, self.s.config.max_body_bytes)
         items = dict(protobuf.decode_keyvalues(body))
         if "" in items:
-            raise InvalidInputError("key must not be empty")
+            raise InvalidInputError("empty key")
         if items:
             self.kv.put_many(at, inst, items, 'POST on endpoint "keyvalues"')
 
 
 def _one_key(args: list[str]) -> str:
     if not args or not args[0]:
-        raise InvalidInputError("missing key: expected key/{key}")
+        raise InvalidInputError("expect key string to follow 'key' endpoint")
     if len(args) > 1:
+        # NOTE: DVID silently uses the first segment; acting on a different key than
+        # the client named would lose data, so this is refused instead.
         raise InvalidInputError(
             "key must not contain '/': DVID splits instance paths on '/', even when escaped as %2F"
         )
     return args[0]
 
 
-def _two_keys(args: list[str]) -> tuple[str, str]:
-    if len(args) != 2 or not all(args):
-        raise InvalidInputError("expected two keys: .../{first key}/{last key}")
+def _two_keys(args: list[str], endpoint: str) -> tuple[str, str]:
+    if len(args) < 2 or not args[0] or not args[1]:
+        raise InvalidInputError(f"expect beginning and end keys to follow '{endpoint}' endpoint")
     return args[0], args[1]
 
 
-def _flag(req: falcon.Request, name: str) -> bool:
-    value = req.get_param(name)
-    return value is not None and value.lower() in ("true", "1", "on", "")
+def _output(req: falcon.Request) -> str:
+    tar = req.get_param("tar") == "true" or req.get_param("jsontar") == "true"
+    js = req.get_param("json") == "true"
+    if tar and js:
+        raise InvalidInputError("can only specify tar or json output, not both")
+    return "tar" if tar else "json" if js else "protobuf"
 
 
-def _byte_span(req: falcon.Request, size: int) -> tuple[int, int, bool] | None:
-    """(first, last, is_partial) from a Range header or byte_start/byte_end, or None."""
-    header = req.get_header("Range")
+def _http_range(header: str, size: int) -> tuple[int, int]:
+    """An RFC 7233 single range (an extension: DVID itself offers only byte_start/byte_end)."""
+    m = _RANGE_RE.match(header.strip())
+    if m is None or m.groups() == ("", ""):
+        raise InvalidInputError(f"unsupported Range header {header!r}: expected bytes=a-b, a- or -n")
+    a, b = m.groups()
+    if a == "":
+        first, last = max(0, size - int(b)), size - 1
+    else:
+        first, last = int(a), size - 1 if b == "" else min(int(b), size - 1)
+    if first >= size or first > last:
+        raise falcon.HTTPRangeNotSatisfiable(size)
+    return first, last
+
+
+def _uint(text: str, name: str) -> int:
+    if not text.isdigit():
+        raise InvalidInputError(f'{name} must be an unsigned integer, got "{text}"')
+    return int(text)
+
+
+def _byte_params(req: falcon.Request, key: str, size: int) -> tuple[int, int] | None:
     start, end = req.get_param("byte_start"), req.get_param("byte_end")
-    if header and (start is not None or end is not None):
-        raise InvalidInputError("use either a Range header or byte_start/byte_end, not both")
-    if header:
-        m = _RANGE_RE.match(header.strip())
-        if m is None or m.groups() == ("", ""):
-            raise InvalidInputError(f"unsupported Range header {header!r}: expected bytes=a-b, a- or -n")
-        a, b = m.groups()
-        if a == "":
-            first, last = max(0, size - int(b)), size - 1
-        else:
-            first, last = int(a), size - 1 if b == "" else min(int(b), size - 1)
-        if first >= size or first > last:
-            raise falcon.HTTPRangeNotSatisfiable(size)
-        return first, last, True
     if start is None and end is None:
         return None
-    try:
-        first = int(start) if start is not None else 0
-        last = int(end) if end is not None else size - 1
-    except ValueError:
-        raise InvalidInputError(f"byte_start/byte_end must be integers, got {start!r}/{end!r}") from None
-    if first < 0 or last < first or first >= size:
-        raise InvalidInputError(f"byte range {first}-{last} is outside the value of {size} bytes")
-    return first, min(last, size - 1), False
+    if start is None or end is None:
+        raise InvalidInputError(f'range read for key "{key}" requires both byte_start and byte_end')
+    return _check_span(key, _uint(start, "byte_start"), _uint(end, "byte_end"), size)
 
 
-def _json_keys(body: bytes) -> list[str]:
+def _check_span(key: str, first: int, last: int, size: int) -> tuple[int, int]:
+    if first > last:
+        raise InvalidInputError(f'byte_start {first} must be <= byte_end {last} for key "{key}"')
+    if first >= size:
+        raise InvalidInputError(f'byte_start {first} is outside value for key "{key}" with {size} bytes')
+    if last >= size:
+        raise InvalidInputError(f'byte_end {last} is outside value for key "{key}" with {size} bytes')
+    return first, last
+
+
+def _slice(key: str, value: bytes | None, start: int | None, end: int | None) -> bytes | None:
+    if value is None or start is None or end is None:
+        return value
+    first, last = _check_span(key, start, end, len(value))
+    return value[first : last + 1]
+
+
+def _json_reads(body: bytes) -> list[Read]:
     try:
-        doc = json.loads(body or b"[]")
+        doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"malformed JSON list of keys: {exc}") from None
-    if not isinstance(doc, list) or not all(isinstance(k, str) for k in doc):
-        raise InvalidInputError("expected a JSON list of key strings")
-    return doc
+        raise InvalidInputError(str(exc)) from None
+    if not isinstance(doc, list):
+        raise InvalidInputError("expected a JSON list of keys or of {key, byte_start, byte_end}")
+    reads: list[Read] = []
+    for item in doc:
+        if isinstance(item, str):
+            reads.append((item, None, None))
+        elif isinstance(item, dict) and isinstance(item.get("key"), str):
+            s, e = item.get("byte_start"), item.get("byte_end")
+            if (s is None) != (e is None):
+                raise InvalidInputError(f'range read for key "{item["key"]}" requires both byte_start and byte_end')
+            if s is not None and not (isinstance(s, int) and isinstance(e, int) and s >= 0 and e >= 0):
+                raise InvalidInputError(f"byte_start and byte_end must be unsigned integers in {item}")
+            reads.append((item["key"], s, e))
+        else:
+            raise InvalidInputError(f"expected a key string or {{key, byte_start, byte_end}}, got {item!r}")
+    return reads
 
 
 def _send_items(req: falcon.Request, resp: falcon.Response, items: Iterable[tuple[str, bytes | None]]) -> None:
-    if _flag(req, "tar"):
+    out = _output(req)
+    if out == "tar":
         resp.content_type = "application/tar"
         resp.data = _tar(items)
-    elif _flag(req, "json"):
-        check = _flag(req, "check")
-        parts = []
-        for key, value in items:
-            raw = b"{}" if value is None else value
-            if check:
-                try:
-                    json.loads(raw)
-                except ValueError:
-                    raise InvalidInputError(f"value of key {key!r} is not valid JSON") from None
-            parts.append(json.dumps(key).encode() + b":" + raw)
+    elif out == "json":
         resp.content_type = falcon.MEDIA_JSON
-        resp.data = b"{" + b",".join(parts) + b"}"
+        resp.data = _json_object(items, check=req.get_param("check") == "true")
     else:
-        resp.content_type = "application/x-protobuf"
+        resp.content_type = OCTET
         resp.data = protobuf.encode_keyvalues((k, v or b"") for k, v in items)
+
+
+def _json_object(items: Iterable[tuple[str, bytes | None]], check: bool) -> bytes:
+    """``{"key":<raw value>,...}``: values spliced in verbatim, ``{}`` for missing or empty."""
+    parts = []
+    for key, value in items:
+        raw = value or b"{}"
+        if check:
+            try:
+                json.loads(raw)
+            except ValueError:
+                # NOTE: DVID answers 200 with a truncated body here; a clean 400 loses nothing.
+                raise InvalidInputError(f'bad JSON for key "{key}"') from None
+        parts.append(json.dumps(key, ensure_ascii=False).encode() + b":" + raw)
+    return b"{" + b",".join(parts) + b"}"
 
 
 def _tar(items: Iterable[tuple[str, bytes | None]]) -> bytes:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for key, value in items:
             data = value or b""
             info = tarfile.TarInfo(key)
             info.size = len(data)
-            info.mode = 0o644
+            info.mode = 0o755
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from cas_dvid.api._common import json_object, read_json, send_json, string_field, string_list
+from cas_dvid.api._common import json_object, read_json, send_json, send_pair, string_field, string_list
+from cas_dvid.errors import InvalidInputError
 from cas_dvid.api._repos import _Resource
 
 
@@ -17,7 +18,9 @@ class NodeNote(_Resource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """Set the note."""
-        doc = json_object(read_json(req, self.limit, required=True))
+        doc = json_object(read_json(req, self.limit))
+        if "note" not in doc:
+            raise InvalidInputError("Could not find 'note' value in POSTed JSON.")
         self.v.set_node_note(uuid, string_field(doc, "note"))
 
 
@@ -30,7 +33,9 @@ class NodeLog(_Resource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """Append lines."""
-        doc = json_object(read_json(req, self.limit, required=True))
+        doc = json_object(read_json(req, self.limit))
+        if "log" not in doc:
+            raise InvalidInputError("Could not find 'log' value in POSTed JSON.")
         self.v.append_node_log(uuid, string_list(doc, "log"))
 
 
@@ -50,7 +55,7 @@ class NodeCommit(NodeStatus):
         doc = json_object(read_json(req, self.limit))
         at = self.v.resolve(uuid)
         cid = self.v.commit(at.uuid, string_field(doc, "note"), string_list(doc, "log"))
-        send_json(resp, {"committed": at.uuid, "commit_id": cid})
+        send_pair(resp, "committed", at.uuid, commit_id=cid)
 
 
 class NodeBranch(_Resource):
@@ -58,12 +63,12 @@ class NodeBranch(_Resource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """A child on a new branch."""
-        doc = json_object(read_json(req, self.limit, required=True))
+        doc = json_object(read_json(req, self.limit))
         child = self.v.new_child(
             uuid, branch=string_field(doc, "branch"), note=string_field(doc, "note"),
             uuid=string_field(doc, "uuid") or None,
         )
-        send_json(resp, {"child": child})
+        send_pair(resp, "child", child)
 
 
 class NodeNewVersion(_Resource):
@@ -73,7 +78,7 @@ class NodeNewVersion(_Resource):
         """A child on the parent's branch."""
         doc = json_object(read_json(req, self.limit))
         child = self.v.new_child(uuid, note=string_field(doc, "note"), uuid=string_field(doc, "uuid") or None)
-        send_json(resp, {"child": child})
+        send_pair(resp, "child", child)
 
 
 class NodeTag(_Resource):
@@ -83,4 +88,4 @@ class NodeTag(_Resource):
         """A committed child named by the tag."""
         doc = json_object(read_json(req, self.limit, required=True))
         child = self.v.tag(uuid, string_field(doc, "tag"), string_field(doc, "note"))
-        send_json(resp, {"child": child})
+        send_pair(resp, "child", child)

@@ -41,7 +41,7 @@ def base_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, Any]
         "TypeVersion": t.version,
         "DataUUID": inst.data_uuid,
         "Name": inst.name,
-        "RepoUUID": repo.root,
+        "RepoUUID": inst.created_at or repo.root,
         "Compression": COMPRESSION_NAMES.get(compression, compression),
         "Checksum": "No checksum",
         "Syncs": [],
@@ -75,7 +75,7 @@ def repo_json(repo: Repo, types: TypeRegistry) -> dict[str, Any]:
         "DataInstances": {n: instance_json(repo, i, types) for n, i in sorted(repo.instances.items())},
         "DAG": {"Root": repo.root, "Nodes": {u: node_json(repo, u) for u in repo.nodes}},
         "MutationID": repo.mutation_id,
-        "SavedMutationID": repo.mutation_id,
+        "SavedMutationID": repo.mutation_id + 100,
         "Created": repo.created,
         "Updated": repo.updated,
     }

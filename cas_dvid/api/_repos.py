@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import falcon
 
 from cas_dvid.api._common import (
-    Services, json_object, read_json, send_json, string_field, string_list,
+    Services, json_object, read_json, send_json, send_pair, string_field, string_list,
 )
 from cas_dvid.api._render import repo_json
 from cas_dvid.datatypes.base import parse_bool, parse_settings, parse_tags
-from cas_dvid.errors import InvalidInputError
+from cas_dvid.errors import InvalidInputError, LockedError
 
 
 class _Resource:
@@ -27,7 +29,7 @@ class Repos(_Resource):
         doc = json_object(read_json(req, self.limit))
         root = string_field(doc, "root") or None
         uuid = self.v.create_repo(string_field(doc, "alias"), string_field(doc, "description"), root)
-        send_json(resp, {"root": uuid})
+        send_pair(resp, "root", uuid)
 
 
 class ReposInfo(_Resource):
@@ -55,8 +57,8 @@ class RepoInfo(_Resource):
     def on_head(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """200 if the repo exists."""
         at = self.v.resolve(uuid)
-        resp.content_type = falcon.MEDIA_TEXT
-        resp.text = f"Repo available with root UUID {at.repo.root}"
+        resp.content_type = "text/plain; charset=utf-8"
+        resp.text = f"Repo available with root UUID {at.repo.root}\n"
 
 
 class RepoInstance(_Resource):
@@ -64,32 +66,34 @@ class RepoInstance(_Resource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """Add an instance; DVID wants every setting as a string."""
-        doc = json_object(read_json(req, self.limit, required=True))
+        at = self.v.resolve(uuid)
+        if at.node.locked:
+            raise LockedError(f"New data instance cannot be created on locked node {at.uuid}")
+        doc = json_object(read_json(req, self.limit))
         lower = {k.lower(): k for k in doc}
         typename = _required(doc, lower, "typename")
         name = _required(doc, lower, "dataname")
         dtype = self.s.types.get(typename)
-        versioned = parse_bool(doc[lower["versioned"]], "versioned") if "versioned" in lower else True
+        versioned = parse_bool(_str(doc, lower, "versioned"), "versioned") if "versioned" in lower else True
         tags = parse_tags(_str(doc, lower, "tags")) if "tags" in lower else {}
         settings = parse_settings(doc, skip=("typename", "dataname", "versioned", "tags"))
-        at = self.v.resolve(uuid)
-        self.v.new_instance(uuid, name, dtype.name, versioned=versioned, settings=settings, tags=tags)
-        send_json(resp, {"result": f"Added {name} [{dtype.name}] to node {at.uuid}"})
+        self.v.new_instance(at.uuid, name, dtype.name, versioned=versioned, settings=settings, tags=tags)
+        send_pair(resp, "result", f"Added {name} [{dtype.name}] to node {at.uuid}")
 
 
 def _str(doc: dict[str, object], lower: dict[str, str], key: str) -> str:
     value = doc[lower[key]]
+    if isinstance(value, bool) and key == "versioned":
+        return "true" if value else "false"
     if not isinstance(value, str):
-        raise InvalidInputError(f"Configuration for {key!r} was not a string: {value!r}")
+        raise InvalidInputError(f"Setting for '{lower[key]}' was not a string: {json.dumps(value)}")
     return value
 
 
 def _required(doc: dict[str, object], lower: dict[str, str], key: str) -> str:
-    if key not in lower:
-        raise InvalidInputError(f"instance creation requires a {key!r} setting")
-    value = _str(doc, lower, key)
-    if not value:
-        raise InvalidInputError(f"{key!r} must not be empty")
+    value = doc.get(lower.get(key, key))
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"POST on repo endpoint requires specification of valid '{key}'")
     return value
 
 
@@ -102,7 +106,9 @@ class RepoLog(_Resource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """Append lines."""
-        doc = json_object(read_json(req, self.limit, required=True))
+        doc = json_object(read_json(req, self.limit))
+        if "log" not in doc:
+            raise InvalidInputError("Could not find 'log' value in POSTed JSON.")
         self.v.append_repo_log(uuid, string_list(doc, "log"))
 
 
@@ -124,4 +130,4 @@ class RepoMerge(_Resource):
             uuid, string_list(doc, "parents"), string_field(doc, "note"),
             string_field(doc, "mergeType", ""),
         )
-        send_json(resp, {"child": child})
+        send_pair(resp, "child", child)

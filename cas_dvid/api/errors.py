@@ -20,6 +20,7 @@ from cas_dvid.errors import (
 )
 
 log = logging.getLogger("cas_dvid.api")
+TEXT = "text/plain; charset=utf-8"
 
 # NOTE: DVID answers 400 for nearly everything, unknown UUIDs and instances included;
 # only a missing key-value key or label is a 404 (dvid-api.md section 0).
@@ -37,7 +38,7 @@ _STATUS: list[tuple[type[CasDvidError], str]] = [
 
 def dvid_text(message: str, path: str) -> str:
     """DVID's error body: ``<message> (<url path>).``"""
-    return f"{message} ({path})."
+    return f"{message} ({path}).\n"
 
 
 def status_for(exc: CasDvidError) -> str:
@@ -56,14 +57,14 @@ def handle_cas_error(req: falcon.Request, resp: falcon.Response, exc: CasDvidErr
     resp.status = status_for(exc)
     if isinstance(exc, CorruptObjectError | BackendError):
         log.error("%s %s: %s", req.method, req.path, exc)
-    resp.content_type = falcon.MEDIA_TEXT
-    resp.text = dvid_text(str(exc), req.path)
+    resp.content_type = TEXT
+    resp.text = getattr(exc, "body", None) or dvid_text(str(exc), req.path)
 
 
 def handle_http_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError, params: Any) -> None:
     """Falcon's own errors (unknown route, bad method) as plain text too."""
     resp.status = exc.status
-    resp.content_type = falcon.MEDIA_TEXT
+    resp.content_type = TEXT
     message = exc.description or exc.title or str(exc.status)
     resp.text = dvid_text(message, req.path)
     for name, value in (exc.headers or {}).items():
@@ -77,5 +78,5 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception
         return
     log.exception("%s %s failed", req.method, req.path)
     resp.status = falcon.HTTP_500
-    resp.content_type = falcon.MEDIA_TEXT
+    resp.content_type = TEXT
     resp.text = dvid_text(f"internal error: {type(exc).__name__}: {exc}", req.path)

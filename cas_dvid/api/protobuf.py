@@ -2,7 +2,8 @@
 
 ``KeyValue{string key=1; bytes value=2}``, ``KeyValues{repeated KeyValue kvs=1}``,
 ``Keys{repeated string keys=1; repeated KeyRange key_ranges=2}`` and
-``KeyRange{string begin=1; string end=2}``.  Unknown fields are skipped, as
+``KeyRange{string key=1; uint64 byte_start=2; uint64 byte_end=3}`` (an inclusive byte
+range within one key's value, not a range of keys).  Unknown fields are skipped, as
 protobuf requires.
 """
 
@@ -99,27 +100,32 @@ def decode_keyvalues(data: bytes) -> list[tuple[str, bytes]]:
     return out
 
 
-def decode_keys(data: bytes) -> tuple[list[str], list[tuple[str, str]]]:
-    """Parse a ``Keys`` message: plain keys and (begin, end) ranges."""
+def decode_keys(data: bytes) -> tuple[list[str], list[tuple[str, int, int]]]:
+    """Parse a ``Keys`` message: whole-value keys and (key, byte_start, byte_end) reads."""
     keys: list[str] = []
-    ranges: list[tuple[str, str]] = []
+    ranges: list[tuple[str, int, int]] = []
     for num, value in fields(data):
         if num == 1:
             keys.append(_text(value, "key"))
         elif num == 2 and isinstance(value, bytes):
-            begin = end = ""
+            key, start, end = "", 0, 0
             for n2, v2 in fields(value):
                 if n2 == 1:
-                    begin = _text(v2, "range begin")
-                elif n2 == 2:
-                    end = _text(v2, "range end")
-            ranges.append((begin, end))
+                    key = _text(v2, "key")
+                elif n2 == 2 and isinstance(v2, int):
+                    start = v2
+                elif n2 == 3 and isinstance(v2, int):
+                    end = v2
+            ranges.append((key, start, end))
     return keys, ranges
 
 
-def encode_keys(keys: Iterable[str], ranges: Iterable[tuple[str, str]] = ()) -> bytes:
-    """A ``Keys`` message (for clients and tests)."""
+def encode_keys(keys: Iterable[str], ranges: Iterable[tuple[str, int, int]] = ()) -> bytes:
+    """A ``Keys`` message (for clients and tests); zero byte offsets are omitted as proto3 does."""
     out = [_len_field(1, k.encode("utf-8")) for k in keys]
-    for begin, end in ranges:
-        out.append(_len_field(2, _len_field(1, begin.encode()) + _len_field(2, end.encode())))
+    for key, start, end in ranges:
+        body = _len_field(1, key.encode())
+        body += (_varint(2 << 3) + _varint(start)) if start else b""
+        body += (_varint(3 << 3) + _varint(end)) if end else b""
+        out.append(_len_field(2, body))
     return b"".join(out)

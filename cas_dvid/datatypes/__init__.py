@@ -21,7 +21,7 @@ class TypeRegistry:
         try:
             return self._by_name[name]
         except KeyError:
-            raise InvalidInputError(f"Data type {name!r} is not supported by this server") from None
+            raise InvalidInputError(f"Data type '{name}' is not supported in current DVID executable") from None
 
     def urls(self) -> dict[str, str]:
         """name -> TypeURL for /api/server/types."""

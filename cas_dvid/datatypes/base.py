@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,9 @@ def parse_bool(value: Any, what: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "1", "false", "0"):
         return value.strip().lower() in ("true", "1")
-    raise InvalidInputError(f"{what} must be true or false, got {value!r}")
+    raise InvalidInputError(
+        f"Illegal setting for '{what}' (needs to be 'false', '0', 'true', or '1'): {value}"
+    )
 
 
 def parse_settings(body: Mapping[str, Any], skip: Iterable[str] = ()) -> dict[str, str]:
@@ -49,7 +52,7 @@ def parse_settings(body: Mapping[str, Any], skip: Iterable[str] = ()) -> dict[st
         if key.lower() in skipped:
             continue
         if not isinstance(value, str):
-            raise InvalidInputError(f"Configuration for {key!r} was not a string: {value!r}")
+            raise InvalidInputError(f"Setting for '{key}' was not a string: {json.dumps(value)}")
         out[key.lower()] = value
     return out
 

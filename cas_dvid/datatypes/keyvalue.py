@@ -9,7 +9,7 @@ from cas_dvid.errors import InvalidInputError
 from cas_dvid.trees import MAX_KEY_SIZE
 from cas_dvid.versions import At, Instance, VersionService
 
-TYPE = DataType("keyvalue", "keyvalue", "0.1")
+TYPE = DataType("keyvalue", "keyvalue", "0.2")
 
 CLASS = b"\xb1"  # DVID's keyvalue TKey class 177; one tree can hold other classes beside it
 

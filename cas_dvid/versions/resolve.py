@@ -16,16 +16,16 @@ def branch_leaf(repo: Repo, branch: str) -> str:
         n for n in on if not any(repo.nodes[c].branch == name for c in n.children if c in repo.nodes)
     ]
     if not leaves:
-        raise InvalidInputError(f"unable to find branch {branch!r} in repo {repo.root}")
+        raise InvalidInputError(f'branch "{branch}" not found in repo "{repo.root}"')
     return max(leaves, key=lambda n: n.version_id).uuid
 
 
-def walk_back(repo: Repo, uuid: str, steps: int) -> str:
+def walk_back(repo: Repo, uuid: str, steps: int, branch: str) -> str:
     """The ``steps``-th ancestor along first parents."""
-    for i in range(steps):
+    for _ in range(steps):
         parents = repo.nodes[uuid].parents
         if not parents:
-            raise InvalidInputError(f"cannot go back {steps} versions: {uuid} is the root after {i}")
+            raise InvalidInputError(f'parent {steps} is out of range for branch "{branch}"')
         uuid = parents[0]
     return uuid
 
@@ -33,13 +33,15 @@ def walk_back(repo: Repo, uuid: str, steps: int) -> str:
 def split_spec(spec: str) -> tuple[str, str | None, int]:
     """``prefix[:branch[~N]]`` -> (prefix, branch or None, N)."""
     prefix, branch, steps = spec, None, 0
+    if spec.count(":") > 1:
+        raise InvalidInputError(f'bad UUID specification "{spec}"')
     if ":" in spec:
         prefix, branch = spec.split(":", 1)
     tail = branch if branch is not None else prefix
     if "~" in tail:
         head, _, n = tail.rpartition("~")
         if not n.isdigit():
-            raise InvalidInputError(f"bad version offset in {spec!r}: expected ~N with N a number")
+            raise InvalidInputError(f'can\'t parse parent "{n}" in branch "{head}"')
         steps = int(n)
         if branch is not None:
             branch = head

@@ -130,9 +130,7 @@ class VersionService:
         if prefix == "" and branch is not None:
             roots = self.repo_roots()
             if len(roots) != 1:
-                raise InvalidInputError(
-                    f"':{branch}' needs exactly one repo in the server, found {len(roots)}"
-                )
+                raise InvalidInputError("UUID must be specified if more than one repo exists")
             repo = self.load_repo(roots[0])
             uuid = repo.root
         else:
@@ -140,7 +138,7 @@ class VersionService:
         if branch is not None:
             uuid = _resolve.branch_leaf(repo, branch)
         if steps:
-            uuid = _resolve.walk_back(repo, uuid, steps)
+            uuid = _resolve.walk_back(repo, uuid, steps, branch or "")
         return At(repo, uuid)
 
     def _match(self, prefix: str) -> tuple[str, Repo]:
@@ -227,19 +225,21 @@ class VersionService:
         """Add a data instance to the repo of ``spec`` (names are unique per repo)."""
         at = self.resolve(spec)
         if not name or "/" in name:
-            raise InvalidInputError(f"invalid data instance name {name!r}")
+            raise InvalidInputError(f"invalid data instance name {name!r}: it must be non-empty, without '/'")
         if name in RESERVED_NAMES:
-            raise InvalidInputError(f"data instance name {name!r} is reserved")
+            raise InvalidInputError(f'cannot use reserved name "{name}"')
         inst = Instance(
             name=name, typename=typename, data_uuid=new_uuid(), versioned=versioned,
             settings=dict(settings or {}), tags=dict(tags or {}), created_at=at.uuid, created=now(),
         )
 
         def change(r: Repo) -> None:
-            _unlocked(r, at.uuid, "add instance to")
+            if r.nodes[at.uuid].locked:
+                raise LockedError(f"New data instance cannot be created on locked node {at.uuid}")
             if name in r.instances:
-                raise InvalidInputError(f"cannot add data instance {name!r}: it already exists in repo {r.root}")
+                raise InvalidInputError(f'Data named "{name}" already exists in repo (root {r.root})')
             r.instances[name] = inst
+            r.log.append(f"{now()}  New data instance \"{name}\" of type \"{typename}\" with config {settings or {}}")
 
         self.update_repo(at.repo.root, change)
         return inst
@@ -261,7 +261,7 @@ class VersionService:
         """Lock a node: seal its heads, write the commit object, mark it locked."""
         at = self.resolve(spec)
         if at.node.locked:
-            raise LockedError(f"Could not post to locked node {at.uuid}")
+            raise LockedError(f"Cannot do post on locked node {at.uuid}")
         lines = list(log)
         repo = at.repo
         for _ in range(MAX_CAS_ATTEMPTS):
@@ -291,25 +291,29 @@ class VersionService:
 
     def new_child(
         self, spec: str, *, branch: str | None = None, note: str = "", uuid: str | None = None,
+        any_uuid: bool = False,
     ) -> str:
-        """newversion (branch None: the parent's branch) or branch (a new branch name)."""
+        """newversion (branch None: the parent's branch) or branch (a new branch name).
+
+        ``any_uuid`` lets a tag name the child with a non-hex string, as DVID's tag does.
+        """
         at = self.resolve(spec)
         child = uuid or new_uuid()
-        _check_uuid(child)
+        if not any_uuid:
+            _check_uuid(child)
         if branch is not None and branch in ("", "master"):
-            raise InvalidInputError("branch name must not be empty or 'master'")
+            raise InvalidInputError("Cannot create a master branch")
 
         def change(r: Repo) -> None:
             parent = r.nodes[at.uuid]
             if not parent.locked:
-                raise InvalidInputError(f"can't branch an unlocked node {at.uuid}; commit it first")
+                raise InvalidInputError("can't branch an unlocked node")
             name = parent.branch if branch is None else branch
-            if branch is None and any(r.nodes[c].branch == name for c in parent.children if c in r.nodes):
-                raise InvalidInputError(
-                    f"node {at.uuid} already has a child on branch {name or 'master'}; use branch"
-                )
-            if branch is not None and any(n.branch == branch for n in r.nodes.values()):
-                raise InvalidInputError(f"branch already exists with given name {branch!r}")
+            same = branch is None or branch == parent.branch
+            if same and any(r.nodes[c].branch == name for c in parent.children if c in r.nodes):
+                raise InvalidInputError("branch already exists with given name")
+            if not same and any(n.branch == branch for n in r.nodes.values()):
+                raise InvalidInputError("branch already exists with given name")
             _add_node(r, child, [at.uuid], name, note, self._commit_roots(r, at.uuid))
 
         self._index_uuid(child, at.repo.root)
@@ -322,17 +326,22 @@ class VersionService:
 
     def merge(self, spec: str, parents: list[str], note: str = "", merge_type: str = "conflict-free") -> str:
         """Make an unlocked master child of two or more locked parents by three-way tree merges."""
-        if merge_type != "conflict-free":
-            raise InvalidInputError(f"only mergeType 'conflict-free' is supported, got {merge_type!r}")
         if len(parents) < 2:
-            raise InvalidInputError("merge requires two or more parents")
+            raise InvalidInputError("Must specify at least two parent UUIDs using 'parents' field")
         repo = self.resolve(spec).repo
-        uuids = [self.resolve(p).uuid for p in parents]
+        uuids = []
+        for p in parents:
+            try:
+                uuids.append(self.resolve(p).uuid)
+            except (InvalidInputError, NotFoundError) as exc:
+                raise InvalidInputError(f'can\'t match parent "{p}": {exc}') from None
+        if merge_type != "conflict-free":
+            raise InvalidInputError("'mergeType' must be 'conflict-free' at this time")
         for u in uuids:
             if u not in repo.nodes:
                 raise InvalidInputError(f"parent {u} is not in repo {repo.root}")
             if not repo.nodes[u].locked:
-                raise InvalidInputError(f"can't merge unlocked node {u}; commit it first")
+                raise InvalidInputError("can't branch an unlocked node")
         roots, conflicts = self._merge_roots(repo, uuids)
         if conflicts:
             shown = conflicts[:100]
@@ -365,8 +374,9 @@ class VersionService:
         """A committed child whose UUID is the tag, on branch ``tag-<tag>``."""
         if not tag:
             raise InvalidInputError("tag must be a non-empty string")
-        child = self.new_child(spec, branch=f"tag-{tag}", note=note, uuid=tag)
-        self.commit(child, note)
+        parent = self.resolve(spec).uuid
+        child = self.new_child(spec, branch=f"tag-{tag}", note=note, uuid=tag, any_uuid=True)
+        self.commit(child, f'Tag of version {parent} with "{tag}"')
         return child
 
     def branch_versions(self, spec: str, name: str) -> list[str]:
@@ -436,7 +446,7 @@ class _InstancesChanged(Exception):
 
 def _check_uuid(uuid: str) -> None:
     if not is_full_uuid(uuid):
-        raise InvalidInputError(f"UUID must be 32 lower-case hex characters, got {uuid!r}")
+        raise InvalidInputError("Bad UUID provided: UUID must be 32 character hexadecimal string")
 
 
 def _instance(repo: Repo, name: str) -> Instance:
@@ -446,10 +456,10 @@ def _instance(repo: Repo, name: str) -> Instance:
         raise NotFoundError(f"invalid data instance name {name!r}") from None
 
 
-def _unlocked(repo: Repo, uuid: str, action: str) -> Node:
+def _unlocked(repo: Repo, uuid: str, method: str) -> Node:
     node = repo.nodes[uuid]
     if node.locked:
-        raise LockedError(f"Cannot {action} locked node {uuid}")
+        raise LockedError(f"Cannot do {method} on locked node {uuid}")
     return node
 
 
@@ -465,7 +475,7 @@ def _start(repo: Repo, uuid: str, inst: Instance) -> ObjectId:
 def _lock_node(repo: Repo, uuid: str, roots: dict[str, str], cid: str, commit: Commit) -> None:
     node = repo.nodes[uuid]
     if node.locked:
-        raise LockedError(f"Could not post to locked node {uuid}")
+        raise LockedError(f"Cannot do post on locked node {uuid}")
     if {i.data_uuid for i in repo.instances.values() if i.versioned} - set(roots):
         raise _InstancesChanged
     node.locked, node.commit = True, cid
