@@ -33,7 +33,7 @@ def test_unknown_path_is_plain_text_404(client: falcon.testing.TestClient) -> No
     r = client.simulate_get("/api/nonsense")
     assert r.status_code == 404
     assert r.headers["content-type"].startswith("text/plain")
-    assert r.text.endswith("(/api/nonsense).")
+    assert r.text.endswith("(/api/nonsense).\n")
 
 
 def test_read_only_refuses_writes() -> None:

@@ -23,12 +23,13 @@ from typing import Any
 
 from cas_dvid.objects.ids import ObjectId
 from cas_dvid.trees._build import NodeWriter, build_up
-from cas_dvid.trees._chunk import is_boundary
+from cas_dvid.trees._chunk import is_boundary, key_hashes, threshold
 from cas_dvid.trees._node import EMPTY_NODE, EMPTY_ROOT, Node, decode, encode, header_widths
 
 Loader = Callable[[bytes], Node]
 Op = tuple[bytes, Any]  # (key, new value | None for delete | _TOUCH); internal values: (id, count)
-Touched = tuple[ObjectId, Node, int, int]  # node id, node, its slice [lo, hi) of the level's ops
+# node id, node, its slice [lo, hi) of the level's ops, whether it is the level's last node
+Touched = tuple[bytes, Node, int, int, bool]
 
 _TOUCH: Any = object()
 _DICT_MERGE_OVER = 16  # PERF: bisect+insert per op beats a dict rebuild below this many ops.
@@ -39,10 +40,12 @@ def apply_ops(load: Loader, writer: NodeWriter, root: ObjectId, ops: list[Op]) -
     root_node = load(root)
     height = root_node.level
     for level in range(height + 1):
-        level_ops = _with_touches(ops, level)
+        bounds = _boundaries(ops, level)
+        level_ops = _with_touches(ops, bounds)
         touched: list[Touched] = []
-        _route(load, root, root_node, level, [k for k, _ in level_ops], 0, len(level_ops), touched)
-        old, added = _rechunk(touched, level, level_ops, writer)
+        keys = [k for k, _ in level_ops]
+        _route(load, root, root_node, level, keys, 0, len(keys), True, touched)
+        old, added = _rechunk(touched, level, level_ops, bounds, writer)
         if not old and not added:
             return root
         if level == height:
@@ -51,9 +54,16 @@ def apply_ops(load: Loader, writer: NodeWriter, root: ObjectId, ops: list[Op]) -
     raise AssertionError("unreachable: the loop returns at the root level")
 
 
-def _with_touches(ops: list[Op], level: int) -> list[Op]:
+def _boundaries(ops: list[Op], level: int) -> set[bytes]:
+    """The keys of ``ops`` that end a node at ``level`` (hashed in one vectorised pass)."""
+    keys = [k for k, _ in ops]
+    t = threshold(level)
+    return {k for k, h in zip(keys, key_hashes(keys).tolist(), strict=True) if h < t}
+
+
+def _with_touches(ops: list[Op], bounds: set[bytes]) -> list[Op]:
     """Add a touch after every deleted boundary key, so the node after it is re-split too."""
-    touches = [k + b"\x00" for k, v in ops if v is None and is_boundary(k, level)]
+    touches = [k + b"\x00" for k, v in ops if v is None and k in bounds]
     if not touches:
         return ops
     merged = dict(ops)
@@ -64,42 +74,50 @@ def _with_touches(ops: list[Op], level: int) -> list[Op]:
 
 def _route(
     load: Loader,
-    oid: ObjectId,
+    oid: bytes,
     node: Node,
     level: int,
     keys: Sequence[bytes],
     lo: int,
     hi: int,
+    rightmost: bool,
     out: list[Touched],
 ) -> None:
     """Append, in key order, each node at ``level`` that ``keys[lo:hi]`` fall into."""
     if node.level == level:
-        out.append((oid, node, lo, hi))
+        out.append((oid, node, lo, hi, rightmost))
         return
-    nkeys = node.keys
+    nkeys, ids = node.keys, node.vals
     last = len(nkeys) - 1
+    leafward = node.level == level + 1
     i = lo
     while i < hi:
-        c = min(bisect_left(nkeys, keys[i]), last)
-        j = hi if c == last else bisect_right(keys, nkeys[c], i, hi)
-        child = ObjectId(node.vals[c])
-        _route(load, child, load(child), level, keys, i, j, out)
+        c = bisect_left(nkeys, keys[i])
+        if c >= last:
+            c, j = last, hi
+        else:
+            j = bisect_right(keys, nkeys[c], i, hi)
+        child = ids[c]
+        if leafward:  # PERF: no recursive call for the level most nodes are on.
+            out.append((child, load(child), i, j, rightmost and c == last))
+        else:
+            _route(load, child, load(child), level, keys, i, j, rightmost and c == last, out)
         i = j
 
 
 def _rechunk(
-    touched: list[Touched], level: int, ops: list[Op], writer: NodeWriter
-) -> tuple[dict[bytes, ObjectId], list[tuple[bytes, ObjectId, int]]]:
+    touched: list[Touched], level: int, ops: list[Op], bounds: set[bytes], writer: NodeWriter
+) -> tuple[dict[bytes, bytes], list[tuple[bytes, ObjectId, int]]]:
     """Merge and re-split the touched nodes of one level.
 
     Returns the replaced nodes (old last key -> old id) and the new nodes
     (last key, id, entry count), both in key order.
     """
-    old: dict[bytes, ObjectId] = {}
+    old: dict[bytes, bytes] = {}
     added: list[tuple[bytes, ObjectId, int]] = []
     pk: list[bytes] = []
     pv: list[Any] = []
-    for oid, node, lo, hi in touched:
+    for oid, node, lo, hi, rightmost in touched:
         node_ops = [op for op in ops[lo:hi] if op[1] is not _TOUCH]
         vals = _entry_vals(node)
         mk, mv, changed = _merge(node.keys, vals, node_ops)
@@ -111,7 +129,7 @@ def _rechunk(
         base = len(pk)
         ks, vs = (pk + mk, pv + mv) if pk else (mk, mv)
         start = 0
-        for p in _cuts(mk, node_ops, node.keys, level):
+        for p in _cuts(mk, node_ops, node.keys, bounds, rightmost, level):
             end = base + p + 1
             added.append(_emit(level, ks[start:end], vs[start:end], writer, widths))
             start = end
@@ -173,18 +191,27 @@ def _merge(
     return mk, mv, changed
 
 
-def _cuts(mk: list[bytes], ops: list[Op], old_keys: Sequence[bytes], level: int) -> list[int]:
-    """Positions in ``mk`` of boundary keys: only put keys and the old last key can be one."""
-    cands = {k for k, v in ops if v is not None}
-    if old_keys:
+def _cuts(
+    mk: list[bytes],
+    ops: list[Op],
+    old_keys: Sequence[bytes],
+    bounds: set[bytes],
+    rightmost: bool,
+    level: int,
+) -> list[int]:
+    """Positions in ``mk`` of boundary keys: only put keys and the old last key can be one.
+
+    The old last key of any node but the level's last is a boundary by construction.
+    """
+    cands = {k for k, v in ops if v is not None and k in bounds}
+    if old_keys and (not rightmost or is_boundary(old_keys[-1], level)):
         cands.add(old_keys[-1])
     cuts = []
     n = len(mk)
     for k in sorted(cands):
-        if is_boundary(k, level):
-            i = bisect_left(mk, k)
-            if i < n and mk[i] == k:
-                cuts.append(i)
+        i = bisect_left(mk, k)
+        if i < n and mk[i] == k:
+            cuts.append(i)
     return cuts
 
 
@@ -207,7 +234,7 @@ def _emit(
     return keys[-1], writer.add(data, node), node.total
 
 
-def _parent_ops(old: dict[bytes, ObjectId], added: list[tuple[bytes, ObjectId, int]]) -> list[Op]:
+def _parent_ops(old: dict[bytes, bytes], added: list[tuple[bytes, ObjectId, int]]) -> list[Op]:
     """Edits of the level above: drop replaced children, put new ones; skip no-ops."""
     ops: dict[bytes, Any] = dict.fromkeys(old)
     for key, oid, count in added:
