@@ -55,7 +55,7 @@ def apply_ops(load: Loader, writer: NodeWriter, root: ObjectId, ops: list[Op]) -
 
 
 def _boundaries(ops: list[Op], level: int) -> set[bytes]:
-    """The keys of ``ops`` that end a node at ``level`` (hashed in one vectorised pass)."""
+    """Return the keys of ``ops`` that end a node at ``level`` (hashed in one numpy pass)."""
     keys = [k for k, _ in ops]
     t = threshold(level)
     return {k for k, h in zip(keys, key_hashes(keys).tolist(), strict=True) if h < t}
