@@ -84,6 +84,11 @@ class S3Backend(Backend):
         """S3 round trips are slow; keep many in flight."""
         return 16
 
+    @property
+    def min_parallel_batch(self) -> int:
+        """Two round trips in flight already beat one after the other."""
+        return 2
+
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
         try:
             return fn(Bucket=self.bucket, **kwargs)

@@ -45,13 +45,14 @@ class ObjectStore:
         self.verify = verify
         self.cache: LRUCache[ObjectId, tuple[Kind, memoryview]] = LRUCache(cache_bytes)
         self._threads = backend.parallelism if threads is None else threads
+        self._min_batch = max(2, backend.min_parallel_batch)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
     # -- batching -------------------------------------------------------------
 
     def _map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        if len(items) < 2 or self._threads <= 1:
+        if len(items) < self._min_batch or self._threads <= 1:
             return [fn(x) for x in items]
         if self._pool is None:
             with self._pool_lock:

@@ -1,0 +1,64 @@
+"""The cas-dvid command line against a real server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from cas_dvid.api import ServerConfig, create_app
+from cas_dvid.testing.live import LiveServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    with LiveServer(create_app(ServerConfig("memory://cli-tests"))) as srv:
+        yield srv
+
+
+def cli(server: LiveServer, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run(
+        [sys.executable, "-m", "cas_dvid.cli", *args, "--server", server.url],
+        capture_output=True, text=True, timeout=60,
+    )
+    if ok:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_repo_life_cycle(server: LiveServer) -> None:
+    out = cli(server, "repos", "new", "mine", "a test repo").stdout
+    assert out.startswith("Root UUID for new repo is ")
+    root = out.split()[-1]
+    assert root in cli(server, "repos", "list").stdout
+    assert "Added kv [keyvalue] to node" in cli(server, "repo", root[:8], "new", "keyvalue", "kv").stdout
+    grey = cli(server, "repo", root, "new", "keyvalue", "kv2", "Compression=zstd").stdout
+    assert "Added kv2" in grey
+    assert f"Locked node {root}" in cli(server, "node", root, "commit", "first", "version").stdout
+    child = cli(server, "node", root, "newversion").stdout.split()[-1]
+    side = cli(server, "node", root, "branch", "side").stdout.split()[-1]
+    log = cli(server, "repo", root, "log").stdout
+    assert child in log and side in log and "first version" in log and "side" in log
+
+
+def test_errors_go_to_stderr_with_status(server: LiveServer) -> None:
+    r = cli(server, "repo", "ffffffff", "new", "keyvalue", "x", ok=False)
+    assert r.returncode == 1 and "could not find UUID with partial match to ffffffff" in r.stderr
+    r = cli(server, "repo", "ffffffff", "new", "keyvalue", "x", "notasetting", ok=False)
+    assert r.returncode == 1 and "key=value" in r.stderr
+
+
+def test_types_about_help(server: LiveServer) -> None:
+    assert "keyvalue" in cli(server, "types").stdout
+    assert "DVID Version" in cli(server, "about").stdout
+    assert "/api/node/{uuid}/commit" in cli(server, "help").stdout
+
+
+def test_unreachable_server() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "cas_dvid.cli", "repos", "list", "--server", "127.0.0.1:1"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode == 1 and "cannot reach cas_dvid server at http://127.0.0.1:1" in r.stderr
