@@ -390,6 +390,34 @@ class VersionService:
             uuid = parents[0] if parents else None
         return out
 
+    def delete_repo(self, spec: str) -> Repo:
+        """Remove a repo: its record, UUID index entries and heads (objects stay for gc)."""
+        repo = self.resolve(spec).repo
+        for uuid in repo.nodes:
+            for inst in repo.instances.values():
+                self.heads.delete(uuid, inst.data_uuid)
+        ref = self.backend.get_ref(REPO_REF + repo.root)
+        self.backend.delete_ref(REPO_REF + repo.root, ref.token)
+        self._repo_cache.pop(repo.root, None)
+        for uuid in repo.nodes:
+            self._drop_index(uuid)
+        return repo
+
+    def delete_instance(self, spec: str, name: str) -> Instance:
+        """Remove a data instance from its repo (every version), as DVID does; heads go too.
+
+        Commit objects of locked versions still name its old roots, but a repo's
+        reachable data is only that of instances its record still lists, so gc frees
+        the instance's blocks unless another live instance or a published snapshot
+        shares them.
+        """
+        at = self.resolve(spec)
+        inst = _instance(at.repo, name)
+        self.update_repo(at.repo.root, lambda r: r.instances.pop(name, None))
+        for uuid in at.repo.nodes:
+            self.heads.delete(uuid, inst.data_uuid)
+        return inst
+
     def _drop_index(self, uuid: str) -> None:
         try:
             ref = self.backend.get_ref(UUID_REF + uuid)
@@ -497,12 +525,16 @@ def _add_node(repo: Repo, uuid: str, parents: list[str], branch: str, note: str,
 
 
 def _common_ancestor(repo: Repo, group: list[str], other: str) -> str:
-    """The nearest node that is an ancestor of ``other`` and of every node in ``group``."""
-    common = repo.ancestors(other)
+    """A lowest common ancestor of ``other`` and every node in ``group``.
+
+    Among the common ancestors, one that is no ancestor of another common ancestor
+    (as git's merge base); if several qualify, the newest.
+    """
+    common = set(repo.ancestors(other))
     for g in group:
-        mine = repo.ancestors(g)
-        common = {u: d + mine[u] for u, d in common.items() if u in mine}
-    return min(common, key=lambda u: (common[u], -repo.nodes[u].version_id))
+        common &= set(repo.ancestors(g))
+    lowest = [u for u in common if not any(u in repo.ancestors(c) for c in common if c != u)]
+    return max(lowest, key=lambda u: repo.nodes[u].version_id)
 
 
 def _show_key(key: bytes) -> str:
