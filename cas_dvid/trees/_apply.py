@@ -133,7 +133,7 @@ def _rechunk(
             end = base + p + 1
             added.append(_emit(level, ks[start:end], vs[start:end], writer, widths))
             start = end
-        pk, pv = ks[start:], vs[start:]
+        pk, pv = (ks[start:], vs[start:]) if start < len(ks) else ([], [])
     if pk:
         added.append(_emit(level, pk, pv, writer, None))
     return old, added
@@ -223,15 +223,16 @@ def _emit(
     widths: tuple[int, int] | None,
 ) -> tuple[bytes, ObjectId, int]:
     """Encode and queue one new node; return its parent entry (last key, id, count)."""
+    kt = tuple(keys)
     if level == 0:
-        data = encode(0, keys, vals, widths=widths)
-        node = Node(0, tuple(keys), tuple(vals), None, len(keys), header_widths(data))
-        return keys[-1], writer.add(data, node), len(keys)
-    ids = [v[0] for v in vals]
-    counts = [v[1] for v in vals]
-    data = encode(level, keys, ids, counts, widths=widths)
-    node = Node(level, tuple(keys), tuple(ids), tuple(counts), sum(counts), header_widths(data))
-    return keys[-1], writer.add(data, node), node.total
+        vt = tuple(vals)
+        data = encode(0, kt, vt, widths=widths)
+        node = Node(0, kt, vt, None, len(kt), widths or header_widths(data))
+        return kt[-1], writer.add(data, node), len(kt)
+    ids, counts = zip(*vals, strict=True)
+    data = encode(level, kt, ids, counts, widths=widths)
+    node = Node(level, kt, ids, counts, sum(counts), widths or header_widths(data))
+    return kt[-1], writer.add(data, node), node.total
 
 
 def _parent_ops(old: dict[bytes, bytes], added: list[tuple[bytes, ObjectId, int]]) -> list[Op]:
