@@ -15,6 +15,8 @@ TYPE_URL_ROOT = "github.com/janelia-flyem/dvid/datatype/"
 
 INLINE = 0x00
 BLOB = 0x01
+JPEG_BLOB = 0x02  # a blob holding a JPEG-coded image block (DVID's lossy "jpeg" compression)
+BLOB_TAGS = frozenset((BLOB, JPEG_BLOB))
 MAX_INLINE = MAX_VALUE_SIZE - 1
 
 
@@ -97,7 +99,11 @@ def decode_values(store: ObjectStore, values: list[bytes]) -> list[bytes]:
 
 
 def value_ref(value: bytes) -> ObjectId | None:
-    """The blob id a tree value points at, if any (sync and gc walk these)."""
-    if len(value) == 33 and value[0] == BLOB:
+    """The blob id a tree value points at, if any (sync and gc walk these).
+
+    Every datatype stores values as a tag byte and a payload: ``INLINE`` bytes, or a
+    32-byte blob id under one of ``BLOB_TAGS``; this is the one place that knows.
+    """
+    if len(value) == 33 and value[0] in BLOB_TAGS:
         return ObjectId(value[1:])
     return None
