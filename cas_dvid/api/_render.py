@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cas_dvid.datatypes import TypeRegistry
+from cas_dvid.datatypes import TypeRegistry, imageblk
 from cas_dvid.objects import to_hex
 from cas_dvid.versions import At, Instance, Repo, VersionService
 
@@ -35,6 +35,10 @@ def base_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, Any]
     """DVID's ``Base`` block of instance info."""
     t = types.get(inst.typename)
     compression = inst.settings.get("compression", "lz4").split(":")[0].lower()
+    if compression == "jpeg":
+        compression_text = f"jpeg compression, level {inst.settings.get('compression', '').partition(':')[2] or 80}"
+    else:
+        compression_text = COMPRESSION_NAMES.get(compression, compression)
     return {
         "TypeName": t.name,
         "TypeURL": t.full_url,
@@ -42,7 +46,7 @@ def base_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, Any]
         "DataUUID": inst.data_uuid,
         "Name": inst.name,
         "RepoUUID": inst.created_at or repo.root,
-        "Compression": COMPRESSION_NAMES.get(compression, compression),
+        "Compression": compression_text,
         "Checksum": "No checksum",
         "Syncs": [],
         "Versioned": inst.versioned,
@@ -54,12 +58,20 @@ def base_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, Any]
 
 def instance_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, Any]:
     """Instance entry of repo info: Base and Extended."""
-    return {"Base": base_json(repo, inst, types), "Extended": {}}
+    extended = imageblk.extended_info(inst) if inst.typename in imageblk.VOXEL_TYPES else {}
+    return {"Base": base_json(repo, inst, types), "Extended": extended}
 
 
 def instance_info(versions: VersionService, at: At, inst: Instance, types: TypeRegistry) -> dict[str, Any]:
-    """GET .../{data}/info: Base, Extended and ``TreeRoot``, the instance's tree at this version."""
+    """GET .../{data}/info: Base, Extended (and Extents for volumes), plus ``TreeRoot``.
+
+    ``TreeRoot`` is the id of the instance's tree at this version: two servers showing
+    the same one hold the same data.
+    """
     doc = instance_json(at.repo, inst, types)
+    if inst.typename in imageblk.VOXEL_TYPES:
+        extents = imageblk.ImageStore(versions).extents(at, inst)
+        doc["Extended"], doc["Extents"] = imageblk.extents_info(extents, inst)
     doc["TreeRoot"] = to_hex(versions.root_at(at, inst))
     return doc
 

@@ -77,6 +77,8 @@ class RepoInstance(_Resource):
         versioned = parse_bool(_str(doc, lower, "versioned"), "versioned") if "versioned" in lower else True
         tags = parse_tags(_str(doc, lower, "tags")) if "tags" in lower else {}
         settings = parse_settings(doc, skip=("typename", "dataname", "versioned", "tags"))
+        if dtype.check_settings is not None:
+            settings = dtype.check_settings(settings)
         self.v.new_instance(at.uuid, name, dtype.name, versioned=versioned, settings=settings, tags=tags)
         send_pair(resp, "result", f"Added {name} [{dtype.name}] to node {at.uuid}")
 

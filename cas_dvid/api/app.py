@@ -6,12 +6,14 @@ import falcon
 
 from cas_dvid.api import _ext, _nodes, _repos, _server
 from cas_dvid.api._common import Services
-from cas_dvid.api._instances import InstanceRoute
+from cas_dvid.api._imageblk import ImageHandler
+from cas_dvid.api._instances import InstanceRoute, TypeHandler
 from cas_dvid.api._keyvalue import KeyValueHandler
 from cas_dvid.api.config import ServerConfig
 from cas_dvid.api.errors import handle_cas_error, handle_http_error, handle_unexpected
 from cas_dvid.backends import open_backend
 from cas_dvid.datatypes import default_registry
+from cas_dvid.datatypes.imageblk import VOXEL_TYPES
 from cas_dvid.errors import CasDvidError
 from cas_dvid.objects import ObjectStore
 from cas_dvid.versions import VersionService
@@ -64,7 +66,10 @@ def create_app(config: ServerConfig, store: ObjectStore | None = None) -> falcon
     app.add_route("/api/node/{uuid}/newversion", _nodes.NodeNewVersion(s))
     app.add_route("/api/node/{uuid}/tag", _nodes.NodeTag(s))
 
-    instances = InstanceRoute(s, {"keyvalue": KeyValueHandler(s)})
+    images = ImageHandler(s)
+    handlers: dict[str, TypeHandler] = {"keyvalue": KeyValueHandler(s)}
+    handlers.update({name: images for name in VOXEL_TYPES})
+    instances = InstanceRoute(s, handlers)
     app.add_route("/api/node/{uuid}/{data}/{endpoint}", instances)
     app.add_route("/api/node/{uuid}/{data}/{endpoint}/{rest:path}", instances)
 

@@ -14,6 +14,8 @@ class ServerConfig:
         read_only: refuse every write (GET/HEAD only), as DVID's read-only mode.
         max_body_bytes: data request bodies over this get a 413 with a message.
         max_json_bytes: the same for JSON and protobuf request bodies.
+        max_voxel_bytes: voxel requests (reads or writes) over this many bytes get a
+            400 naming the limit (DVID's is 3 GB).
         metadata_ttl: seconds a repo record may be served from memory (0: always
             re-read; heads, and so data, are always re-read).
         cache_bytes: budget of the decoded-object cache.
@@ -24,6 +26,7 @@ class ServerConfig:
     read_only: bool = False
     max_body_bytes: int = 1 << 30
     max_json_bytes: int = 64 << 20
+    max_voxel_bytes: int = 3 << 30
     metadata_ttl: float = 0.0
     cache_bytes: int = 512 << 20
     note: str = ""

@@ -30,9 +30,9 @@ class TypeRegistry:
 
 def default_registry() -> TypeRegistry:
     """Every datatype this build serves."""
-    from cas_dvid.datatypes import keyvalue
+    from cas_dvid.datatypes import imageblk, keyvalue
 
-    return TypeRegistry([keyvalue.TYPE])
+    return TypeRegistry([keyvalue.TYPE, *(t.datatype for t in imageblk.VOXEL_TYPES.values())])
 
 
 __all__ = ["DataType", "TypeRegistry", "default_registry"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +22,17 @@ MAX_INLINE = MAX_VALUE_SIZE - 1
 
 @dataclass(frozen=True, slots=True)
 class DataType:
-    """A datatype's identity as DVID shows it in info and /api/server/types."""
+    """A datatype's identity as DVID shows it in info and /api/server/types.
+
+    ``check_settings`` validates (and may normalise) the lower-cased settings of a
+    new instance, raising InvalidInputError with DVID's kind of message.
+    """
 
     name: str
     url: str
     version: str
     aliases: tuple[str, ...] = ()
+    check_settings: Callable[[dict[str, str]], dict[str, str]] | None = None
 
     @property
     def full_url(self) -> str:

@@ -68,9 +68,13 @@ class ObjectStore:
         self.backend.put_if_absent(to_hex(oid), encode(kind, data, self.codec if codec is None else codec))
         return oid
 
-    def put_many(self, items: Iterable[tuple[Kind, BytesLike]]) -> list[ObjectId]:
+    def put_many(self, items: Iterable[tuple[Kind, BytesLike]], codec: Codec | None = None) -> list[ObjectId]:
         """Store many objects; ids come back in input order."""
-        return self._map(lambda kd: self.put(kd[0], kd[1]), list(items))
+        return self._map(lambda kd: self.put(kd[0], kd[1], codec), list(items))
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """Run ``fn`` over ``items`` on the store's pool (for work that does I/O or hashing)."""
+        return self._map(fn, items)
 
     def put_known(self, kind: Kind, objects: Mapping[ObjectId, BytesLike]) -> None:
         """Store objects whose ids the caller computed with ``content_id`` (tree nodes)."""

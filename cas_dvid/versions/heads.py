@@ -26,7 +26,11 @@ OPEN = b"W"
 SEALED = b"L"
 MAX_SWAP_ATTEMPTS = 1000
 
-Ops = dict[bytes, bytes | None]  # key -> value, or None to delete
+Update = Callable[[bytes | None], bytes | None]
+"""A read-modify-write op: old value (None if absent) -> new value (None deletes)."""
+
+Ops = dict[bytes, "bytes | None | Update"]
+"""key -> value, None to delete, or an ``Update`` run on the value current at apply time."""
 
 
 def head_ref(node_uuid: str, data_uuid: str) -> str:
@@ -148,11 +152,10 @@ class HeadWriter:
     ) -> None:
         merged: Ops = {}
         for p in batch:
-            merged.update(p.ops)
-        puts = {k: v for k, v in merged.items() if v is not None}
-        deletes = [k for k, v in merged.items() if v is None]
+            for k, v in p.ops.items():
+                merged[k] = _compose(merged[k], v) if k in merged and callable(v) else v
         try:
-            root = self._swap_in(node_uuid, data_uuid, puts, deletes, start, locked_msg)
+            root = self._swap_in(node_uuid, data_uuid, merged, start, locked_msg)
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting writer
             for p in batch:
                 p.error, p.done = exc, True
@@ -164,8 +167,7 @@ class HeadWriter:
         self,
         node_uuid: str,
         data_uuid: str,
-        puts: dict[bytes, bytes],
-        deletes: list[bytes],
+        ops: Ops,
         start: Callable[[], ObjectId],
         locked_msg: str,
     ) -> ObjectId:
@@ -174,6 +176,7 @@ class HeadWriter:
             if head is not None and head.sealed:
                 raise LockedError(locked_msg)
             base = start() if head is None else head.root
+            puts, deletes = self._resolve(base, ops)
             new_root = self.tree.apply(base, puts, deletes)
             try:
                 self.heads.swap(node_uuid, data_uuid, head, new_root)
@@ -181,3 +184,23 @@ class HeadWriter:
             except ConflictError:
                 continue  # another process moved the head: re-apply on its root
         raise ConflictError(f"gave up after {MAX_SWAP_ATTEMPTS} lost swaps on {head_ref(node_uuid, data_uuid)}")
+
+    def _resolve(self, base: ObjectId, ops: Ops) -> tuple[dict[bytes, bytes], list[bytes]]:
+        """Split ops into puts and deletes, running updates against ``base``'s values."""
+        updates = [k for k, v in ops.items() if callable(v)]
+        current = self.tree.get_many(base, updates) if updates else {}
+        puts: dict[bytes, bytes] = {}
+        deletes: list[bytes] = []
+        for k, v in ops.items():
+            value = v(current.get(k)) if callable(v) else v
+            if value is None:
+                deletes.append(k)
+            else:
+                puts[k] = value
+        return puts, deletes
+
+
+def _compose(first: bytes | None | Update, then: Update) -> Update:
+    if callable(first):
+        return lambda old: then(first(old))
+    return lambda _old: then(first)
