@@ -337,6 +337,8 @@ class VersionService:
                 raise InvalidInputError(f'can\'t match parent "{p}": {exc}') from None
         if merge_type != "conflict-free":
             raise InvalidInputError("'mergeType' must be 'conflict-free' at this time")
+        if len(set(uuids)) != len(uuids):
+            raise InvalidInputError(f"merge parents must be distinct versions, got {uuids}")
         for u in uuids:
             if u not in repo.nodes:
                 raise InvalidInputError(f"parent {u} is not in repo {repo.root}")
