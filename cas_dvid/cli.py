@@ -96,9 +96,33 @@ def cmd_repo_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_load(args: argparse.Namespace, name: str, rest: list[str]) -> int:
+    """node UUID NAME load X,Y,Z SOURCE: an image glob or a zarr array."""
+    from cas_dvid.loader import Target, load, open_source
+
+    if len(rest) != 2:
+        raise InvalidInputError('usage: node UUID NAME load X,Y,Z "GLOB" (or a zarr path)')
+    try:
+        offset = tuple(int(v) for v in rest[0].replace("_", ",").split(","))
+    except ValueError:
+        raise InvalidInputError(f"offset must be X,Y,Z integers, got {rest[0]!r}") from None
+    if len(offset) != 3:
+        raise InvalidInputError(f"offset must be X,Y,Z, got {rest[0]!r}")
+    source = open_source(rest[1])
+    target = Target.lookup(_client(args), args.uuid, name)
+    n = load(source, target, offset, progress=not args.quiet)  # type: ignore[arg-type]
+    z, y, x = source.shape
+    print(f"Loaded {n} voxels ({x}x{y}x{z}) into {name} at {rest[0]}")
+    return 0
+
+
 def cmd_node(args: argparse.Namespace) -> int:
-    """dvid node UUID commit|branch|newversion ..."""
+    """dvid node UUID commit|branch|newversion ... | node UUID NAME load X,Y,Z GLOB."""
     c = _client(args)
+    if args.action not in ("commit", "branch", "newversion"):
+        if len(args.rest) >= 1 and args.rest[0] == "load":
+            return cmd_load(args, args.action, args.rest[1:])
+        raise InvalidInputError(f"unknown node command {args.action!r}: commit, branch, newversion or NAME load")
     if args.action == "commit":
         doc = c.post_json(f"/api/node/{args.uuid}/commit", {"note": " ".join(args.rest)})
         print(f"Locked node {doc['committed']} (commit id {doc.get('commit_id', '')})")
@@ -184,10 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     r = rsub.add_parser("log", parents=[server], help="show the version DAG")
     r.set_defaults(func=cmd_repo_log)
 
-    s = sub.add_parser("node", parents=[server], help="node UUID commit [NOTE] | branch NAME | newversion")
+    s = sub.add_parser(
+        "node", parents=[server],
+        help='node UUID commit [NOTE] | branch NAME | newversion | NAME load X,Y,Z "GLOB"|ZARR',
+    )
     s.add_argument("uuid")
-    s.add_argument("action", choices=["commit", "branch", "newversion"])
+    s.add_argument("action", metavar="commit|branch|newversion|NAME")
     s.add_argument("rest", nargs="*")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_node)
 
     for name, fn, text in (("types", cmd_types, "datatypes the server offers"),
