@@ -73,8 +73,23 @@ class ObjectStore:
         return self._map(lambda kd: self.put(kd[0], kd[1], codec), list(items))
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """Run ``fn`` over ``items`` on the store's pool (for work that does I/O or hashing)."""
-        return self._map(fn, items)
+        """Run ``fn`` over ``items`` on the store's pool (work that does I/O, hashing or copies).
+
+        Unlike the batch calls, any batch of two or more goes to the pool: callers group
+        their work into a few chunks themselves.
+        """
+        if len(items) < 2 or self._threads <= 1:
+            return [fn(x) for x in items]
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="objects")
+        return list(self._pool.map(fn, items))
+
+    @property
+    def threads(self) -> int:
+        """Size of the pool batch calls use."""
+        return self._threads
 
     def put_known(self, kind: Kind, objects: Mapping[ObjectId, BytesLike]) -> None:
         """Store objects whose ids the caller computed with ``content_id`` (tree nodes)."""
