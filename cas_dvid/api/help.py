@@ -34,6 +34,16 @@ ENDPOINTS: list[tuple[str, str, str]] = [
     ("GET", "/api/node/{uuid}/{kv}/keyrangevalues/{k1}/{k2}", "protobuf KeyValues; json=true; tar=true"),
     ("GET", "/api/node/{uuid}/{kv}/keyvalues", "body: protobuf Keys or JSON list (json=true, tar=true)"),
     ("POST", "/api/node/{uuid}/{kv}/keyvalues", "body: protobuf KeyValues, one batch"),
+    ("GET", "/api/node/{uuid}/{vol}/raw/0_1_2/{x_y_z size}/{x_y_z offset}", "voxels, ZYX, x fastest, LE; [/jpg]"),
+    ("GET", "/api/node/{uuid}/{vol}/raw/{xy|xz|yz}/{w_h}/{x_y_z}[/{fmt}]", "slice: png (default), jpg[:q], tif, bmp, raw"),
+    ("GET", "/api/node/{uuid}/{vol}/isotropic/...", "as raw, Z resampled to the X voxel size"),
+    ("POST", "/api/node/{uuid}/{vol}/raw/0_1_2/{size}/{offset}", "block-aligned voxels, exact length"),
+    ("GET", "/api/node/{uuid}/{vol}/blocks/{bx_by_bz}/{spanX}", "raw blocks along X (missing = Background); POST"),
+    ("GET", "/api/node/{uuid}/{vol}/subvolblocks/{size}/{offset}", "record stream of stored blocks; compression="),
+    ("GET", "/api/node/{uuid}/{vol}/specificblocks?blocks=x,y,z,...", "record stream of the named blocks"),
+    ("GET", "/api/node/{uuid}/{vol}/metadata", "nd-data axes and properties"),
+    ("POST", "/api/node/{uuid}/{vol}/extents", "{MinPoint, MaxPoint}"),
+    ("POST", "/api/node/{uuid}/{vol}/resolution", "[x, y, z] voxel size"),
     ("GET", "/api/cas/diff/{from}/{to}/{data}", "extension: keys added/changed/removed between versions"),
 ]
 
