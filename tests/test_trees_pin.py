@@ -36,7 +36,9 @@ def test_root_ids_are_pinned() -> None:
 
     rnd = random.Random(5)
     upd = {k: val(10**6 + i) for i, k in enumerate(rnd.sample(keys, 300))}
-    far = [(rnd.randrange(-20, 20), rnd.randrange(-20, 20), 20 + rnd.randrange(50)) for _ in range(300)]
+    far = [
+        (rnd.randrange(-20, 20), rnd.randrange(-20, 20), 20 + rnd.randrange(50)) for _ in range(300)
+    ]
     ins = {k: val(2 * 10**6 + i) for i, k in enumerate(block_keys(0, far))}
     dels = [k for k in rnd.sample(keys, 200) if k not in upd]
     r2 = tree.apply(r1, {**upd, **ins}, dels)

@@ -23,20 +23,35 @@ from typing import Any
 
 from cas_dvid.objects.ids import ObjectId
 from cas_dvid.trees._build import NodeWriter, build_up
-from cas_dvid.trees._chunk import is_boundary, key_hashes, threshold
-from cas_dvid.trees._node import EMPTY_NODE, EMPTY_ROOT, Node, decode, encode, header_widths
+from cas_dvid.trees._chunk import is_boundary, key_hash_list, threshold
+from cas_dvid.trees._node import (
+    _HDR,
+    EMPTY_NODE,
+    EMPTY_ROOT,
+    Node,
+    decode,
+    encode,
+    header_widths,
+)
+from cas_dvid.trees._patch import patch_fixed
 
 Loader = Callable[[bytes], Node]
+BytesLoader = Callable[[bytes], bytes]
 Op = tuple[bytes, Any]  # (key, new value | None for delete | _TOUCH); internal values: (id, count)
-# node id, node, its slice [lo, hi) of the level's ops, whether it is the level's last node
-Touched = tuple[bytes, Node, int, int, bool]
+# node id, its slice [lo, hi) of the level's ops, whether it is the level's last node
+Touched = tuple[bytes, int, int, bool]
 
 _TOUCH: Any = object()
 _DICT_MERGE_OVER = 16  # PERF: bisect+insert per op beats a dict rebuild below this many ops.
 
 
-def apply_ops(load: Loader, writer: NodeWriter, root: ObjectId, ops: list[Op]) -> ObjectId:
-    """Apply sorted, unique ``ops`` (value ``None`` deletes) to ``root``; return the new root."""
+def apply_ops(
+    load: Loader, load_bytes: BytesLoader, writer: NodeWriter, root: ObjectId, ops: list[Op]
+) -> ObjectId:
+    """Apply sorted, unique ``ops`` (value ``None`` deletes) to ``root``; return the new root.
+
+    ``load`` gives a decoded node, ``load_bytes`` its bytes (both cached).
+    """
     root_node = load(root)
     height = root_node.level
     for level in range(height + 1):
@@ -45,7 +60,7 @@ def apply_ops(load: Loader, writer: NodeWriter, root: ObjectId, ops: list[Op]) -
         touched: list[Touched] = []
         keys = [k for k, _ in level_ops]
         _route(load, root, root_node, level, keys, 0, len(keys), True, touched)
-        old, added = _rechunk(touched, level, level_ops, bounds, writer)
+        old, added = _rechunk(load, load_bytes, touched, level, level_ops, bounds, writer)
         if not old and not added:
             return root
         if level == height:
@@ -55,10 +70,10 @@ def apply_ops(load: Loader, writer: NodeWriter, root: ObjectId, ops: list[Op]) -
 
 
 def _boundaries(ops: list[Op], level: int) -> set[bytes]:
-    """Return the keys of ``ops`` that end a node at ``level`` (hashed in one numpy pass)."""
+    """Return the keys of ``ops`` that end a node at ``level``."""
     keys = [k for k, _ in ops]
     t = threshold(level)
-    return {k for k, h in zip(keys, key_hashes(keys).tolist(), strict=True) if h < t}
+    return {k for k, h in zip(keys, key_hash_list(keys), strict=True) if h < t}
 
 
 def _with_touches(ops: list[Op], bounds: set[bytes]) -> list[Op]:
@@ -83,9 +98,12 @@ def _route(
     rightmost: bool,
     out: list[Touched],
 ) -> None:
-    """Append, in key order, each node at ``level`` that ``keys[lo:hi]`` fall into."""
+    """Append, in key order, each node at ``level`` that ``keys[lo:hi]`` fall into.
+
+    The nodes found are not loaded here: the caller reads their bytes.
+    """
     if node.level == level:
-        out.append((oid, node, lo, hi, rightmost))
+        out.append((oid, lo, hi, rightmost))
         return
     nkeys, ids = node.keys, node.vals
     last = len(nkeys) - 1
@@ -99,14 +117,20 @@ def _route(
             j = bisect_right(keys, nkeys[c], i, hi)
         child = ids[c]
         if leafward:  # PERF: no recursive call for the level most nodes are on.
-            out.append((child, load(child), i, j, rightmost and c == last))
+            out.append((child, i, j, rightmost and c == last))
         else:
             _route(load, child, load(child), level, keys, i, j, rightmost and c == last, out)
         i = j
 
 
 def _rechunk(
-    touched: list[Touched], level: int, ops: list[Op], bounds: set[bytes], writer: NodeWriter
+    load: Loader,
+    load_bytes: BytesLoader,
+    touched: list[Touched],
+    level: int,
+    ops: list[Op],
+    bounds: set[bytes],
+    writer: NodeWriter,
 ) -> tuple[dict[bytes, bytes], list[tuple[bytes, ObjectId, int]]]:
     """Merge and re-split the touched nodes of one level.
 
@@ -117,7 +141,17 @@ def _rechunk(
     added: list[tuple[bytes, ObjectId, int]] = []
     pk: list[bytes] = []
     pv: list[Any] = []
-    for oid, node, lo, hi, rightmost in touched:
+    for oid, lo, hi, rightmost in touched:
+        if not pk:  # PERF: most nodes stay one node; splice their bytes (see _patch).
+            patched = patch_fixed(load_bytes(oid), oid, level, ops, lo, hi, bounds, _TOUCH)
+            if patched is False:
+                continue
+            if patched is not None:
+                last, data, total = patched
+                old[last] = oid
+                added.append((last, writer.add(data), total))
+                continue
+        node = load(oid)
         node_ops = [op for op in ops[lo:hi] if op[1] is not _TOUCH]
         vals = _entry_vals(node)
         mk, mv, changed = _merge(node.keys, vals, node_ops)
@@ -266,7 +300,13 @@ def _collapse(load: Loader, writer: NodeWriter, oid: ObjectId) -> ObjectId:
     """Descend through single-child roots: the canonical root is the first one-node level."""
     while True:
         data = writer.pending.get(oid)
-        node = decode(data, oid) if data is not None else load(oid)
+        if data is None:
+            node = load(oid)
+        else:
+            _, level, _, _, n, _, _, _ = _HDR.unpack_from(data)
+            if not level or n != 1:  # PERF: the usual answer, read from the header alone
+                return oid
+            node = decode(data, oid)
         if not node.level or len(node.keys) != 1:
             return oid
         writer.discard(oid)

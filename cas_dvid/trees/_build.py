@@ -34,7 +34,7 @@ class NodeWriter:
         store: NodeStore,
         *,
         flush_every: int = 0,
-        remember: Callable[[ObjectId, Node], None] | None = None,
+        remember: Callable[[ObjectId, bytes, Node | None], None] | None = None,
     ) -> None:
         self.store = store
         self.pending: dict[ObjectId, bytes] = {}
@@ -45,8 +45,8 @@ class NodeWriter:
         """Queue one encoded node; return its id (``node`` is its decoded form, if known)."""
         oid = node_id(data)
         self.pending[oid] = data
-        if node is not None and self.remember is not None:
-            self.remember(oid, node)
+        if self.remember is not None:
+            self.remember(oid, data, node)
         if self.flush_every and len(self.pending) >= self.flush_every:
             self.flush()
         return oid

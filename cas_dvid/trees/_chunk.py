@@ -53,6 +53,17 @@ def key_hashes(keys: Sequence[bytes]) -> npt.NDArray[np.uint32]:
     return h
 
 
+_SMALL = 24  # PERF: below this many keys a Python loop beats numpy (~15 us a call).
+
+
+def key_hash_list(keys: Sequence[bytes]) -> list[int]:
+    """``key_hash`` of each key, as a list, by whichever way is faster for this many keys."""
+    if len(keys) < _SMALL:
+        return [key_hash(k) for k in keys]
+    hashes: list[int] = key_hashes(keys).tolist()
+    return hashes
+
+
 def threshold(level: int) -> int:
     """Hash threshold of ``level`` (0 from ``MAX_SPLIT_LEVEL`` on: no boundaries)."""
     return THRESHOLDS[level] if level < MAX_SPLIT_LEVEL else 0

@@ -11,17 +11,33 @@ from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects.ids import ObjectId
 from cas_dvid.trees import _apply, _diff
 from cas_dvid.trees._build import NodeWriter, build_columns, check_entries, check_sorted
-from cas_dvid.trees._node import EMPTY, EMPTY_ROOT, Node, decode
+from cas_dvid.trees._node import EMPTY, EMPTY_NODE, EMPTY_ROOT, Node, decode
 from cas_dvid.trees.abc import NodeStore
 
 Puts = Mapping[bytes, bytes] | Iterable[tuple[bytes, bytes]]
 Change = tuple[bytes, bytes | None, bytes | None]
 
 DEFAULT_CACHE_NODES = 8192
-"""Decoded nodes kept per ``Tree`` (a 64-entry leaf of block keys is ~8 KiB decoded)."""
+"""Nodes kept per ``Tree``: bytes always (~3 KiB for a 64-entry leaf of block keys),
+plus the decoded form (~8 KiB more) once a read needed it."""
 
 BUILD_FLUSH_NODES = 4096
 """A bulk build hands nodes to the store in batches of this many."""
+
+
+class _Entry:
+    """One cached node: its bytes, and its decoded form once something asked for it.
+
+    PERF: apply and diff mostly work on the bytes; a node they create or
+    load is decoded only if a read needs it, which saves decoding and makes
+    an entry one object, cheap to evict, instead of one per key and value.
+    """
+
+    __slots__ = ("data", "node")
+
+    def __init__(self, data: bytes, node: Node | None) -> None:
+        self.data = data
+        self.node = node
 
 
 class Tree:
@@ -29,30 +45,57 @@ class Tree:
 
     A tree is named by its root id; every method takes the root to work on,
     and writes return a new root (old roots stay valid: nodes are immutable).
-    Decoded nodes are kept in a bounded LRU cache, safe because they never change.
+    Nodes are kept in a bounded LRU cache, safe because they never change.
     """
 
     def __init__(self, store: NodeStore, *, cache_nodes: int = DEFAULT_CACHE_NODES) -> None:
         self.store = store
-        self._cache: OrderedDict[bytes, Node] = OrderedDict()
+        self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
         self._cache_nodes = cache_nodes
 
     # -- nodes -------------------------------------------------------------------
 
     def node(self, oid: bytes) -> Node:
         """Return node ``oid`` decoded (cached); raise ``NotFoundError``/``CorruptObjectError``."""
-        cache = self._cache
-        node = cache.get(oid)
-        if node is not None:
-            cache.move_to_end(oid)
-            return node
-        node = EMPTY if oid == EMPTY_ROOT else decode(self.store.load_node(ObjectId(oid)), oid)
-        self._remember(oid, node)
+        entry = self._cache.get(oid)
+        if entry is None:
+            entry = self._load(oid)
+        else:
+            self._cache.move_to_end(oid)
+        node = entry.node
+        if node is None:
+            node = entry.node = decode(entry.data, oid)
         return node
 
-    def _remember(self, oid: bytes, node: Node) -> None:
+    def _node_bytes(self, oid: bytes) -> bytes:
+        """Return the bytes of node ``oid`` (cached, not decoded); raise ``NotFoundError``."""
+        entry = self._cache.get(oid)
+        if entry is None:
+            return self._load(oid).data
+        self._cache.move_to_end(oid)
+        return entry.data
+
+    def _load(self, oid: bytes) -> _Entry:
+        if oid == EMPTY_ROOT:
+            entry = _Entry(EMPTY_NODE, EMPTY)
+        else:
+            entry = _Entry(self.store.load_node(ObjectId(oid)), None)
+        self._put(oid, entry)
+        return entry
+
+    def _remember(self, oid: bytes, data: bytes, node: Node | None) -> None:
+        """Cache a node this tree just made (``node`` = its decoded form, if at hand)."""
+        entry = self._cache.get(oid)
+        if entry is None:
+            self._put(oid, _Entry(data, node))
+            return
+        self._cache.move_to_end(oid)
+        if entry.node is None:
+            entry.node = node
+
+    def _put(self, oid: bytes, entry: _Entry) -> None:
         cache = self._cache
-        cache[oid] = node
+        cache[oid] = entry
         if len(cache) > self._cache_nodes:
             cache.popitem(last=False)
 
@@ -189,7 +232,7 @@ class Tree:
         if root == EMPTY_ROOT:
             return self.build([(k, v) for k, v in ops if v is not None])
         writer = NodeWriter(self.store, remember=self._remember)
-        new_root = _apply.apply_ops(self.node, writer, root, ops)
+        new_root = _apply.apply_ops(self.node, self._node_bytes, writer, root, ops)
         writer.flush()
         return new_root
 
