@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
+from cas_dvid.cli_sync import add_sync_commands
 from cas_dvid.errors import CasDvidError, InvalidInputError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -223,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                            ("help", cmd_help, "the server's API help")):
         s = sub.add_parser(name, parents=[server], help=text)
         s.set_defaults(func=fn)
+    add_sync_commands(sub)
     return p
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from cas_dvid.api import _ext, _nodes, _repos, _server
+from cas_dvid.api import _ext, _nodes, _repos, _server, _sync
 from cas_dvid.api._common import Services
 from cas_dvid.api._imageblk import ImageHandler
 from cas_dvid.api._instances import InstanceRoute, TypeHandler
@@ -74,4 +74,5 @@ def create_app(config: ServerConfig, store: ObjectStore | None = None) -> falcon
     app.add_route("/api/node/{uuid}/{data}/{endpoint}/{rest:path}", instances)
 
     app.add_route("/api/cas/diff/{a}/{b}/{data}", _ext.Diff(s))
+    _sync.add_routes(app, s)
     return app

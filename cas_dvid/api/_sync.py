@@ -1,0 +1,220 @@
+"""Extensions for sync under /api/cas/sync/: object transfer and refs; repo deletion.
+
+The read-only queries (negotiate, have, fetch) take a body; they answer POST, and
+GET with the same body too, so that pulling from a read-only server (which refuses
+every POST) works.  Objects are immutable: single-object downloads carry
+``ETag`` = id and a year-long immutable ``Cache-Control``.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import falcon
+
+from cas_dvid.api._common import Services, json_object, read_body, read_json, send_json, string_list
+from cas_dvid.errors import ConflictError, CorruptObjectError, InvalidInputError, MissingDataError, NotFoundError
+from cas_dvid.objects import parse_object_id, to_hex
+from cas_dvid.sync._store import StorePeer
+from cas_dvid.sync.framing import CONTENT_TYPE, encode_frames, pack_bits, parse_frames, unpack_ids
+
+BINARY = "application/octet-stream"
+IMMUTABLE = "public, max-age=31536000, immutable"
+MAX_IDS = 1 << 20
+
+
+class RejectedObjectError(CorruptObjectError):
+    """An uploaded object does not hash to its id: the client's fault, a 422."""
+
+    http_status = falcon.HTTP_422
+
+
+class _Resource:
+    def __init__(self, services: Services, peer: StorePeer) -> None:
+        self.s = services
+        self.peer = peer
+        self.limit = services.config.max_body_bytes
+
+
+def _ids(body: bytes) -> list:  # type: ignore[type-arg]
+    ids = unpack_ids(body)
+    if len(ids) > MAX_IDS:
+        raise InvalidInputError(f"at most {MAX_IDS} ids per request, got {len(ids)}")
+    return ids
+
+
+class Negotiate(_Resource):
+    """POST (or GET) /api/cas/sync/negotiate: refs and a have-check in one round trip."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Body {"refs": [names], "have": [hex ids]} -> {"refs": {name: {value, token}|null}, "have": "0101"}."""
+        doc = json_object(read_json(req, self.s.config.max_json_bytes))
+        names = string_list(doc, "refs")
+        ids = [parse_object_id(h) for h in string_list(doc, "have")]
+        refs, have = self.peer.negotiate(names, ids)
+        send_json(resp, {
+            "refs": {n: None if r is None else {"value": base64.b64encode(r.value).decode(), "token": r.token}
+                     for n, r in refs.items()},
+            "have": "".join("1" if h else "0" for h in have),
+        })
+
+    on_get = on_post
+
+
+class Have(_Resource):
+    """POST (or GET) /api/cas/sync/have: concatenated ids in, a bitmap out."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Bit i (high bit first) is set when id i is stored with its whole closure."""
+        ids = _ids(read_body(req, self.limit))
+        resp.content_type = BINARY
+        resp.data = pack_bits(self.peer.has(ids))
+
+    on_get = on_post
+
+
+class Fetch(_Resource):
+    """POST (or GET) /api/cas/sync/fetch: ids in, a framed stream of stored objects out."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Objects in request order; a missing one is a 404 naming it."""
+        ids = _ids(read_body(req, self.limit))
+        try:
+            items = self.peer.fetch(ids)
+        except NotFoundError as exc:
+            raise MissingDataError(str(exc)) from None
+        resp.content_type = CONTENT_TYPE
+        resp.data = encode_frames(items)
+
+    on_get = on_post
+
+
+class Objects(_Resource):
+    """POST /api/cas/sync/objects: a framed stream in; each object re-hashed before it is kept."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Answer {"received": n, "written": new}; a bad object is a 422 naming its id."""
+        body = read_body(req, self.limit)
+        items = list(parse_frames(body))
+        try:
+            written = self.peer.put(items)
+        except CorruptObjectError as exc:
+            raise RejectedObjectError(f"refused: {exc}") from None
+        send_json(resp, {"received": len(items), "written": written})
+
+
+class Object(_Resource):
+    """GET /api/cas/sync/object/{oid}: one object's stored form, cacheable forever."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, oid: str) -> None:
+        """ETag is the id; If-None-Match with it answers 304."""
+        ident = parse_object_id(oid)
+        etag = f'"{to_hex(ident)}"'
+        resp.set_header("ETag", etag)
+        resp.cache_control = [IMMUTABLE]
+        if req.get_header("If-None-Match") in (etag, to_hex(ident)):
+            resp.status = falcon.HTTP_304
+            return
+        try:
+            resp.data = self.peer.get_stored(ident)
+        except NotFoundError as exc:
+            raise MissingDataError(str(exc)) from None
+        resp.content_type = BINARY
+
+    on_head = on_get
+
+
+class Refs(_Resource):
+    """GET /api/cas/sync/refs?prefix=P: ref names, sorted."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """A JSON list of names."""
+        send_json(resp, self.peer.list_refs(req.get_param("prefix") or ""))
+
+
+class RefItem(_Resource):
+    """GET / PUT / DELETE /api/cas/sync/ref/{name}: one ref, swapped by compare-and-swap."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        """The value; its token in X-Ref-Token."""
+        ref = self.peer.get_ref(name)
+        if ref is None:
+            raise MissingDataError(f"ref {name} not found")
+        resp.content_type = BINARY
+        resp.cache_control = ["no-store"]
+        resp.set_header("X-Ref-Token", ref.token)
+        resp.data = ref.value
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        """Swap: If-Match: TOKEN, or If-None-Match: * to create; 412 with the current value if stale."""
+        expected = req.get_header("If-Match")
+        if expected is None and req.get_header("If-None-Match") != "*":
+            raise InvalidInputError("PUT of a ref needs If-Match: <token> or If-None-Match: *")
+        value = read_body(req, self.s.config.max_json_bytes)
+        try:
+            token = self.peer.cas_ref(name, expected, value)
+        except ConflictError as exc:
+            self._stale(resp, exc)
+            return
+        resp.set_header("X-Ref-Token", token)
+        resp.status = falcon.HTTP_200
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        """Delete if unchanged (If-Match: TOKEN)."""
+        expected = req.get_header("If-Match")
+        if expected is None:
+            raise InvalidInputError("DELETE of a ref needs If-Match: <token>")
+        try:
+            self.peer.delete_ref(name, expected)
+        except ConflictError as exc:
+            self._stale(resp, exc)
+
+    @staticmethod
+    def _stale(resp: falcon.Response, exc: ConflictError) -> None:
+        resp.status = falcon.HTTP_412
+        resp.content_type = BINARY
+        if exc.current is None:
+            resp.set_header("X-Ref-Absent", "1")
+            resp.data = b""
+        else:
+            resp.set_header("X-Ref-Token", exc.current_token or "")
+            resp.data = exc.current
+
+
+class DeleteRepo(_Resource):
+    """DELETE /api/cas/repo/{uuid}?imsurethiscanbedeleted=true: DVID's `repos delete` over HTTP."""
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
+        """Remove the repo holding ``uuid`` (its objects stay until gc)."""
+        _sure(req)
+        repo = self.s.versions.delete_repo(uuid)
+        send_json(resp, {"deleted": repo.root})
+
+
+class DeleteInstance(_Resource):
+    """DELETE /api/cas/repo/{uuid}/{name}?imsurethiscanbedeleted=true: DVID's `repo UUID delete NAME`."""
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, uuid: str, name: str) -> None:
+        """Remove a data instance from every version of its repo."""
+        _sure(req)
+        inst = self.s.versions.delete_instance(uuid, name)
+        send_json(resp, {"deleted": inst.name, "data_uuid": inst.data_uuid})
+
+
+def _sure(req: falcon.Request) -> None:
+    if not req.get_param_as_bool("imsurethiscanbedeleted"):
+        raise InvalidInputError("deletion needs the query string imsurethiscanbedeleted=true")
+
+
+def add_routes(app: falcon.App, services: Services) -> None:
+    """Register the sync and deletion routes."""
+    peer = StorePeer(services.versions.store)
+    app.add_route("/api/cas/sync/negotiate", Negotiate(services, peer))
+    app.add_route("/api/cas/sync/have", Have(services, peer))
+    app.add_route("/api/cas/sync/fetch", Fetch(services, peer))
+    app.add_route("/api/cas/sync/objects", Objects(services, peer))
+    app.add_route("/api/cas/sync/object/{oid}", Object(services, peer))
+    app.add_route("/api/cas/sync/refs", Refs(services, peer))
+    app.add_route("/api/cas/sync/ref/{name:path}", RefItem(services, peer))
+    app.add_route("/api/cas/repo/{uuid}", DeleteRepo(services, peer))
+    app.add_route("/api/cas/repo/{uuid}/{name}", DeleteInstance(services, peer))

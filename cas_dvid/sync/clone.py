@@ -1,0 +1,105 @@
+"""Clone: copy every repo of a store (open versions and their heads included) to another."""
+
+from __future__ import annotations
+
+from cas_dvid.errors import ConflictError
+from cas_dvid.objects import ObjectId, parse_object_id
+from cas_dvid.sync.abc import INCOMPLETE_REF, Peer, split_ids
+from cas_dvid.sync.ops import Report, _fill, _mark
+from cas_dvid.sync.publish import PUBLISHED_REF, published
+from cas_dvid.sync.records import REPO_REF, UUID_REF, load_commits, load_record, merge_record
+from cas_dvid.sync.transfer import Options, Walker
+from cas_dvid.trees import EMPTY_ROOT
+from cas_dvid.versions import Repo
+
+HEAD_REF = "heads/"
+
+
+def _open_roots(repo: Repo, heads: dict[str, bytes]) -> list[ObjectId]:
+    """Roots of open versions: their heads, or the roots they started from."""
+    out = []
+    live = {i.data_uuid: i for i in repo.instances.values()}
+    for u, node in repo.nodes.items():
+        for d, inst in live.items():
+            value = heads.get(f"{HEAD_REF}{u}/{d}")
+            if value is not None and len(value) == 33:
+                out.append(ObjectId(value[1:]))
+            elif not node.locked and d in node.start and (inst.versioned or u == repo.root):
+                out.append(parse_object_id(node.start[d]))
+    return out
+
+
+def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
+    """Copy every repo, version, head and published snapshot of ``src`` into ``dst``."""
+    t0 = _mark(src, dst)
+    records = {n[len(REPO_REF) :]: load_record(src, n[len(REPO_REF) :]) for n in src.list_refs(REPO_REF)}
+    head_names = [
+        n for n in src.list_refs(HEAD_REF)
+        if (parts := n.split("/")) and len(parts) == 3
+        and any(parts[1] in r.nodes and r.instance_by_data_uuid(parts[2]) for r in records.values())
+    ]
+    heads = {n: r.value for n, r in src.get_refs(head_names).items() if r is not None} if head_names else {}
+    pins = published(src)
+    cids = sorted({parse_object_id(n.commit) for r in records.values() for n in r.nodes.values()
+                   if n.locked and n.commit} | {m.commit for m in pins.values()})
+    names = [REPO_REF + root for root in records]
+    refs, have = dst.negotiate([*names, INCOMPLETE_REF], cids)
+    for root, repo in records.items():  # NOTE: conflicts fail before any send
+        before = refs[REPO_REF + root]
+        merge_record(None if before is None else Repo.from_json(before.value), repo, list(repo.nodes),
+                     list(repo.instances.values()))
+    todo = [c for c, h in zip(cids, have, strict=True) if not h]
+    commits = load_commits(src, todo)
+    roots: list[ObjectId] = []
+    for repo in records.values():
+        live = {i.data_uuid for i in repo.instances.values() if i.versioned}
+        for n in repo.nodes.values():
+            cid = parse_object_id(n.commit) if n.locked and n.commit else None
+            if cid in commits:
+                roots += [parse_object_id(r) for d, r in commits[cid][0].roots.items() if d in live]
+        roots += _open_roots(repo, heads)
+    for m in pins.values():
+        if m.commit in commits:
+            roots += list(m.roots.values())
+    inc = refs[INCOMPLETE_REF]
+    walker = Walker(src, dst, options or Options(), watch=set() if inc is None else set(split_ids(inc.value)))
+    walker.run((r, None) for r in dict.fromkeys(roots) if r != EMPTY_ROOT)
+    walker.sender.put([(c, stored) for c, (_, stored) in commits.items()])
+    walker.sender.put([(m.id, m.stored()) for m in pins.values()])
+    report = Report(src.url, dst.url, versions=[u for r in records.values() for u in r.nodes])
+    report.refs_moved = _move_refs(dst, records, heads, {PUBLISHED_REF + c: m.raw for c, m in pins.items()})
+    _fill(report, walker, len(commits), dst, src, t0)
+    return report
+
+
+def _move_refs(dst: Peer, records: dict[str, Repo], heads: dict[str, bytes], pins: dict[str, bytes]) -> bool:
+    moved = False
+    for name, value in {**heads, **pins}.items():
+        moved |= _create(dst, name, value)
+    for root, repo in records.items():
+        for u in sorted(repo.nodes):
+            moved |= _create(dst, UUID_REF + u, root.encode())
+        for _ in range(100):
+            ref = dst.get_ref(REPO_REF + root)
+            before = None if ref is None else Repo.from_json(ref.value)
+            merged, _, _ = merge_record(before, repo, list(repo.nodes), list(repo.instances.values()))
+            raw = merged.to_json()
+            if ref is not None and raw == ref.value:
+                break
+            try:
+                dst.cas_ref(REPO_REF + root, None if ref is None else ref.token, raw)
+                moved = True
+                break
+            except ConflictError:
+                continue
+    return moved
+
+
+def _create(dst: Peer, name: str, value: bytes) -> bool:
+    try:
+        dst.cas_ref(name, None, value)
+        return True
+    except ConflictError as exc:
+        if exc.current != value:
+            raise ConflictError(f"ref {name} at {dst.url} already holds something else; not overwriting it") from None
+        return False

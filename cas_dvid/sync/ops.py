@@ -1,0 +1,201 @@
+"""Push, pull and clone: negotiate, send what the other side lacks, move refs last."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cas_dvid.errors import ConflictError
+from cas_dvid.objects import ObjectId, parse_object_id, to_hex
+from cas_dvid.sync import partial as _partial
+from cas_dvid.sync.abc import INCOMPLETE_REF, Peer, split_ids, update_incomplete
+from cas_dvid.sync.filters import Box, KeyFilter, instance_filter
+from cas_dvid.sync.records import (
+    REPO_REF,
+    UUID_REF,
+    commit_id,
+    history,
+    load_commits,
+    merge_record,
+    resolve,
+    select_instances,
+)
+from cas_dvid.sync.transfer import Options, WalkResult, Walker
+from cas_dvid.versions import Commit, Instance, Repo
+
+MAX_REF_ATTEMPTS = 100
+
+
+@dataclass(slots=True)
+class Report:
+    """What one transfer did."""
+
+    source: str
+    dest: str
+    versions: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    objects: int = 0
+    bytes: int = 0
+    blobs: int = 0
+    nodes: int = 0
+    commits: int = 0
+    have_requests: int = 0
+    requests: int = 0
+    refs_moved: bool = False
+    partial: Box | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for people."""
+        rate = self.bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
+        part = f", partial to box {self.partial.text()}" if self.partial else ""
+        return (
+            f"{len(self.versions)} version(s) sent, {len(self.skipped)} already there; "
+            f"{self.objects} objects ({self.blobs} blobs, {self.nodes} tree nodes, {self.commits} commits), "
+            f"{self.bytes / 1e6:.1f} MB in {self.seconds:.2f} s ({rate:.1f} MB/s); "
+            f"{self.have_requests} have-check round trip(s){part}"
+        )
+
+
+@dataclass(slots=True)
+class _Selection:
+    repo: Repo
+    uuid: str
+    nodes: list[str]
+    instances: list[Instance]
+    filters: dict[str, KeyFilter | None]
+
+
+def _select(src: Peer, spec: str, data: Iterable[str] | None, box: Box | None, flatten: bool) -> _Selection:
+    repo, uuid = resolve(src, spec)
+    commit_id(repo, uuid)
+    instances = select_instances(repo, data)
+    filters = {i.data_uuid: instance_filter(i, box) for i in instances}
+    return _Selection(repo, uuid, history(repo, uuid, flatten), instances, filters)
+
+
+def transfer_version(
+    src: Peer, dst: Peer, spec: str, *, data: Iterable[str] | None = None, box: Box | None = None,
+    flatten: bool = False, options: Options | None = None,
+) -> Report:
+    """Move a locked version (and its history unless ``flatten``) from ``src`` to ``dst``."""
+    t0 = _mark(src, dst)
+    opts = options or Options()
+    sel = _select(src, spec, data, box, flatten)
+    cids = [commit_id(sel.repo, u) for u in sel.nodes]
+    name = REPO_REF + sel.repo.root
+    refs, have = dst.negotiate([name, INCOMPLETE_REF], cids)
+    dst_repo = None if refs[name] is None else Repo.from_json(refs[name].value)  # type: ignore[union-attr]
+    merge_record(dst_repo, sel.repo, sel.nodes, sel.instances)  # NOTE: conflicts fail before any send
+    watch = set() if refs[INCOMPLETE_REF] is None else set(split_ids(refs[INCOMPLETE_REF].value))  # type: ignore[union-attr]
+    todo = [u for u, h in zip(sel.nodes, have, strict=True) if not h]
+    report = Report(src.url, dst.url, versions=todo, skipped=[u for u in sel.nodes if u not in todo])
+    commits = load_commits(src, [commit_id(sel.repo, u) for u in todo])
+    roots = _roots(sel, todo, commits)
+    walker = Walker(src, dst, opts, watch=watch)
+    result = walker.run((r, sel.filters[d]) for u in todo for d, r in roots[u].items())
+    walker.sender.put([(cid, stored) for cid, (_, stored) in commits.items()])
+    add, done = _commit_completeness(sel, todo, roots, commits, result)
+    if add or (done & watch) or result.incomplete or (result.complete & watch):
+        update_incomplete(dst, add | result.incomplete, done | result.complete)
+    state = {(u, d): _arrived(u, d, roots, result, sel, box) for u in sel.nodes for d in sel.filters}
+    report.refs_moved = _move_refs(dst, sel, state)
+    report.partial = box if any(b is not None for b in state.values()) else None
+    _fill(report, walker, len(commits), dst, src, t0)
+    return report
+
+
+def _roots(sel: _Selection, todo: list[str], commits: dict[ObjectId, tuple[Commit, bytes]]) -> dict[str, dict[str, ObjectId]]:
+    out: dict[str, dict[str, ObjectId]] = {}
+    for u in todo:
+        commit = commits[commit_id(sel.repo, u)][0]
+        out[u] = {d: parse_object_id(commit.roots[d]) for d in sel.filters if d in commit.roots}
+    return out
+
+
+def _commit_completeness(
+    sel: _Selection, todo: list[str], roots: dict[str, dict[str, ObjectId]],
+    commits: dict[ObjectId, tuple[Commit, bytes]], result: WalkResult,
+) -> tuple[set[ObjectId], set[ObjectId]]:
+    """Commits whose every live instance arrived whole, and those that did not."""
+    live = {i.data_uuid for i in sel.repo.instances.values() if i.versioned}
+    add: set[ObjectId] = set()
+    done: set[ObjectId] = set()
+    for u in todo:
+        cid = commit_id(sel.repo, u)
+        named = set(commits[cid][0].roots) & live
+        whole = named <= set(roots[u]) and not any(r in result.incomplete for r in roots[u].values())
+        (done if whole else add).add(cid)
+    return add, done
+
+
+def _arrived(
+    u: str, d: str, roots: dict[str, dict[str, ObjectId]], result: WalkResult, sel: _Selection, box: Box | None
+) -> Box | None:
+    """The box instance ``d`` at ``u`` now holds on the receiver, None if complete."""
+    if u not in roots:
+        return None  # the receiver had this version complete
+    root = roots[u].get(d)
+    if root is None or sel.filters[d] is None or root not in result.incomplete:
+        return None
+    return box
+
+
+def _move_refs(dst: Peer, sel: _Selection, state: dict[tuple[str, str], Box | None]) -> bool:
+    """UUID index entries first, then the repo record by compare-and-swap; True if anything moved."""
+    name = REPO_REF + sel.repo.root
+    for _ in range(MAX_REF_ATTEMPTS):
+        ref = dst.get_ref(name)
+        before = None if ref is None else Repo.from_json(ref.value)
+        merged, new_nodes, new_insts = merge_record(before, sel.repo, sel.nodes, sel.instances)
+        for u in sel.nodes:
+            for inst in sel.instances:
+                existed = u not in new_nodes and inst.data_uuid not in new_insts
+                _partial.record_transfer(merged, u, inst.data_uuid, state[(u, inst.data_uuid)], existed=existed)
+        raw = merged.to_json()
+        if ref is not None and raw == ref.value:
+            return False
+        _index(dst, new_nodes, sel.repo.root)
+        try:
+            dst.cas_ref(name, None if ref is None else ref.token, raw)
+            return True
+        except ConflictError:
+            continue
+    raise ConflictError(f"repo {sel.repo.root} at {dst.url} kept changing; gave up moving its record")
+
+
+def _index(dst: Peer, uuids: Iterable[str], root: str) -> None:
+    for u in sorted(uuids):
+        try:
+            dst.cas_ref(UUID_REF + u, None, root.encode())
+        except ConflictError as exc:
+            if exc.current is not None and exc.current != root.encode():
+                raise ConflictError(
+                    f"UUID {u} belongs to repo {exc.current.decode(errors='replace')} at {dst.url}, not {root}"
+                ) from None
+
+
+def _mark(src: Peer, dst: Peer) -> tuple[float, int, int]:
+    """Start time and counters, so a report counts only its own transfer."""
+    return time.monotonic(), dst.stats.have_requests, _remote(src, dst).stats.requests
+
+
+def _remote(src: Peer, dst: Peer) -> Peer:
+    return dst if dst.url.startswith("http") or not src.url.startswith("http") else src
+
+
+def _fill(report: Report, walker: Walker, commits: int, dst: Peer, src: Peer, start: tuple[float, int, int]) -> None:
+    report.objects = walker.sender.objects
+    report.bytes = walker.sender.bytes
+    report.blobs = walker.result.blobs
+    report.nodes = walker.result.nodes
+    report.commits = commits
+    report.have_requests = dst.stats.have_requests - start[1]
+    report.requests = _remote(src, dst).stats.requests - start[2]
+    report.seconds = time.monotonic() - start[0]
+
+
+def hex_ids(ids: Iterable[ObjectId]) -> list[str]:
+    """Hex forms (reports, JSON)."""
+    return [to_hex(i) for i in ids]

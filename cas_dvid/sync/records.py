@@ -1,0 +1,171 @@
+"""Repo records across stores: resolve a version on a peer, and merge a record into another.
+
+The receiving record gets only the versions that were transferred (locked), added to
+what it already held.  A version both sides hold must have the same commit id on
+both; anything else is a conflict, reported before a single object moves.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+
+from cas_dvid.errors import ConflictError, InvalidInputError, NotFoundError
+from cas_dvid.objects import ObjectId, parse_object_id
+from cas_dvid.sync.abc import Peer
+from cas_dvid.sync.walk import verified
+from cas_dvid.versions import Commit, Instance, Repo
+from cas_dvid.versions import resolve as _resolve
+
+REPO_REF = "repos/"
+UUID_REF = "uuids/"
+
+
+def load_record(peer: Peer, root: str) -> Repo:
+    """The repo record ``root`` on ``peer``."""
+    ref = peer.get_ref(REPO_REF + root)
+    if ref is None:
+        raise NotFoundError(f"could not find repo with root {root} at {peer.url}")
+    return Repo.from_json(ref.value)
+
+
+def resolve(peer: Peer, spec: str) -> tuple[Repo, str]:
+    """A DVID UUID spec (unique prefix, ``uuid:branch``, ``~N``) on ``peer``: (record, node)."""
+    prefix, branch, steps = _resolve.split_spec(spec.strip())
+    if not prefix and branch is not None:
+        roots = [n[len(REPO_REF) :] for n in peer.list_refs(REPO_REF)]
+        if len(roots) != 1:
+            raise InvalidInputError("UUID must be specified if more than one repo exists")
+        repo = load_record(peer, roots[0])
+        uuid = repo.root
+    else:
+        if not prefix:
+            raise InvalidInputError("empty UUID")
+        ref = peer.get_ref(UUID_REF + prefix) if len(prefix) == 32 else None
+        if ref is not None:
+            uuid, root = prefix, ref.value.decode()
+        else:
+            names = peer.list_refs(UUID_REF + prefix)
+            index = {n[len(UUID_REF) :]: "" for n in names}
+            uuid, _ = _resolve.match_prefix(index, prefix)
+            got = peer.get_ref(UUID_REF + uuid)
+            if got is None:
+                raise NotFoundError(f"could not find UUID with partial match to {prefix}")
+            root = got.value.decode()
+        repo = load_record(peer, root)
+        if uuid not in repo.nodes:
+            raise NotFoundError(f"could not find UUID with partial match to {prefix} at {peer.url}")
+    if branch is not None:
+        uuid = _resolve.branch_leaf(repo, branch)
+    if steps:
+        uuid = _resolve.walk_back(repo, uuid, steps, branch or "")
+    return repo, uuid
+
+
+def load_commits(peer: Peer, ids: list[ObjectId]) -> dict[ObjectId, tuple[Commit, bytes]]:
+    """Commit objects (decoded and their stored form) fetched in one batch, verified."""
+    out: dict[ObjectId, tuple[Commit, bytes]] = {}
+    for oid, stored in peer.fetch(ids) if ids else []:
+        _, raw = verified(oid, stored)
+        out[oid] = (Commit.decode(raw), stored)
+    return out
+
+
+def commit_id(repo: Repo, uuid: str) -> ObjectId:
+    """The commit id of a locked node."""
+    node = repo.nodes[uuid]
+    if not node.locked or not node.commit:
+        raise InvalidInputError(
+            f"version {uuid} is not locked: commit it first (push, pull and publish move locked versions)"
+        )
+    return parse_object_id(node.commit)
+
+
+def history(repo: Repo, uuid: str, flatten: bool) -> list[str]:
+    """The nodes to move for ``uuid``: itself, or itself and every ancestor; oldest first."""
+    nodes = [uuid] if flatten else list(repo.ancestors(uuid))
+    return sorted(nodes, key=lambda u: repo.nodes[u].version_id)
+
+
+def select_instances(repo: Repo, names: Iterable[str] | None) -> list[Instance]:
+    """Versioned instances to move: all of them, or those named (unknown names are an error)."""
+    if names is None:
+        return [i for i in repo.instances.values() if i.versioned]
+    out = []
+    for name in names:
+        inst = repo.instances.get(name)
+        if inst is None:
+            raise InvalidInputError(f"repo {repo.root} has no data instance named {name!r}")
+        if not inst.versioned:
+            raise InvalidInputError(f"data instance {name!r} is unversioned: push and pull move versions")
+        out.append(inst)
+    return out
+
+
+def merge_record(
+    dst: Repo | None, src: Repo, nodes: list[str], instances: list[Instance]
+) -> tuple[Repo, set[str], set[str]]:
+    """``dst`` with ``nodes`` and ``instances`` of ``src`` added.
+
+    Returns the merged record, the nodes it did not hold before and the data UUIDs of
+    instances it did not hold before.  Raises ``ConflictError`` when a version or an
+    instance name means different things on the two sides.
+    """
+    out = copy.deepcopy(dst) if dst is not None else Repo(
+        root=src.root, alias=src.alias, description=src.description, log=list(src.log),
+        created=src.created, updated=src.updated, next_version_id=1, mutation_id=src.mutation_id,
+    )
+    new_insts = _merge_instances(out, instances)
+    keep = set(out.nodes) | set(nodes)
+    used = {n.version_id for n in out.nodes.values()}
+    new_nodes: set[str] = set()
+    for u in nodes:
+        s = src.nodes[u]
+        have = out.nodes.get(u)
+        if have is not None:
+            _same_version(u, have.locked, have.commit, s.locked, s.commit)
+            continue
+        node = copy.deepcopy(s)
+        node.parents = [p for p in s.parents if p in keep]
+        node.children = [c for c in s.children if c in out.nodes]
+        if node.version_id in used:
+            node.version_id = max(used | {out.next_version_id - 1}) + 1
+        used.add(node.version_id)
+        out.nodes[u] = node
+        new_nodes.add(u)
+        for p in node.parents:
+            if p in out.nodes and u not in out.nodes[p].children:
+                out.nodes[p].children.append(u)
+    for u in new_nodes:  # children that arrived in this same batch
+        out.nodes[u].children = [c for c in src.nodes[u].children if c in out.nodes]
+    out.next_version_id = max([out.next_version_id, *(n.version_id + 1 for n in out.nodes.values())])
+    return out, new_nodes, new_insts
+
+
+def _merge_instances(out: Repo, instances: list[Instance]) -> set[str]:
+    new: set[str] = set()
+    for inst in instances:
+        have = out.instances.get(inst.name)
+        if have is not None:
+            if have.data_uuid != inst.data_uuid:
+                raise ConflictError(
+                    f"data instance {inst.name!r} of repo {out.root} is {have.data_uuid} on one side and "
+                    f"{inst.data_uuid} on the other: they are different data"
+                )
+            continue
+        if out.instance_by_data_uuid(inst.data_uuid) is not None:
+            continue  # renamed on one side: keep the receiver's name
+        out.instances[inst.name] = copy.deepcopy(inst)
+        new.add(inst.data_uuid)
+    return new
+
+
+def _same_version(uuid: str, a_locked: bool, a_commit: str | None, b_locked: bool, b_commit: str | None) -> None:
+    if a_locked == b_locked and a_commit == b_commit:
+        return  # the same commit, or the same open version (a clone run again)
+    if not a_locked or not b_locked:
+        raise ConflictError(
+            f"version {uuid} is {'open' if not a_locked else 'locked'} on the receiving side and "
+            f"{'open' if not b_locked else 'locked'} on the sending side: it was changed on both"
+        )
+    raise ConflictError(f"version {uuid} has commit {a_commit} on the receiving side and {b_commit} on the sending side")

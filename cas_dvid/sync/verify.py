@@ -1,0 +1,254 @@
+"""Verify: walk a closure and re-hash every object; report missing and corrupt ids.
+
+Walks level by level from commits and tree roots down to blobs, fetching and
+re-hashing batches on a few threads (reading, lz4 and BLAKE3 release the GIL), and
+checks each id once however many versions share it.  A partial (``--box``) version
+is checked against the region it holds: blocks outside it are not expected.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from cas_dvid.errors import CorruptObjectError, NotFoundError
+from cas_dvid.objects import Kind, ObjectId, parse_object_id, to_hex
+from cas_dvid.sync.abc import Peer
+from cas_dvid.sync.filters import BoxFilter, KeyFilter, parse_block_size
+from cas_dvid.sync.partial import region_boxes
+from cas_dvid.sync.publish import published
+from cas_dvid.sync.records import REPO_REF, load_record, resolve
+from cas_dvid.sync.walk import NodeDecoder, child_tasks, leaf_blobs, verified
+from cas_dvid.trees import EMPTY_ROOT
+from cas_dvid.versions import Commit, Instance, Repo
+
+BATCH = 64
+Item = tuple[ObjectId, bytes | None, KeyFilter | None, str]  # id, range start, filter, role
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """What a verify found."""
+
+    objects: int = 0
+    bytes: int = 0
+    missing: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No missing and no corrupt object."""
+        return not self.missing and not self.corrupt
+
+    def summary(self) -> str:
+        """One line for people."""
+        state = "OK" if self.ok else f"{len(self.missing)} missing, {len(self.corrupt)} corrupt"
+        return (f"verified {self.objects} objects ({self.bytes / 1e6:.1f} MB) in "
+                f"{len(self.versions)} version(s): {state}")
+
+
+class UnionFilter:
+    """Entries any of several filters keeps (a partial version pulled in several boxes)."""
+
+    def __init__(self, filters: Sequence[KeyFilter]) -> None:
+        self.filters = list(filters)
+
+    def keep(self, key: bytes) -> bool:
+        """Kept by any."""
+        return any(f.keep(key) for f in self.filters)
+
+    def overlaps(self, lo: bytes | None, hi: bytes) -> bool:
+        """Overlapped by any."""
+        return any(f.overlaps(lo, hi) for f in self.filters)
+
+
+class Checker:
+    """Re-hashes closures on a peer, each object once."""
+
+    def __init__(self, peer: Peer, *, workers: int = 4, progress: Callable[[int, int], None] | None = None) -> None:
+        self.peer = peer
+        self.report = VerifyReport()
+        self.workers = max(1, min(workers, peer.parallelism))
+        self.progress = progress
+        self._seen: set[tuple[ObjectId, int]] = set()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    # -- entry points -----------------------------------------------------------------
+
+    def commits(self, ids: Sequence[ObjectId]) -> dict[ObjectId, Commit]:
+        """Check commit objects; return those that are sound."""
+        out: dict[ObjectId, Commit] = {}
+        for oid, stored in self._fetch([i for i in ids if self._first((i, None, None, "commit"))]):
+            try:
+                kind, raw = verified(oid, stored)
+                if kind is not Kind.COMMIT:
+                    raise CorruptObjectError(f"object {to_hex(oid)} is a {kind.name}, expected a commit")
+                out[oid] = Commit.decode(raw)
+            except CorruptObjectError as exc:
+                self._corrupt(oid, exc)
+        return out
+
+    def trees(self, roots: Iterable[tuple[ObjectId, KeyFilter | None]]) -> None:
+        """Check every tree node and blob under ``roots``."""
+        level: list[Item] = [(r, None, f, "tree") for r, f in roots if r != EMPTY_ROOT]
+        level = [t for t in level if self._first(t)]
+        while level:
+            batches = [level[i : i + BATCH] for i in range(0, len(level), BATCH)]
+            nxt: list[Item] = []
+            if self.workers == 1 or len(batches) == 1:
+                results = [self._check(b) for b in batches]
+            else:
+                with ThreadPoolExecutor(self.workers, thread_name_prefix="verify") as pool:
+                    results = list(pool.map(self._check, batches))
+            for r in results:
+                nxt += [t for t in r if self._first(t)]
+            level = nxt
+
+    # -- internals --------------------------------------------------------------------
+
+    def _first(self, item: Item) -> bool:
+        key = (item[0], id(item[2]))
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
+    def _fetch(self, ids: list[ObjectId]) -> list[tuple[ObjectId, bytes]]:
+        if not ids:
+            return []
+        try:
+            return self.peer.fetch(ids)
+        except NotFoundError:
+            pass
+        out = []
+        for oid in ids:
+            try:
+                out += self.peer.fetch([oid])
+            except NotFoundError:
+                with self._lock:
+                    self.report.missing.append(to_hex(oid))
+        return out
+
+    def _corrupt(self, oid: ObjectId, exc: Exception) -> None:
+        with self._lock:
+            self.report.corrupt.append(f"{to_hex(oid)}: {exc}")
+
+    def _decoder(self) -> NodeDecoder:
+        d: NodeDecoder | None = getattr(self._local, "decoder", None)
+        if d is None:
+            d = self._local.decoder = NodeDecoder()
+        return d
+
+    def _check(self, batch: list[Item]) -> list[Item]:
+        """Fetch and re-hash a batch; return what its tree nodes point at."""
+        by_id = {t[0]: t for t in batch}
+        fetched = self._fetch(list(by_id))
+        nxt: list[Item] = []
+        size = 0
+        for oid, stored in fetched:
+            size += len(stored)
+            task = by_id[oid]
+            try:
+                kind, raw = verified(oid, stored)
+                if task[3] == "blob":
+                    continue
+                if kind is not Kind.TREE:
+                    raise CorruptObjectError(f"object {to_hex(oid)} is a {kind.name}, expected a tree node")
+                node = self._decoder().decode(oid, raw)
+            except CorruptObjectError as exc:
+                self._corrupt(oid, exc)
+                continue
+            if node.level:
+                kids, _ = child_tasks(node, task[1], task[2])
+                nxt += [(k, lo, f, "tree") for k, lo, f in kids]
+            else:
+                blobs, _ = leaf_blobs(node, task[2])
+                nxt += [(b, None, None, "blob") for b in blobs]
+        with self._lock:
+            self.report.objects += len(fetched)
+            self.report.bytes += size
+        if self.progress is not None:
+            self.progress(len(fetched), size)
+        return nxt
+
+
+def _filter(repo: Repo, uuid: str, inst: Instance) -> KeyFilter | None:
+    boxes = region_boxes(repo, uuid, inst.data_uuid)
+    if boxes is None:
+        return None
+    size = parse_block_size(inst.settings.get("blocksize"))
+    return UnionFilter([BoxFilter(b, size) for b in boxes])
+
+
+def _repo_roots(checker: Checker, repo: Repo, nodes: Iterable[str]) -> list[tuple[ObjectId, KeyFilter | None]]:
+    """Roots of ``nodes``' live instances: from commits, or from heads for open versions."""
+    nodes = list(nodes)
+    cids = {u: parse_object_id(repo.nodes[u].commit or "") for u in nodes if repo.nodes[u].locked}
+    commits = checker.commits(list(cids.values()))
+    roots: list[tuple[ObjectId, KeyFilter | None]] = []
+    heads = checker.peer.get_refs([f"heads/{u}/{i.data_uuid}" for u in nodes for i in repo.instances.values()
+                                   if u not in cids])
+    for u in nodes:
+        for inst in repo.instances.values():
+            flt = _filter(repo, u, inst)
+            if u in cids:
+                c = commits.get(cids[u])
+                if c is not None and inst.data_uuid in c.roots and inst.versioned:
+                    roots.append((parse_object_id(c.roots[inst.data_uuid]), flt))
+                continue
+            head = heads.get(f"heads/{u}/{inst.data_uuid}")
+            if head is not None:
+                roots.append((ObjectId(head.value[1:]), flt))
+            elif inst.data_uuid in repo.nodes[u].start:
+                roots.append((parse_object_id(repo.nodes[u].start[inst.data_uuid]), flt))
+    return roots
+
+
+def verify_version(peer: Peer, spec: str, *, workers: int = 4,
+                   progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """A version and every ancestor the store's record holds."""
+    repo, uuid = resolve(peer, spec)
+    checker = Checker(peer, workers=workers, progress=progress)
+    nodes = sorted(repo.ancestors(uuid))
+    checker.trees(_repo_roots(checker, repo, nodes))
+    checker.report.versions = nodes
+    return checker.report
+
+
+def verify_commit(peer: Peer, commit: ObjectId, *, history: bool = False, workers: int = 4,
+                  progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """A commit id alone: the commit, and the roots its manifest published (else all it names).
+
+    With ``history``, parent commits and their data too.
+    """
+    checker = Checker(peer, workers=workers, progress=progress)
+    pins = published(peer)
+    todo = [commit]
+    while todo:
+        commits = checker.commits(todo)
+        todo = []
+        for cid, c in commits.items():
+            pin = pins.get(to_hex(cid))
+            roots = pin.roots if pin is not None else {d: parse_object_id(r) for d, r in c.roots.items()}
+            checker.trees((r, None) for r in roots.values())
+            checker.report.versions.append(c.uuid)
+            if history:
+                todo += [parse_object_id(p) for p in c.parents if p]
+    return checker.report
+
+
+def verify_all(peer: Peer, *, workers: int = 4, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Every version of every repo, and every published snapshot, in the store."""
+    checker = Checker(peer, workers=workers, progress=progress)
+    for name in peer.list_refs(REPO_REF):
+        repo = load_record(peer, name[len(REPO_REF) :])
+        checker.trees(_repo_roots(checker, repo, repo.nodes))
+        checker.report.versions += list(repo.nodes)
+    for cid, pin in published(peer).items():
+        checker.commits([parse_object_id(cid)])
+        checker.trees((r, None) for r in pin.roots.values())
+    return checker.report
