@@ -95,13 +95,16 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clients", type=int, default=1, help="concurrent client connections")
+    ap.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                    help="where the store goes (default /dev/shm: this VM's disk speed drifts 5x "
+                         "within minutes; pass /tmp to include it)")
     ap.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_baseline:
         serve_baseline(args.serve_baseline)
         return 0
     value = os.urandom(4096)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         store = str(Path(tmp) / "store")
         subprocess.run([sys.executable, "-m", "cas_dvid.cli", "init", store], check=True, capture_output=True)
         ours_port, base_port = free_port(), free_port()

@@ -43,5 +43,14 @@ class LiveServer:
     def __exit__(
         self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._server.close()
+        server = self._server
+
+        def close_all() -> None:
+            # NOTE: runs in the loop's own thread; closing sockets from another thread
+            # while it sits in select() gave EBADF.
+            for dispatcher in list(server._map.values()):  # type: ignore[union-attr]
+                dispatcher.close()
+
+        server.trigger.pull_trigger(close_all)  # type: ignore[union-attr]
         self._thread.join(10)
+        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
