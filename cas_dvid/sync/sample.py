@@ -1,0 +1,80 @@
+"""Sample repos for sync tests and benchmarks: a uint8 volume's blocks and a keyvalue instance.
+
+Blocks are written as the uint8blk datatype stores them (a BLOB of raw voxels under
+``b"\\x17" + block_key``), straight through the version service, so a repo of any
+size is built without the HTTP layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cas_dvid.objects import Kind, ObjectId
+from cas_dvid.trees.keys import block_key
+from cas_dvid.versions import VersionService
+
+BLOCK_CLASS = b"\x17"
+KV_CLASS = b"\xb1"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A sample repo: its root version and the block keys and ids it holds."""
+
+    root: str
+    grey: str
+    kv: str
+    blocks: dict[bytes, ObjectId]
+
+
+def em_like(n: int, edge: int, seed: int = 0) -> list[bytes]:
+    """``n`` distinct uint8 blocks of edge^3 voxels, noisy like EM (incompressible for lz4)."""
+    rng = np.random.default_rng(seed)
+    return [rng.normal(130, 30, edge**3).clip(0, 255).astype(np.uint8).tobytes() for _ in range(n)]
+
+
+def tree_key(x: int, y: int, z: int) -> bytes:
+    """The uint8blk tree key of block (x, y, z)."""
+    return BLOCK_CLASS + block_key(0, z, y, x)
+
+
+def build(
+    vs: VersionService, *, grid: tuple[int, int, int] = (4, 4, 4), edge: int = 32, kv_keys: int = 100,
+    kv_value: int = 100, seed: int = 0, blocks: Callable[[int, int], Sequence[bytes]] | None = None,
+    alias: str = "sample", commit: bool = True,
+) -> Sample:
+    """A repo with ``grey`` (uint8blk, ``grid`` blocks of ``edge``^3) and ``kv`` (keyvalue); committed."""
+    root = vs.create_repo(alias, "a sample volume")
+    grey = vs.new_instance(root, "grey", "uint8blk", settings={"blocksize": f"{edge},{edge},{edge}"})
+    kv = vs.new_instance(root, "kv", "keyvalue")
+    nx, ny, nz = grid
+    n = nx * ny * nz
+    data = blocks(n, edge) if blocks is not None else em_like(n, edge, seed)
+    ids = vs.store.put_many([(Kind.BLOB, d) for d in data])
+    keys = [tree_key(x, y, z) for z in range(nz) for y in range(ny) for x in range(nx)]
+    at = vs.resolve(root)
+    vs.write(at, grey, {k: b"\x01" + i for k, i in zip(keys, ids, strict=True)})
+    rng = np.random.default_rng(seed + 1)
+    values = {KV_CLASS + f"key{i:06d}".encode(): b"\x00" + rng.bytes(kv_value) for i in range(kv_keys)}
+    if values:
+        vs.write(at, kv, values)
+    if commit:
+        vs.commit(root, "sample")
+    return Sample(root, grey.data_uuid, kv.data_uuid, dict(zip(keys, ids, strict=True)))
+
+
+def change(vs: VersionService, parent: str, keys: Sequence[bytes], *, edge: int, seed: int = 99,
+           commit: bool = True) -> tuple[str, dict[bytes, ObjectId]]:
+    """A child of ``parent`` with the blocks at ``keys`` rewritten (new content); committed."""
+    child = vs.new_child(parent)
+    at = vs.resolve(child)
+    grey = vs.instance(at, "grey")
+    data = em_like(len(keys), edge, seed)
+    ids = vs.store.put_many([(Kind.BLOB, d) for d in data])
+    vs.write(at, grey, {k: b"\x01" + i for k, i in zip(keys, ids, strict=True)})
+    if commit:
+        vs.commit(child, "changed blocks")
+    return child, dict(zip(keys, ids, strict=True))
