@@ -73,6 +73,11 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     from cas_dvid.sync import open_peer, parse_box, transfer_version
 
     box = parse_box(args.box) if args.box else None
+    target = args.remote if args.command == "push" else (None if args.server else args.store)
+    if target is not None and not target.startswith("http"):
+        from cas_dvid.storeinfo import init_store
+
+        init_store(_store_url(target))[0].close()  # NOTE: the receiving store is made if it is new
     with _local(args) as local, open_peer(args.remote) as remote, _bar(args, args.command) as bar:
         src, dst = (local, remote) if args.command == "push" else (remote, local)
         report = transfer_version(src, dst, args.uuid, data=_data(args), box=box, flatten=args.flatten,
@@ -87,7 +92,7 @@ def cmd_clone(args: argparse.Namespace) -> int:
     from cas_dvid.sync import open_peer
     from cas_dvid.sync.clone import clone
 
-    init_store(_store_url(args.dir)).close()
+    init_store(_store_url(args.dir))[0].close()
     with open_peer(args.remote) as src, open_peer(_store_url(args.dir)) as dst, _bar(args, "clone") as bar:
         report = clone(src, dst, _options(args, bar))
     print(report.summary())
@@ -139,7 +144,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from cas_dvid.sync import open_peer
     from cas_dvid.sync.publish import publish
 
-    init_store(_store_url(args.dest)).close()
+    init_store(_store_url(args.dest))[0].close()
     with _local(args) as src, open_peer(_store_url(args.dest)) as dst, _bar(args, "publish") as bar:
         manifest, report = publish(src, dst, args.uuid, data=_data(args), history=args.history,
                                    options=_options(args, bar), pin=not args.no_pin)

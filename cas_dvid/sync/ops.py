@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cas_dvid.backends import Ref
 from cas_dvid.errors import ConflictError
 from cas_dvid.objects import ObjectId, parse_object_id, to_hex
 from cas_dvid.sync import partial as _partial
@@ -100,7 +101,7 @@ def transfer_version(
     if add or (done & watch) or result.incomplete or (result.complete & watch):
         update_incomplete(dst, add | result.incomplete, done | result.complete)
     state = {(u, d): _arrived(u, d, roots, result, sel, box) for u in sel.nodes for d in sel.filters}
-    report.refs_moved = _move_refs(dst, sel, state)
+    report.refs_moved = _move_refs(dst, sel, state, refs[name])
     report.partial = box if any(b is not None for b in state.values()) else None
     _fill(report, walker, len(commits), dst, src, t0)
     return report
@@ -142,11 +143,17 @@ def _arrived(
     return box
 
 
-def _move_refs(dst: Peer, sel: _Selection, state: dict[tuple[str, str], Box | None]) -> bool:
-    """UUID index entries first, then the repo record by compare-and-swap; True if anything moved."""
+def _move_refs(
+    dst: Peer, sel: _Selection, state: dict[tuple[str, str], Box | None], known: Ref | None
+) -> bool:
+    """UUID index entries first, then the repo record by compare-and-swap; True if anything moved.
+
+    ``known`` is the record as negotiated: the first attempt trusts it (a stale one
+    only costs a lost swap and a retry), so a no-op transfer adds no round trip.
+    """
     name = REPO_REF + sel.repo.root
-    for _ in range(MAX_REF_ATTEMPTS):
-        ref = dst.get_ref(name)
+    for attempt in range(MAX_REF_ATTEMPTS):
+        ref = known if attempt == 0 else dst.get_ref(name)
         before = None if ref is None else Repo.from_json(ref.value)
         merged, new_nodes, new_insts = merge_record(before, sel.repo, sel.nodes, sel.instances)
         for u in sel.nodes:
