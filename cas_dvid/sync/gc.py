@@ -89,6 +89,7 @@ class _Marker:
         self.decoder = NodeDecoder()
         self.reads = 0
         self.missing = 0
+        self.follow_commits = False
 
     def mark(self, ids: Iterable[ObjectId]) -> set[ObjectId]:
         """Mark ``ids`` and everything they reach; return what was newly marked."""
@@ -125,6 +126,10 @@ class _Marker:
         if kind is Kind.TREE:
             return node_refs(self.decoder.decode(oid, raw))
         if kind is Kind.COMMIT:
+            # NOTE: a record's commits keep only the trees of instances it still lists
+            # (collect_roots adds those); a young commit not yet in any record keeps all.
+            if not self.follow_commits:
+                return []
             return [parse_object_id(r) for r in Commit.decode(raw).roots.values()]
         if kind is Kind.MANIFEST:
             try:
@@ -248,7 +253,9 @@ def collect(
     marker.mark(roots | ({loaded[0]} if loaded is not None else set()))
     young = [o for o, (_, m) in listing.items() if m >= cutoff]
     report.young = len(young)
+    marker.follow_commits = True
     by_young = marker.mark(young)
+    marker.follow_commits = False
     pinned_old = {o for o in by_young if o in listing and listing[o][1] < cutoff}
     marker.mark(collect_roots(store) - roots)  # roots that moved while we marked
     candidates = [o for o, (_, m) in listing.items() if m < cutoff and (m >= window or o in recheck)]
