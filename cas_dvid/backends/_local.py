@@ -181,8 +181,7 @@ class LocalBackend(Backend):
     def get_ref(self, name: str) -> Ref:
         """Read a ref file."""
         try:
-            with open(self._ref_path(name), "rb", buffering=0) as f:
-                value = f.readall()
+            value = _read_file(self._ref_path(name))
         except (FileNotFoundError, NotADirectoryError):
             raise NotFoundError(f"ref {name} not found in {self.url}") from None
         return Ref(value, ref_token(value))
@@ -214,8 +213,7 @@ class LocalBackend(Backend):
 
     def _check(self, path: str, name: str, expected: str | None) -> None:
         try:
-            with open(path, "rb", buffering=0) as f:
-                current: bytes | None = f.readall()
+            current: bytes | None = _read_file(path)
         except FileNotFoundError:
             current = None
         token = None if current is None else ref_token(current)
@@ -238,6 +236,22 @@ class LocalBackend(Backend):
                 if name.startswith(prefix):
                     names.append(name)
         yield from sorted(names)
+
+
+def _read_file(path: str) -> bytes:
+    """A small file's bytes with as few syscalls as possible (PERF: half of open().read())."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunk = os.read(fd, 65536)
+        if len(chunk) < 65536:
+            return chunk
+        parts = [chunk]
+        while chunk:
+            chunk = os.read(fd, 1 << 20)
+            parts.append(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 @functools.lru_cache(maxsize=65536)
