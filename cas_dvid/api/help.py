@@ -45,6 +45,15 @@ ENDPOINTS: list[tuple[str, str, str]] = [
     ("POST", "/api/node/{uuid}/{vol}/extents", "{MinPoint, MaxPoint}"),
     ("POST", "/api/node/{uuid}/{vol}/resolution", "[x, y, z] voxel size"),
     ("GET", "/api/cas/diff/{from}/{to}/{data}", "extension: keys added/changed/removed between versions"),
+    ("POST", "/api/cas/sync/negotiate", "sync: {refs: [names], have: [hex ids]} -> refs and have flags, one trip"),
+    ("POST", "/api/cas/sync/have", "sync: body of 32-byte ids -> bitmap, set if stored with its closure"),
+    ("POST", "/api/cas/sync/fetch", "sync: body of 32-byte ids -> framed stream (id, u64 length, stored)"),
+    ("POST", "/api/cas/sync/objects", "sync: framed stream in; each object re-hashed, 422 names a bad one"),
+    ("GET", "/api/cas/sync/object/{id}", "sync: one stored object; ETag = id, immutable Cache-Control"),
+    ("GET", "/api/cas/sync/refs?prefix=P", "sync: ref names"),
+    ("GET", "/api/cas/sync/ref/{name}", "sync: ref value, token in X-Ref-Token; PUT with If-Match swaps; DELETE"),
+    ("DELETE", "/api/cas/repo/{uuid}", "delete a repo (?imsurethiscanbedeleted=true); data stays until gc"),
+    ("DELETE", "/api/cas/repo/{uuid}/{name}", "delete a data instance (?imsurethiscanbedeleted=true)"),
 ]
 
 
