@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from cas_dvid.backends import Backend, LocalBackend, MemoryBackend, open_backend
-from cas_dvid.backends._s3 import S3Backend
 from cas_dvid.testing.backend_suite import BackendSuite
 from cas_dvid.testing.s3server import S3TestServer
 

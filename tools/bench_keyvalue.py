@@ -117,7 +117,7 @@ def main() -> int:
             conn.request("POST", f"/api/repo/{root}/instance", body=b'{"typename":"keyvalue","dataname":"kv"}')
             conn.getresponse().read()
             results: dict[str, list[tuple[float, float]]] = {"ours": [], "dict": []}
-            for r in range(args.rounds):
+            for _ in range(args.rounds):
                 for name, port in (("dict", base_port), ("ours", ours_port)):
                     results[name].append(run_client(port, f"/api/node/{root}/kv", args.requests, value, args.clients))
                     # distinct keys per round so every POST writes something new

@@ -15,7 +15,7 @@ from cas_dvid.api._keyvalue import BadAPICall
 from cas_dvid.datatypes import imageblk
 from cas_dvid.datatypes.geometry import Box3, Point3, parse_point, parse_size
 from cas_dvid.datatypes.imageblk import ImageStore, Layout, layout_of
-from cas_dvid.errors import InvalidInputError, TooLargeError
+from cas_dvid.errors import InvalidInputError
 from cas_dvid.versions import At, Instance
 
 OCTET = "application/octet-stream"

@@ -283,7 +283,9 @@ class VersionService:
             )
             cid = to_hex(save_commit(self.store, commit))
             try:
-                repo = self.update_repo(repo.root, lambda r: _lock_node(r, at.uuid, roots, cid, commit))
+                repo = self.update_repo(
+                    repo.root, lambda r, roots=roots, cid=cid, commit=commit: _lock_node(r, at.uuid, roots, cid, commit)
+                )
                 return cid
             except _InstancesChanged:
                 repo = self.load_repo(repo.root)
