@@ -85,6 +85,12 @@ class StorePeer(Peer):
         """One stored form; NotFoundError names the id."""
         return self.store.get_stored(oid)
 
+    def put_one(self, oid: ObjectId, stored: BytesLike) -> bool:
+        """``put`` of one object, in the caller's thread."""
+        written = self.store.put_stored(oid, stored)
+        self.stats.add(objects_in=1, bytes_in=memoryview(stored).nbytes)
+        return written
+
     def put(self, items: Sequence[tuple[ObjectId, BytesLike]]) -> int:
         """Re-hash each object, then put it if absent."""
         written = self._map(lambda it: self.store.put_stored(it[0], it[1]), list(items))

@@ -109,6 +109,7 @@ class Sender:
 
     def _batches(self, ids: Sequence[ObjectId]) -> list[list[ObjectId]]:
         per = max(1, min(4096, self.options.batch_bytes // max(1, self._avg)))
+        per = min(per, max(1, -(-len(ids) // (2 * self.workers))))  # NOTE: keep every worker busy
         return [list(ids[i : i + per]) for i in range(0, len(ids), per)]
 
     def put(self, items: Sequence[tuple[ObjectId, BytesLike]]) -> None:
@@ -142,8 +143,21 @@ class Sender:
                 pass
 
     def _copy_batch(self, ids: list[ObjectId]) -> None:
-        items = self.src.fetch(ids)
-        self.dst.put(items)
+        get = getattr(self.src, "get_stored", None)
+        put = getattr(self.dst, "put_one", None)
+        if get is not None and put is not None:
+            # PERF: store to store, each object is read, re-hashed and written by one
+            # thread while it is still in cache, with no hand-off to a second pool.
+            items = []
+            for oid in ids:
+                stored = get(oid)
+                put(oid, stored)
+                items.append((oid, stored))
+            self.src.stats.add(requests=1, objects_out=len(ids), bytes_out=sum(len(s) for _, s in items))
+            self.dst.stats.add(requests=1)
+        else:
+            items = self.src.fetch(ids)
+            self.dst.put(items)
         self._count(items)
 
 

@@ -24,7 +24,7 @@ from cas_dvid.sync.walk import NodeDecoder, child_tasks, leaf_blobs, verified
 from cas_dvid.trees import EMPTY_ROOT
 from cas_dvid.versions import Commit, Instance, Repo
 
-BATCH = 64
+BATCH = 16
 Item = tuple[ObjectId, bytes | None, KeyFilter | None, str]  # id, range start, filter, role
 
 
@@ -120,14 +120,20 @@ class Checker:
     def _fetch(self, ids: list[ObjectId]) -> list[tuple[ObjectId, bytes]]:
         if not ids:
             return []
+        direct = getattr(self.peer, "get_stored", None)
+        if direct is not None:  # PERF: a store peer's reads run in this worker, not a second pool
+            return self._fetch_each(ids, direct)
         try:
             return self.peer.fetch(ids)
         except NotFoundError:
             pass
+        return self._fetch_each(ids, lambda oid: self.peer.fetch([oid])[0][1])
+
+    def _fetch_each(self, ids: list[ObjectId], get: Callable[[ObjectId], bytes]) -> list[tuple[ObjectId, bytes]]:
         out = []
         for oid in ids:
             try:
-                out += self.peer.fetch([oid])
+                out.append((oid, get(oid)))
             except NotFoundError:
                 with self._lock:
                     self.report.missing.append(to_hex(oid))
