@@ -111,7 +111,7 @@ def cmd_load(args: argparse.Namespace, name: str, rest: list[str]) -> int:
         raise InvalidInputError(f"offset must be X,Y,Z, got {rest[0]!r}")
     source = open_source(rest[1])
     target = Target.lookup(_client(args), args.uuid, name)
-    n = load(source, target, offset, progress=not args.quiet)  # type: ignore[arg-type]
+    n = load(source, target, (offset[0], offset[1], offset[2]), progress=not args.quiet)
     z, y, x = source.shape
     print(f"Loaded {n} voxels ({x}x{y}x{z}) into {name} at {rest[0]}")
     return 0

@@ -75,13 +75,14 @@ class ZarrSource(Source):
         import zarr
 
         where, _, inner = url.partition("::")
-        node = zarr.open(where, mode="r")
+        node: Any = zarr.open(where, mode="r")
         if inner:
             node = node[inner]
         if not hasattr(node, "shape") or len(node.shape) != 3:
             raise InvalidInputError(f"{url} is not a 3-D zarr array (name one inside a group with path::array)")
         self.array = node
-        self.shape = tuple(int(s) for s in node.shape)  # type: ignore[assignment]
+        z, y, x = (int(s) for s in node.shape)
+        self.shape = (z, y, x)
         self.dtype = np.dtype(node.dtype)
 
     def read(self, z0: int, z1: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
@@ -119,7 +120,8 @@ class Target:
         if "BlockSize" not in ext:
             raise InvalidInputError(f"{name} is a {info['Base']['TypeName']}, not a voxel instance")
         label = ext["Values"][0]["DataType"]
-        return cls(client, uuid, name, tuple(ext["BlockSize"]), np.dtype(DTYPES[label]))  # type: ignore[arg-type]
+        bx, by, bz = (int(v) for v in ext["BlockSize"])
+        return cls(client, uuid, name, (bx, by, bz), np.dtype(DTYPES[label]))
 
     def get(self, x0: int, y0: int, z0: int, nx: int, ny: int, nz: int) -> np.ndarray:
         """GET raw of a box."""

@@ -23,7 +23,9 @@ class Diff:
         inst = self.v.instance(at_a, data)
         show = keyvalue.user_key if inst.typename == "keyvalue" else bytes.hex
         limit = req.get_param_as_int("limit", min_value=1) or 0
-        added, changed, removed = [], [], []
+        added: list[str] = []
+        changed: list[str] = []
+        removed: list[str] = []
         for n, (key, old, new) in enumerate(self.v.diff(at_a, at_b, inst)):
             if limit and n >= limit:
                 break

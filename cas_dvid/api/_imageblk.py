@@ -16,6 +16,7 @@ from cas_dvid.datatypes import imageblk
 from cas_dvid.datatypes.geometry import Box3, Point3, parse_point, parse_size
 from cas_dvid.datatypes.imageblk import ImageStore, Layout, layout_of
 from cas_dvid.errors import InvalidInputError
+from cas_dvid.objects import ObjectId
 from cas_dvid.versions import At, Instance
 
 OCTET = "application/octet-stream"
@@ -171,10 +172,10 @@ class ImageHandler:
     def _slice(self, at: At, inst: Instance, box: Box3, axes: tuple[int, int]) -> np.ndarray:
         vol = self.images.read(at, inst, box)
         if axes == (0, 1):
-            return vol[0]
+            return np.asarray(vol[0])
         if axes == (0, 2):
-            return vol[:, 0, :]
-        return vol[:, :, 0]
+            return np.asarray(vol[:, 0, :])
+        return np.asarray(vol[:, :, 0])
 
     def post_raw(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
         """POST raw/0_1_2/{size}/{offset}: a block-aligned subvolume, exact length."""
@@ -272,7 +273,8 @@ class ImageHandler:
         if mode == "jpeg" and lay.compression != "jpeg":
             raise InvalidInputError("compression=jpeg needs an instance stored with jpeg compression")
         if mode == "jpeg" or (not mode and lay.compression == "jpeg"):
-            payloads = [bytes(p) for p in self.images.store.get_many([v[1:] for v in values])]  # type: ignore[misc]
+            ids = [ObjectId(v[1:]) for v in values]
+            payloads = [bytes(p) for p in self.images.store.get_many(ids)]
         else:
             arrays = self.images.decode(lay, values)
             payloads = [_payload(a, "" if mode == "uncompressed" else lay.compression) for a in arrays]
@@ -323,11 +325,11 @@ def _payload(arr: np.ndarray, compression: str) -> bytes:
     """A block as DVID serialises it in streams: lz4 as ``u32 size`` + LZ4 block, else raw."""
     raw = np.ascontiguousarray(arr).tobytes()
     if compression == "lz4":
-        return struct.pack("<I", len(raw)) + lz4.block.compress(raw, store_size=False)
+        return struct.pack("<I", len(raw)) + bytes(lz4.block.compress(raw, store_size=False))
     if compression == "zstd":
         import zstandard
 
-        return zstandard.ZstdCompressor(level=1).compress(raw)
+        return bytes(zstandard.ZstdCompressor(level=1).compress(raw))
     return raw
 
 
@@ -338,4 +340,4 @@ def _isotropic(vol: np.ndarray, lay: Layout, axis: int) -> np.ndarray:
         return vol
     n = max(1, round(vol.shape[axis] * factor))
     idx = np.minimum((np.arange(n) / factor).astype(int), vol.shape[axis] - 1)
-    return np.take(vol, idx, axis=axis)
+    return np.asarray(np.take(vol, idx, axis=axis))

@@ -67,7 +67,8 @@ def handle_http_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HT
     resp.content_type = TEXT
     message = exc.description or exc.title or str(exc.status)
     resp.text = dvid_text(message, req.path)
-    for name, value in (exc.headers or {}).items():
+    headers = exc.headers or {}
+    for name, value in dict(headers).items():
         resp.set_header(name, value)
 
 

@@ -246,7 +246,7 @@ class ImageStore:
             )
             tag = JPEG_BLOB
         else:
-            payloads = [memoryview(np.ascontiguousarray(blocks[c], dtype=lay.vtype.dtype)).cast("B") for c in coords]
+            payloads = [np.ascontiguousarray(blocks[c], dtype=lay.vtype.dtype).data.cast("B") for c in coords]
             tag = BLOB
         ids = self.store.put_many([(Kind.BLOB, p) for p in payloads], COMPRESSIONS[lay.compression])
         ops: dict[bytes, object] = {block_tree_key(*c): bytes((tag,)) + oid for c, oid in zip(coords, ids, strict=True)}

@@ -28,7 +28,7 @@ def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 << 20)
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    ok = mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1)
     ok = mallopt(_M_TRIM_THRESHOLD, trim_threshold) == 1 and ok
     _done = ok
     return ok

@@ -83,7 +83,7 @@ def _zstd_d() -> zstandard.ZstdDecompressor:
 
 def _compress(codec: Codec, data: BytesLike) -> bytes:
     if codec is Codec.LZ4:
-        return lz4.block.compress(data, store_size=False)
+        return bytes(lz4.block.compress(data, store_size=False))
     return _zstd_c().compress(data)
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from cas_dvid.errors import ConflictError, InvalidInputError, LockedError, NotFoundError
@@ -12,7 +13,7 @@ from cas_dvid.objects import ObjectId, ObjectStore, parse_object_id, to_hex
 from cas_dvid.trees import EMPTY_ROOT, Tree
 from cas_dvid.versions import resolve as _resolve
 from cas_dvid.versions.commits import Commit, load_commit, save_commit
-from cas_dvid.versions.heads import Heads, HeadWriter, Ops
+from cas_dvid.versions.heads import Heads, HeadWriter, Update
 from cas_dvid.versions.model import Instance, Node, Repo, is_full_uuid, new_uuid, now
 from cas_dvid.versions.nodestore import ObjectNodeStore
 
@@ -283,9 +284,7 @@ class VersionService:
             )
             cid = to_hex(save_commit(self.store, commit))
             try:
-                repo = self.update_repo(
-                    repo.root, lambda r, roots=roots, cid=cid, commit=commit: _lock_node(r, at.uuid, roots, cid, commit)
-                )
+                repo = self.update_repo(repo.root, functools.partial(_lock_node, uuid=at.uuid, roots=roots, cid=cid, commit=commit))
                 return cid
             except _InstancesChanged:
                 repo = self.load_repo(repo.root)
@@ -417,7 +416,10 @@ class VersionService:
         """
         at = self.resolve(spec)
         inst = _instance(at.repo, name)
-        self.update_repo(at.repo.root, lambda r: r.instances.pop(name, None))
+        def drop(r: Repo) -> None:
+            r.instances.pop(name, None)
+
+        self.update_repo(at.repo.root, drop)
         for uuid in at.repo.nodes:
             self.heads.delete(uuid, inst.data_uuid)
         return inst
@@ -452,7 +454,7 @@ class VersionService:
         head = self.heads.read(uuid, inst.data_uuid)
         return head.root if head is not None else _start(at.repo, uuid, inst)
 
-    def write(self, at: At, inst: Instance, ops: Ops, what: str = "write") -> ObjectId:
+    def write(self, at: At, inst: Instance, ops: Mapping[bytes, bytes | None | Update], what: str = "write") -> ObjectId:
         """Apply puts (value bytes) and deletes (None) at a version; return the new root.
 
         ``what`` names the request for the locked-node error, e.g. 'POST on endpoint "key"'.
@@ -461,7 +463,7 @@ class VersionService:
         msg = f"Cannot do {what} of locked node {at.uuid}"
         if inst.versioned and at.node.locked:
             raise LockedError(msg)
-        return self.writer.write(uuid, inst.data_uuid, ops, lambda: _start(at.repo, uuid, inst), msg)
+        return self.writer.write(uuid, inst.data_uuid, dict(ops), lambda: _start(at.repo, uuid, inst), msg)
 
     def instance(self, at: At, name: str) -> Instance:
         """The instance called ``name`` in the repo of ``at``."""
