@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Callable
 
 import falcon
 import lz4.block
 import numpy as np
 
 from cas_dvid.api._common import Services, read_body, read_json, send_json
-from cas_dvid.api._keyvalue import BadAPICall
+from cas_dvid.api._instances import RoutedHandler
 from cas_dvid.datatypes import imageblk
 from cas_dvid.datatypes.geometry import Box3, Point3, parse_point, parse_size
 from cas_dvid.datatypes.imageblk import ImageStore, Layout, layout_of
@@ -25,9 +24,6 @@ RECORD = struct.Struct("<iiii")
 DIMS_2D = {"xy": (0, 1), "0_1": (0, 1), "xz": (0, 2), "0_2": (0, 2), "yz": (1, 2), "1_2": (1, 2)}
 DIMS_3D = {"0_1_2", "vol", "xyz"}
 IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "tif": "image/tiff", "bmp": "image/bmp"}
-
-Handler = Callable[[falcon.Request, falcon.Response, At, Instance, list[str]], None]
-
 
 def parse_dims(text: str) -> tuple[int, int] | None:
     """2-D axes for ``xy``-like dims, None for 3-D; 400 for anything else."""
@@ -86,13 +82,13 @@ def encode_image(img: np.ndarray, fmt: str, quality: int, vtype: str) -> bytes:
     return buf.getvalue()
 
 
-class ImageHandler:
+class ImageHandler(RoutedHandler):
     """HTTP for imageblk instances."""
 
     def __init__(self, services: Services) -> None:
         self.s = services
         self.images = ImageStore(services.versions)
-        self.routes: dict[str, dict[str, Handler]] = {
+        self.routes = {
             "raw": {"GET": self.get_raw, "POST": self.post_raw},
             "isotropic": {"GET": self.get_isotropic},
             "blocks": {"GET": self.get_blocks, "POST": self.post_blocks},
@@ -102,18 +98,6 @@ class ImageHandler:
             "extents": {"POST": self.post_extents},
             "resolution": {"POST": self.post_resolution},
         }
-
-    def handle(
-        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, endpoint: str, args: list[str]
-    ) -> None:
-        """Dispatch on endpoint and method."""
-        methods = self.routes.get(endpoint)
-        if methods is None:
-            raise BadAPICall(req, inst)
-        fn = methods.get(req.method)
-        if fn is None:
-            raise InvalidInputError(f'{endpoint} endpoint does not support "{req.method.lower()}" HTTP verb')
-        fn(req, resp, at, inst, args)
 
     def _limit(self, box: Box3, lay: Layout) -> None:
         nbytes = box.voxels * lay.vtype.dtype.itemsize

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import falcon
@@ -19,6 +20,38 @@ class TypeHandler(Protocol):
         self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, endpoint: str, args: list[str]
     ) -> None:
         """Serve one request; raise InvalidInputError for an unknown endpoint."""
+
+
+Endpoint = Callable[[falcon.Request, falcon.Response, At, Instance, list[str]], None]
+
+
+class RoutedHandler:
+    """A datatype's handler: ``routes[endpoint][method]`` names the method serving it."""
+
+    routes: dict[str, dict[str, Endpoint]]
+
+    def handle(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, endpoint: str, args: list[str]
+    ) -> None:
+        """Dispatch on endpoint and method, with DVID's messages for unknown ones."""
+        methods = self.routes.get(endpoint)
+        if methods is None:
+            raise BadAPICall(req, inst)
+        fn = methods.get(req.method)
+        if fn is None:
+            raise InvalidInputError(f'{endpoint} endpoint does not support "{req.method.lower()}" HTTP verb')
+        fn(req, resp, at, inst, args)
+
+
+class BadAPICall(InvalidInputError):
+    """An endpoint the datatype lacks; DVID words this one differently."""
+
+    def __init__(self, req: falcon.Request, inst: Instance) -> None:
+        super().__init__(f"Bad API call for data {inst.name!r}")
+        self.body = (
+            f'Bad API call ({req.path}) for data "{inst.name}".  '
+            f"See API help at http://{req.host}/api/help/{inst.typename}\n"
+        )
 
 
 class InstanceRoute:

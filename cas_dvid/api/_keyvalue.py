@@ -6,12 +6,13 @@ import io
 import json
 import re
 import tarfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import falcon
 
 from cas_dvid.api import protobuf
 from cas_dvid.api._common import Services, read_body, send_json
+from cas_dvid.api._instances import RoutedHandler
 from cas_dvid.datatypes.keyvalue import KeyValueStore
 from cas_dvid.errors import InvalidInputError, MissingDataError
 from cas_dvid.versions import At, Instance
@@ -19,46 +20,22 @@ from cas_dvid.versions import At, Instance
 OCTET = "application/octet-stream"
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)$")
 
-Handler = Callable[[falcon.Request, falcon.Response, At, Instance, list[str]], None]
 Read = tuple[str, int | None, int | None]  # key, inclusive byte_start/byte_end or None
 
 
-class BadAPICall(InvalidInputError):
-    """An endpoint the datatype lacks; DVID words this one differently."""
-
-    def __init__(self, req: falcon.Request, inst: Instance) -> None:
-        super().__init__(f"Bad API call for data {inst.name!r}")
-        self.body = (
-            f'Bad API call ({req.path}) for data "{inst.name}".  '
-            f"See API help at http://{req.host}/api/help/{inst.typename}\n"
-        )
-
-
-class KeyValueHandler:
+class KeyValueHandler(RoutedHandler):
     """HTTP for keyvalue instances; one method per endpoint."""
 
     def __init__(self, services: Services) -> None:
         self.s = services
         self.kv = KeyValueStore(services.versions)
-        self.routes: dict[str, dict[str, Handler]] = {
+        self.routes = {
             "key": {"GET": self.get_key, "HEAD": self.head_key, "POST": self.post_key, "DELETE": self.delete_key},
             "keys": {"GET": self.get_keys},
             "keyrange": {"GET": self.get_keyrange},
             "keyrangevalues": {"GET": self.get_keyrangevalues},
             "keyvalues": {"GET": self.get_keyvalues, "POST": self.post_keyvalues},
         }
-
-    def handle(
-        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, endpoint: str, args: list[str]
-    ) -> None:
-        """Dispatch on endpoint and method."""
-        methods = self.routes.get(endpoint)
-        if methods is None:
-            raise BadAPICall(req, inst)
-        fn = methods.get(req.method)
-        if fn is None:
-            raise InvalidInputError(f'{endpoint} endpoint does not support "{req.method.lower()}" HTTP verb')
-        fn(req, resp, at, inst, args)
 
     # -- single keys ----------------------------------------------------------------
 

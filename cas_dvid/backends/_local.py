@@ -25,9 +25,17 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from cas_dvid.backends._memory import ref_token
-from cas_dvid.backends.abc import Backend, ByteRange, ObjectInfo, Parts, Ref, check_key, check_ref_name
-from cas_dvid.errors import BackendError, ConflictError, NotFoundError
+from cas_dvid.backends._memory import check_token, ref_token
+from cas_dvid.backends.abc import (
+    Backend,
+    ByteRange,
+    ObjectInfo,
+    Parts,
+    Ref,
+    check_key,
+    check_ref_name,
+)
+from cas_dvid.errors import BackendError, NotFoundError
 
 _PARTIAL = ".partial"
 
@@ -216,13 +224,7 @@ class LocalBackend(Backend):
             current: bytes | None = _read_file(path)
         except FileNotFoundError:
             current = None
-        token = None if current is None else ref_token(current)
-        if token != expected:
-            raise ConflictError(
-                f"ref {name} changed: expected {expected or 'absent'}, found {token or 'absent'}",
-                current,
-                token,
-            )
+        check_token(name, current, expected)
 
     def list_refs(self, prefix: str = "") -> Iterator[str]:
         """Ref files under refs/ whose name starts with ``prefix``, sorted."""

@@ -8,7 +8,15 @@ from collections.abc import Iterator, Sequence
 
 import blake3
 
-from cas_dvid.backends.abc import Backend, ByteRange, ObjectInfo, Parts, Ref, check_key, check_ref_name
+from cas_dvid.backends.abc import (
+    Backend,
+    ByteRange,
+    ObjectInfo,
+    Parts,
+    Ref,
+    check_key,
+    check_ref_name,
+)
 from cas_dvid.errors import ConflictError, NotFoundError
 
 _named: dict[str, MemoryBackend] = {}
@@ -18,6 +26,15 @@ _named_lock = threading.Lock()
 def ref_token(value: bytes) -> str:
     """Token of a ref value on backends that have no native version tag."""
     return blake3.blake3(value).hexdigest()[:32]
+
+
+def check_token(name: str, current: bytes | None, expected: str | None) -> None:
+    """ConflictError (carrying the current value and token) unless ``current`` has token ``expected``."""
+    token = None if current is None else ref_token(current)
+    if token != expected:
+        raise ConflictError(
+            f"ref {name} changed: expected {expected or 'absent'}, found {token or 'absent'}", current, token
+        )
 
 
 class MemoryBackend(Backend):
@@ -107,14 +124,7 @@ class MemoryBackend(Backend):
             del self._refs[name]
 
     def _check(self, name: str, expected: str | None) -> None:
-        current = self._refs.get(name)
-        token = None if current is None else ref_token(current)
-        if token != expected:
-            raise ConflictError(
-                f"ref {name} changed: expected {expected or 'absent'}, found {token or 'absent'}",
-                current,
-                token,
-            )
+        check_token(name, self._refs.get(name), expected)
 
     def list_refs(self, prefix: str = "") -> Iterator[str]:
         """Snapshot of matching ref names, sorted."""

@@ -26,7 +26,15 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from cas_dvid.backends.abc import Backend, ByteRange, ObjectInfo, Parts, Ref, check_key, check_ref_name
+from cas_dvid.backends.abc import (
+    Backend,
+    ByteRange,
+    ObjectInfo,
+    Parts,
+    Ref,
+    check_key,
+    check_ref_name,
+)
 from cas_dvid.errors import BackendError, ConflictError, NotFoundError
 
 _CONNECTION_ERRORS = (

@@ -2,7 +2,7 @@
 
 from cas_dvid.objects.cache import LRUCache
 from cas_dvid.objects.codec import Codec, parse_codec
-from cas_dvid.objects.ids import ObjectId, Kind, content_id, parse_object_id, to_hex
+from cas_dvid.objects.ids import Kind, ObjectId, content_id, parse_object_id, to_hex
 from cas_dvid.objects.store import ObjectStore
 
 __all__ = [

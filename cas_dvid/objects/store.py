@@ -51,8 +51,8 @@ class ObjectStore:
 
     # -- batching -------------------------------------------------------------
 
-    def _map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        if len(items) < self._min_batch or self._threads <= 1:
+    def _map(self, fn: Callable[[T], R], items: Sequence[T], min_batch: int | None = None) -> list[R]:
+        if len(items) < (self._min_batch if min_batch is None else min_batch) or self._threads <= 1:
             return [fn(x) for x in items]
         if self._pool is None:
             with self._pool_lock:
@@ -78,13 +78,7 @@ class ObjectStore:
         Unlike the batch calls, any batch of two or more goes to the pool: callers group
         their work into a few chunks themselves.
         """
-        if len(items) < 2 or self._threads <= 1:
-            return [fn(x) for x in items]
-        if self._pool is None:
-            with self._pool_lock:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="objects")
-        return list(self._pool.map(fn, items))
+        return self._map(fn, items, min_batch=2)
 
     @property
     def threads(self) -> int:
