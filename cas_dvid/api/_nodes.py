@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import falcon
 
-from cas_dvid.api._common import json_object, read_json, send_json, send_pair, string_field, string_list
-from cas_dvid.errors import InvalidInputError
+from cas_dvid.api._common import (
+    json_object,
+    read_json,
+    send_json,
+    send_pair,
+    string_field,
+    string_list,
+)
 from cas_dvid.api._repos import _Resource
+from cas_dvid.errors import InvalidInputError
 
 
 class NodeNote(_Resource):

@@ -7,7 +7,13 @@ import json
 import falcon
 
 from cas_dvid.api._common import (
-    Services, json_object, read_json, send_json, send_pair, string_field, string_list,
+    Services,
+    json_object,
+    read_json,
+    send_json,
+    send_pair,
+    string_field,
+    string_list,
 )
 from cas_dvid.api._render import repo_json
 from cas_dvid.datatypes.base import parse_bool, parse_settings, parse_tags
