@@ -20,7 +20,9 @@ def _rate(text: str) -> float:
     try:
         return float(t[: len(t) - len(unit)]) * _UNITS[unit]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a rate like 500k or 2M (bytes/s), got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a rate like 500k or 2M (bytes/s), got {text!r}"
+        ) from None
 
 
 def _store_url(text: str) -> str:
@@ -35,8 +37,9 @@ def _bar(args: argparse.Namespace, what: str) -> Iterator[Callable[[int, int], N
         return
     from tqdm import tqdm
 
-    with tqdm(desc=what, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        desc=what, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, dynamic_ncols=True
+    ) as bar:
         count = [0]
 
         def update(objects: int, nbytes: int) -> None:
@@ -56,7 +59,9 @@ def _local(args: argparse.Namespace) -> Any:
 def _options(args: argparse.Namespace, progress: Callable[[int, int], None] | None) -> Any:
     from cas_dvid.sync import Options
 
-    return Options(batch_bytes=int(args.batch_mb * (1 << 20)), rate=args.limit_rate or 0.0, progress=progress)
+    return Options(
+        batch_bytes=int(args.batch_mb * (1 << 20)), rate=args.limit_rate or 0.0, progress=progress
+    )
 
 
 def _data(args: argparse.Namespace) -> list[str] | None:
@@ -64,12 +69,14 @@ def _data(args: argparse.Namespace) -> list[str] | None:
         return None
     names = [n.strip() for n in args.data.split(",") if n.strip()]
     if not names:
-        raise InvalidInputError(f"--data needs instance names separated by commas, got {args.data!r}")
+        raise InvalidInputError(
+            f"--data needs instance names separated by commas, got {args.data!r}"
+        )
     return names
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
-    """push / pull."""
+    """Push / pull."""
     from cas_dvid.sync import open_peer, parse_box, transfer_version
 
     box = parse_box(args.box) if args.box else None
@@ -80,27 +87,38 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         init_store(_store_url(target))[0].close()  # NOTE: the receiving store is made if it is new
     with _local(args) as local, open_peer(args.remote) as remote, _bar(args, args.command) as bar:
         src, dst = (local, remote) if args.command == "push" else (remote, local)
-        report = transfer_version(src, dst, args.uuid, data=_data(args), box=box, flatten=args.flatten,
-                                  options=_options(args, bar))
+        report = transfer_version(
+            src,
+            dst,
+            args.uuid,
+            data=_data(args),
+            box=box,
+            flatten=args.flatten,
+            options=_options(args, bar),
+        )
     print(report.summary())
     return 0
 
 
 def cmd_clone(args: argparse.Namespace) -> int:
-    """clone REMOTE DIR."""
+    """Clone REMOTE DIR."""
     from cas_dvid.storeinfo import init_store
     from cas_dvid.sync import open_peer
     from cas_dvid.sync.clone import clone
 
     init_store(_store_url(args.dir))[0].close()
-    with open_peer(args.remote) as src, open_peer(_store_url(args.dir)) as dst, _bar(args, "clone") as bar:
+    with (
+        open_peer(args.remote) as src,
+        open_peer(_store_url(args.dir)) as dst,
+        _bar(args, "clone") as bar,
+    ):
         report = clone(src, dst, _options(args, bar))
     print(report.summary())
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """verify [UUID | COMMIT] [--all]."""
+    """Verify [UUID | COMMIT] [--all]."""
     from cas_dvid.sync.verify import verify_all, verify_commit, verify_version
 
     with _local(args) as peer, _bar(args, "verify") as bar:
@@ -109,7 +127,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         elif len(args.target) == 64:
             from cas_dvid.sync.publish import check_commit_id
 
-            report = verify_commit(peer, check_commit_id(args.target), history=args.history, progress=bar)
+            report = verify_commit(
+                peer, check_commit_id(args.target), history=args.history, progress=bar
+            )
         else:
             report = verify_version(peer, args.target, progress=bar)
     for oid in report.missing:
@@ -121,7 +141,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    """gc [--dry-run] [--grace S] [--full]."""
+    """Gc [--dry-run] [--grace S] [--full]."""
     from cas_dvid.objects import ObjectStore
     from cas_dvid.storeinfo import open_store_backend
     from cas_dvid.sync.gc import collect
@@ -139,23 +159,32 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    """publish UUID DEST."""
+    """Publish UUID DEST."""
     from cas_dvid.storeinfo import init_store
     from cas_dvid.sync import open_peer
     from cas_dvid.sync.publish import publish
 
     init_store(_store_url(args.dest))[0].close()
     with _local(args) as src, open_peer(_store_url(args.dest)) as dst, _bar(args, "publish") as bar:
-        manifest, report = publish(src, dst, args.uuid, data=_data(args), history=args.history,
-                                   options=_options(args, bar), pin=not args.no_pin)
+        manifest, report = publish(
+            src,
+            dst,
+            args.uuid,
+            data=_data(args),
+            history=args.history,
+            options=_options(args, bar),
+            pin=not args.no_pin,
+        )
     print(report.summary())
-    print(f"published commit {manifest.doc['commit']} (version {manifest.doc['uuid']}) to {args.dest}")
+    print(
+        f"published commit {manifest.doc['commit']} (version {manifest.doc['uuid']}) to {args.dest}"
+    )
     print(f"manifest {manifest.id.hex()}")
     return 0
 
 
 def cmd_unpublish(args: argparse.Namespace) -> int:
-    """unpublish COMMIT."""
+    """Unpublish COMMIT."""
     from cas_dvid.sync.publish import unpublish
 
     with _local(args) as peer:
@@ -173,21 +202,24 @@ def _versions(args: argparse.Namespace) -> Any:
 
 
 def cmd_repos_delete(args: argparse.Namespace) -> int:
-    """repos delete UUID: through the server, or on a store with --store."""
+    """Repos delete UUID: through the server, or on a store with --store."""
     if args.store:
         root = _versions(args).delete_repo(args.uuid).root
     else:
         from cas_dvid.client import DvidClient
 
-        doc = json.loads(DvidClient(args.server).request(
-            "DELETE", f"/api/cas/repo/{args.uuid}?imsurethiscanbedeleted=true"))
+        doc = json.loads(
+            DvidClient(args.server).request(
+                "DELETE", f"/api/cas/repo/{args.uuid}?imsurethiscanbedeleted=true"
+            )
+        )
         root = doc["deleted"]
     print(f"Deleted repo {root}; its data is garbage for gc unless shared")
     return 0
 
 
 def cmd_repo_delete(args: argparse.Namespace) -> int:
-    """repo UUID delete NAME."""
+    """Repo UUID delete NAME."""
     if args.store:
         name = _versions(args).delete_instance(args.uuid, args.dataname).name
     else:
@@ -202,12 +234,16 @@ def cmd_repo_delete(args: argparse.Namespace) -> int:
 def _local_args(p: argparse.ArgumentParser, *, server: bool = True) -> None:
     p.add_argument("--store", default="data", help="local store URL or directory (default ./data)")
     if server:
-        p.add_argument("--server", default=None, help="use a running server as the local side instead")
+        p.add_argument(
+            "--server", default=None, help="use a running server as the local side instead"
+        )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _transfer_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-mb", type=float, default=16.0, help="objects per request, in MiB (default 16)")
+    p.add_argument(
+        "--batch-mb", type=float, default=16.0, help="objects per request, in MiB (default 16)"
+    )
     p.add_argument("--limit-rate", type=_rate, default=None, help="bytes/s to stay under, e.g. 20M")
 
 
@@ -220,14 +256,20 @@ def _subparsers(p: argparse.ArgumentParser) -> Any:
 
 def add_sync_commands(sub: Any) -> None:
     """Add push, pull, clone, verify, gc, publish, unpublish and the delete commands to ``sub``."""
-    for name, text in (("push", "send a locked version (and its history) to REMOTE"),
-                       ("pull", "fetch a locked version (and its history) from REMOTE")):
+    for name, text in (
+        ("push", "send a locked version (and its history) to REMOTE"),
+        ("pull", "fetch a locked version (and its history) from REMOTE"),
+    ):
         s = sub.add_parser(name, help=text)
         s.add_argument("remote", help="store URL, directory or http://host:port of a server")
         s.add_argument("uuid", help="version (UUID prefix, uuid:branch)")
         s.add_argument("--data", help="only these instances, comma-separated")
-        s.add_argument("--box", help="only blocks touching voxels X0,Y0,Z0,X1,Y1,Z1 (upper corner exclusive)")
-        s.add_argument("--flatten", action="store_true", help="this version only, without its history")
+        s.add_argument(
+            "--box", help="only blocks touching voxels X0,Y0,Z0,X1,Y1,Z1 (upper corner exclusive)"
+        )
+        s.add_argument(
+            "--flatten", action="store_true", help="this version only, without its history"
+        )
         _local_args(s)
         _transfer_args(s)
         s.set_defaults(func=cmd_transfer)
@@ -248,9 +290,13 @@ def add_sync_commands(sub: Any) -> None:
 
     s = sub.add_parser("gc", help="remove objects no ref reaches")
     s.add_argument("--store", default="data", help="store URL or directory (default ./data)")
-    s.add_argument("--grace", type=float, default=3600.0, help="never remove objects younger than this (s)")
+    s.add_argument(
+        "--grace", type=float, default=3600.0, help="never remove objects younger than this (s)"
+    )
     s.add_argument("--dry-run", action="store_true", help="report what would be removed")
-    s.add_argument("--full", action="store_true", help="mark everything, even when incremental would do")
+    s.add_argument(
+        "--full", action="store_true", help="mark everything, even when incremental would do"
+    )
     s.add_argument("--verbose", action="store_true", help="with --dry-run: list the ids")
     s.set_defaults(func=cmd_gc)
 
@@ -259,7 +305,9 @@ def add_sync_commands(sub: Any) -> None:
     s.add_argument("dest", help="directory or s3://bucket/prefix")
     s.add_argument("--data", help="only these instances, comma-separated")
     s.add_argument("--history", action="store_true", help="with its history")
-    s.add_argument("--no-pin", action="store_true", help="do not pin the snapshot in the source store")
+    s.add_argument(
+        "--no-pin", action="store_true", help="do not pin the snapshot in the source store"
+    )
     _local_args(s)
     _transfer_args(s)
     s.set_defaults(func=cmd_publish)
@@ -273,12 +321,16 @@ def add_sync_commands(sub: Any) -> None:
     s = repos.add_parser("delete", help="delete a repo (its data becomes garbage for gc)")
     s.add_argument("uuid")
     s.add_argument("--store", default=None, help="act on a store directly instead of a server")
-    s.add_argument("--server", default="http://127.0.0.1:8000", help="running server (default %(default)s)")
+    s.add_argument(
+        "--server", default="http://127.0.0.1:8000", help="running server (default %(default)s)"
+    )
     s.set_defaults(func=cmd_repos_delete)
 
     repo = _subparsers(sub.choices["repo"])
     s = repo.add_parser("delete", help="delete a data instance from every version")
     s.add_argument("dataname")
     s.add_argument("--store", default=None, help="act on a store directly instead of a server")
-    s.add_argument("--server", default="http://127.0.0.1:8000", help="running server (default %(default)s)")
+    s.add_argument(
+        "--server", default="http://127.0.0.1:8000", help="running server (default %(default)s)"
+    )
     s.set_defaults(func=cmd_repo_delete)

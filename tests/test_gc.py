@@ -28,7 +28,9 @@ def open_store(path: Path) -> ObjectStore:
 
 
 def cli(*args: str) -> str:
-    r = subprocess.run([sys.executable, "-m", "cas_dvid.cli", *args], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "cas_dvid.cli", *args], capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     return r.stdout
 
@@ -36,10 +38,22 @@ def cli(*args: str) -> str:
 def two_repos(vs: VersionService) -> tuple[sample.Sample, sample.Sample, set[ObjectId]]:
     """Repos A and B of 16 blocks each; 4 block contents appear in both."""
     shared = sample.em_like(4, EDGE, seed=100)
-    a = sample.build(vs, grid=(4, 2, 2), edge=EDGE, kv_keys=5, alias="A",
-                     blocks=lambda n, e: shared + sample.em_like(n - 4, e, seed=1))
-    b = sample.build(vs, grid=(4, 2, 2), edge=EDGE, kv_keys=5, alias="B",
-                     blocks=lambda n, e: shared + sample.em_like(n - 4, e, seed=2))
+    a = sample.build(
+        vs,
+        grid=(4, 2, 2),
+        edge=EDGE,
+        kv_keys=5,
+        alias="A",
+        blocks=lambda n, e: shared + sample.em_like(n - 4, e, seed=1),
+    )
+    b = sample.build(
+        vs,
+        grid=(4, 2, 2),
+        edge=EDGE,
+        kv_keys=5,
+        alias="B",
+        blocks=lambda n, e: shared + sample.em_like(n - 4, e, seed=2),
+    )
     common = set(a.blocks.values()) & set(b.blocks.values())
     assert len(common) == 4
     return a, b, common
@@ -78,7 +92,9 @@ def test_gc_after_instance_delete_frees_only_its_blocks(tmp_path: Path) -> None:
     path = tmp_path / "store"
     vs = VersionService(open_store(path))
     a, b, common = two_repos(vs)
-    assert "Deleted data instance 'grey'" in cli("repo", a.root, "delete", "grey", "--store", str(path))
+    assert "Deleted data instance 'grey'" in cli(
+        "repo", a.root, "delete", "grey", "--store", str(path)
+    )
     collect(vs.store, grace=0)
     assert present(vs.store, set(a.blocks.values())) == common  # B still uses the shared four
     at = vs.resolve(a.root)

@@ -19,7 +19,9 @@ from cas_dvid.testing.s3server import S3TestServer, free_port
 
 
 def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run([sys.executable, "-m", "cas_dvid.cli", *args], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "cas_dvid.cli", *args], capture_output=True, text=True, timeout=120
+    )
     if ok:
         assert r.returncode == 0, r.stderr + r.stdout
     return r
@@ -34,7 +36,11 @@ def post(srv: LiveServer, path: str, body: bytes | dict) -> bytes:  # type: igno
 
 def build(srv: LiveServer) -> tuple[str, str]:
     root = json.loads(post(srv, "/api/repos", {"alias": "pub"}))["root"]
-    post(srv, f"/api/repo/{root}/instance", {"typename": "uint8blk", "dataname": "grey", "BlockSize": "32,32,32"})
+    post(
+        srv,
+        f"/api/repo/{root}/instance",
+        {"typename": "uint8blk", "dataname": "grey", "BlockSize": "32,32,32"},
+    )
     post(srv, f"/api/repo/{root}/instance", {"typename": "keyvalue", "dataname": "kv"})
     vol = np.random.default_rng(3).integers(0, 255, (64, 64, 96), dtype=np.uint8)
     post(srv, f"/api/node/{root}/grey/raw/0_1_2/96_64_64/0_0_0", vol.tobytes())
@@ -48,7 +54,8 @@ def serve_read_only(url: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cas_dvid.cli", "serve", url, "--read-only", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -63,7 +70,9 @@ def serve_read_only(url: str) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("read-only server did not start")
 
 
-def fetch(base: str, path: str, method: str = "GET", body: bytes | None = None) -> tuple[int, bytes]:
+def fetch(
+    base: str, path: str, method: str = "GET", body: bytes | None = None
+) -> tuple[int, bytes]:
     req = urllib.request.Request(base + path, data=body, method=method)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
@@ -72,7 +81,9 @@ def fetch(base: str, path: str, method: str = "GET", body: bytes | None = None) 
         return e.code, e.read()
 
 
-def test_publish_to_s3_serve_read_only_and_verify(tmp_path: Path, s3_server: S3TestServer, s3_bucket: str) -> None:
+def test_publish_to_s3_serve_read_only_and_verify(
+    tmp_path: Path, s3_server: S3TestServer, s3_bucket: str
+) -> None:
     local = tmp_path / "store"
     init_store(f"file://{local}")[0].close()
     dest = f"s3://{s3_bucket}/pub?endpoint_url={s3_server.endpoint}"
@@ -95,7 +106,12 @@ def test_publish_to_s3_serve_read_only_and_verify(tmp_path: Path, s3_server: S3T
                 got_status, got = fetch(ro, path)
                 assert (got_status, got) == (status, want), path
             assert fetch(ro, f"/api/node/{root}/kv/key/k9", "POST", b"x")[0] == 405
-            assert fetch(ro, f"/api/node/{root}/grey/raw/0_1_2/32_32_32/0_0_0", "POST", bytes(32**3))[0] == 405
+            assert (
+                fetch(ro, f"/api/node/{root}/grey/raw/0_1_2/32_32_32/0_0_0", "POST", bytes(32**3))[
+                    0
+                ]
+                == 405
+            )
             assert fetch(ro, f"/api/node/{root}/commit", "POST", b"{}")[0] == 405
         finally:
             proc.terminate()
@@ -107,7 +123,9 @@ def test_publish_to_s3_serve_read_only_and_verify(tmp_path: Path, s3_server: S3T
     assert "OK" in ok.stdout
     # a flipped byte in the bucket is found from the commit id alone
     s3 = boto3.client("s3", endpoint_url=s3_server.endpoint, region_name="us-east-1")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket, Prefix="pub/objects/")["Contents"]]
+    keys = [
+        o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket, Prefix="pub/objects/")["Contents"]
+    ]
     sizes = {k: s3.head_object(Bucket=s3_bucket, Key=k)["ContentLength"] for k in keys}
     victim = max(sizes, key=sizes.__getitem__)
     body = bytearray(s3.get_object(Bucket=s3_bucket, Key=victim)["Body"].read())

@@ -9,11 +9,17 @@ from pathlib import Path
 import pytest
 
 from cas_dvid.errors import ConflictError, CorruptObjectError, InvalidInputError
-from cas_dvid.objects import Kind, ObjectId, ObjectStore, to_hex
+from cas_dvid.objects import ObjectId, ObjectStore, to_hex
 from cas_dvid.objects.ids import BytesLike
 from cas_dvid.storeinfo import init_store
-from cas_dvid.sync import StorePeer, parse_box, partial_box, require_covered, transfer_version
-from cas_dvid.sync import sample
+from cas_dvid.sync import (
+    StorePeer,
+    parse_box,
+    partial_box,
+    require_covered,
+    sample,
+    transfer_version,
+)
 from cas_dvid.sync.abc import INCOMPLETE_REF
 from cas_dvid.sync.clone import clone
 from cas_dvid.sync.verify import verify_all, verify_version
@@ -52,7 +58,9 @@ def object_count(store: ObjectStore) -> int:
     return sum(1 for _ in store.iter_objects())
 
 
-def test_push_then_incremental_push_sends_only_the_change(src: VersionService, dst_store: ObjectStore) -> None:
+def test_push_then_incremental_push_sends_only_the_change(
+    src: VersionService, dst_store: ObjectStore
+) -> None:
     s = sample.build(src, grid=GRID, edge=EDGE, kv_keys=300)
     a, b = StorePeer(src.store), StorePeer(dst_store)
     first = transfer_version(a, b, s.root)
@@ -85,7 +93,9 @@ def test_noop_push_is_one_round_trip(src: VersionService, dst_store: ObjectStore
     assert (again.objects, again.have_requests, again.refs_moved) == (0, 1, False)
 
 
-def test_flatten_sends_one_version_without_history(src: VersionService, dst_store: ObjectStore) -> None:
+def test_flatten_sends_one_version_without_history(
+    src: VersionService, dst_store: ObjectStore
+) -> None:
     s = sample.build(src, grid=(4, 4, 2), edge=EDGE)
     child, _ = sample.change(src, s.root, list(s.blocks)[:2], edge=EDGE)
     report = transfer_version(StorePeer(src.store), StorePeer(dst_store), child, flatten=True)
@@ -95,7 +105,9 @@ def test_flatten_sends_one_version_without_history(src: VersionService, dst_stor
     assert verify_version(StorePeer(dst_store), child).ok
 
 
-def test_data_filter_sends_only_named_instances(src: VersionService, dst_store: ObjectStore) -> None:
+def test_data_filter_sends_only_named_instances(
+    src: VersionService, dst_store: ObjectStore
+) -> None:
     s = sample.build(src, grid=(4, 4, 2), edge=EDGE, kv_keys=50)
     report = transfer_version(StorePeer(src.store), StorePeer(dst_store), s.root, data=["kv"])
     assert report.blobs == 0
@@ -120,8 +132,11 @@ def test_box_pull_gets_only_blocks_in_the_box(src: VersionService, dst_store: Ob
     s = sample.build(src, grid=GRID, edge=EDGE, kv_keys=20)
     box = parse_box("20,0,0,40,17,16")  # blocks x 1..2, y 0..1, z 0
     report = transfer_version(StorePeer(src.store), StorePeer(dst_store), s.root, box=box)
-    inside = {k: i for k, i in s.blocks.items() if 1 <= block_xyz(k)[0] <= 2 and block_xyz(k)[1] <= 1
-              and block_xyz(k)[2] == 0}
+    inside = {
+        k: i
+        for k, i in s.blocks.items()
+        if 1 <= block_xyz(k)[0] <= 2 and block_xyz(k)[1] <= 1 and block_xyz(k)[2] == 0
+    }
     assert report.blobs == len(inside) == 4 and report.partial == box
     have = dst_store.has_many(list(s.blocks.values()))
     assert {i for i, h in zip(s.blocks.values(), have, strict=True) if h} == set(inside.values())
@@ -148,7 +163,9 @@ def test_box_pull_gets_only_blocks_in_the_box(src: VersionService, dst_store: Ob
         dst_store.backend.get_ref(INCOMPLETE_REF)
 
 
-def test_version_made_from_a_partial_one_is_partial(src: VersionService, dst_store: ObjectStore) -> None:
+def test_version_made_from_a_partial_one_is_partial(
+    src: VersionService, dst_store: ObjectStore
+) -> None:
     s = sample.build(src, grid=(4, 4, 2), edge=EDGE)
     box = parse_box("0,0,0,16,16,16")
     transfer_version(StorePeer(src.store), StorePeer(dst_store), s.root, box=box)
@@ -172,7 +189,9 @@ def test_second_box_adds_to_the_region(src: VersionService, dst_store: ObjectSto
     assert verify_version(b, s.root).ok
 
 
-def test_flipped_byte_in_the_source_is_refused(tmp_path: Path, src: VersionService, dst_store: ObjectStore) -> None:
+def test_flipped_byte_in_the_source_is_refused(
+    tmp_path: Path, src: VersionService, dst_store: ObjectStore
+) -> None:
     s = sample.build(src, grid=(4, 4, 2), edge=EDGE)
     victim = to_hex(next(iter(s.blocks.values())))
     path = tmp_path / "src" / "objects" / victim[:2] / victim[2:]
@@ -203,7 +222,9 @@ class FailingPeer(StorePeer):
         return sum(self.put_one(o, s) for o, s in items)
 
 
-def test_interrupted_transfer_resumes_with_what_did_not_arrive(src: VersionService, dst_store: ObjectStore) -> None:
+def test_interrupted_transfer_resumes_with_what_did_not_arrive(
+    src: VersionService, dst_store: ObjectStore
+) -> None:
     from cas_dvid.sync import Options
 
     s = sample.build(src, grid=GRID, edge=EDGE)
@@ -218,7 +239,9 @@ def test_interrupted_transfer_resumes_with_what_did_not_arrive(src: VersionServi
     assert verify_version(StorePeer(dst_store), s.root).ok
 
 
-def test_same_version_with_different_commits_conflicts(src: VersionService, dst_store: ObjectStore) -> None:
+def test_same_version_with_different_commits_conflicts(
+    src: VersionService, dst_store: ObjectStore
+) -> None:
     s = sample.build(src, grid=(2, 2, 2), edge=EDGE)
     a, b = StorePeer(src.store), StorePeer(dst_store)
     transfer_version(a, b, s.root)
@@ -252,6 +275,8 @@ def test_clone_copies_open_versions_and_heads(tmp_path: Path, src: VersionServic
     dv = VersionService(dst)
     at = dv.resolve(child)
     assert not at.node.locked
-    assert dv.tree.get(dv.root_at(at, dv.instance(at, "kv")), b"\xb1open") == b"\x00work in progress"
+    assert (
+        dv.tree.get(dv.root_at(at, dv.instance(at, "kv")), b"\xb1open") == b"\x00work in progress"
+    )
     assert verify_all(StorePeer(dst)).ok
     assert clone(StorePeer(src.store), StorePeer(dst)).objects == 0  # run again: nothing to send

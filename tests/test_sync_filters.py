@@ -18,7 +18,12 @@ from cas_dvid.trees.keys import block_key
 from cas_dvid.versions import Node, Repo
 
 N = 6  # blocks per axis of the brute-force grid, some outside every box
-KEYS = sorted(b"\x17" + block_key(0, z, y, x) for z in range(-1, N) for y in range(-1, N) for x in range(-1, N))
+KEYS = sorted(
+    b"\x17" + block_key(0, z, y, x)
+    for z in range(-1, N)
+    for y in range(-1, N)
+    for x in range(-1, N)
+)
 
 coord = st.integers(-8, 8 * N)
 
@@ -38,16 +43,23 @@ def test_overlaps_is_exact_on_block_ranges(box: str, i: int, j: int) -> None:
     if lo == hi:
         return
     (x0, y0, z0), (x1, y1, z1) = f.box.blocks(f.block_size)
-    kept = [b"\x17" + block_key(0, z, y, x) for z in range(z0, z1 + 1) for y in range(y0, y1 + 1)
-            for x in range(x0, x1 + 1)]
+    kept = [
+        b"\x17" + block_key(0, z, y, x)
+        for z in range(z0, z1 + 1)
+        for y in range(y0, y1 + 1)
+        for x in range(x0, x1 + 1)
+    ]
     want = any(KEYS[lo] < k <= KEYS[hi] for k in kept)
     assert f.overlaps(KEYS[lo], KEYS[hi]) == want
 
 
 def test_keep_matches_box_arithmetic() -> None:
     f = BoxFilter(parse_box("10,0,0,20,9,5"), (8, 8, 8))  # x blocks 1..2, y 0..1, z 0
-    kept = {(x, y, z) for z, y, x in itertools.product(range(4), repeat=3)
-            if f.keep(b"\x17" + block_key(0, z, y, x))}
+    kept = {
+        (x, y, z)
+        for z, y, x in itertools.product(range(4), repeat=3)
+        if f.keep(b"\x17" + block_key(0, z, y, x))
+    }
     assert kept == {(x, y, 0) for x in (1, 2) for y in (0, 1)}
     assert f.keep(b"\x18") and f.keep(b"\xb1somekey")  # other classes always kept
     assert f.overlaps(None, b"\x17" + block_key(0, 9, 9, 9))  # other classes may sit below

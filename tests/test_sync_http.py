@@ -18,8 +18,7 @@ from cas_dvid.errors import CorruptObjectError
 from cas_dvid.objects import Kind, ObjectId, ObjectStore, content_id, to_hex
 from cas_dvid.objects.codec import encode
 from cas_dvid.storeinfo import init_store
-from cas_dvid.sync import HttpPeer, StorePeer, transfer_version
-from cas_dvid.sync import sample
+from cas_dvid.sync import HttpPeer, StorePeer, sample, transfer_version
 from cas_dvid.sync.verify import verify_version
 from cas_dvid.testing.s3server import free_port
 from cas_dvid.versions import VersionService
@@ -34,12 +33,23 @@ class ServerProcess:
         self.store = store
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "cas_dvid.cli", "serve", str(store), "--port", str(self.port), *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "cas_dvid.cli",
+            "serve",
+            str(store),
+            "--port",
+            str(self.port),
+            *extra,
+        ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(self.proc.stderr.read().decode() if self.proc.stderr else "server died")
+                raise RuntimeError(
+                    self.proc.stderr.read().decode() if self.proc.stderr else "server died"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/api/heartbeat", timeout=1):
                     return
@@ -47,8 +57,9 @@ class ServerProcess:
                 time.sleep(0.05)
         raise RuntimeError(f"server on {self.url} did not start")
 
-    def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
-                ) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
             conn.request(method, path, body=body, headers=headers or {})
@@ -74,7 +85,9 @@ def make_store(path: Path) -> ObjectStore:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+def servers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     base = tmp_path_factory.mktemp("servers")
     for name in ("a", "b"):
         make_store(base / name).close()
@@ -87,13 +100,17 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPr
 
 
 def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run([sys.executable, "-m", "cas_dvid.cli", *args], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "cas_dvid.cli", *args], capture_output=True, text=True, timeout=120
+    )
     if ok:
         assert r.returncode == 0, r.stderr + r.stdout
     return r
 
 
-def test_push_to_a_server_then_incremental_then_noop(tmp_path: Path, servers: tuple[ServerProcess, ServerProcess]) -> None:
+def test_push_to_a_server_then_incremental_then_noop(
+    tmp_path: Path, servers: tuple[ServerProcess, ServerProcess]
+) -> None:
     _, b = servers
     vs = VersionService(make_store(tmp_path / "local"))
     s = sample.build(vs, grid=(8, 4, 4), edge=EDGE, kv_keys=200)
@@ -105,12 +122,16 @@ def test_push_to_a_server_then_incremental_then_noop(tmp_path: Path, servers: tu
     child, new_ids = sample.change(vs, s.root, changed, edge=EDGE)
     at_p, at_c = vs.resolve(s.root), vs.resolve(child)
     grey = vs.instance(at_c, "grey")
-    new_nodes = set(vs.tree.iter_node_ids(vs.root_at(at_c, grey))) - set(vs.tree.iter_node_ids(vs.root_at(at_p, grey)))
+    new_nodes = set(vs.tree.iter_node_ids(vs.root_at(at_c, grey))) - set(
+        vs.tree.iter_node_ids(vs.root_at(at_p, grey))
+    )
     commit = ObjectId(bytes.fromhex(at_c.node.commit or ""))
     sent_before = remote.stats.wire_bytes_sent
     second = transfer_version(StorePeer(vs.store), remote, child)
     assert (second.blobs, second.nodes, second.commits) == (2, len(new_nodes), 1)
-    changed_bytes = sum(len(vs.store.get_stored(i)) for i in [*new_ids.values(), *new_nodes, commit])
+    changed_bytes = sum(
+        len(vs.store.get_stored(i)) for i in [*new_ids.values(), *new_nodes, commit]
+    )
     assert second.bytes == changed_bytes
     wire = remote.stats.wire_bytes_sent - sent_before
     assert wire <= 1.1 * changed_bytes + 4096  # have-checks and the repo record on top
@@ -125,7 +146,9 @@ def test_push_to_a_server_then_incremental_then_noop(tmp_path: Path, servers: tu
     assert status == 200 and len(body) == 100
 
 
-def test_server_to_server_with_cli(tmp_path: Path, servers: tuple[ServerProcess, ServerProcess]) -> None:
+def test_server_to_server_with_cli(
+    tmp_path: Path, servers: tuple[ServerProcess, ServerProcess]
+) -> None:
     a, b = servers
     vs = VersionService(ObjectStore(init_store(f"file://{a.store}")[0], cache_bytes=0))
     s = sample.build(vs, grid=(4, 4, 2), edge=EDGE, kv_keys=10, alias="s2s", seed=5)
@@ -134,19 +157,38 @@ def test_server_to_server_with_cli(tmp_path: Path, servers: tuple[ServerProcess,
     assert "0 objects" in cli("push", b.url, s.root, "--server", a.url, "--quiet").stdout
     assert "OK" in cli("verify", s.root, "--server", b.url, "--quiet").stdout
     local = tmp_path / "pulled"
-    out = cli("pull", b.url, s.root, "--store", str(local), "--box", "0,0,0,32,32,32", "--quiet").stdout
+    out = cli(
+        "pull", b.url, s.root, "--store", str(local), "--box", "0,0,0,32,32,32", "--quiet"
+    ).stdout
     assert "1 blobs" in out and "partial to box 0,0,0,32,32,32" in out
 
 
-def test_killed_push_resumes_and_verifies(tmp_path: Path, servers: tuple[ServerProcess, ServerProcess]) -> None:
+def test_killed_push_resumes_and_verifies(
+    tmp_path: Path, servers: tuple[ServerProcess, ServerProcess]
+) -> None:
     _, b = servers
     local = tmp_path / "local"
     vs = VersionService(make_store(local))
-    s = sample.build(vs, grid=(8, 8, 4), edge=EDGE, kv_keys=10, alias="killed", seed=7)  # 256 x 32 KiB
+    s = sample.build(
+        vs, grid=(8, 8, 4), edge=EDGE, kv_keys=10, alias="killed", seed=7
+    )  # 256 x 32 KiB
     objects = b.store / "objects"
     before = sum(len(files) for _, _, files in os.walk(objects))
-    cmd = [sys.executable, "-m", "cas_dvid.cli", "push", b.url, s.root, "--store", str(local), "--quiet",
-           "--batch-mb", "0.1", "--limit-rate", "2M"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cas_dvid.cli",
+        "push",
+        b.url,
+        s.root,
+        "--store",
+        str(local),
+        "--quiet",
+        "--batch-mb",
+        "0.1",
+        "--limit-rate",
+        "2M",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -190,9 +232,14 @@ def test_object_endpoint_is_cacheable_and_read_only_server_serves_pulls(
     try:
         status, headers, body = ro.request("GET", f"/api/cas/sync/object/{oid}")
         assert status == 200 and headers["etag"] == f'"{oid}"'
-        assert "immutable" in headers["cache-control"] and "max-age=31536000" in headers["cache-control"]
+        assert (
+            "immutable" in headers["cache-control"]
+            and "max-age=31536000" in headers["cache-control"]
+        )
         assert body == vs.store.get_stored(ObjectId(bytes.fromhex(oid)))
-        status, _, _ = ro.request("GET", f"/api/cas/sync/object/{oid}", headers={"If-None-Match": f'"{oid}"'})
+        status, _, _ = ro.request(
+            "GET", f"/api/cas/sync/object/{oid}", headers={"If-None-Match": f'"{oid}"'}
+        )
         assert status == 304
         status, _, _ = ro.request("PUT", "/api/cas/sync/ref/x", b"v", {"If-None-Match": "*"})
         assert status == 405

@@ -86,7 +86,9 @@ def run(work: Path, repeat: int) -> None:
     vs = VersionService(open_store(src_path))
     t0 = time.perf_counter()
     blocks = em_blocks(512, EDGE)
-    s = sample.build(vs, grid=GRID, edge=EDGE, kv_keys=10_000, kv_value=64, blocks=lambda n, e: blocks)
+    s = sample.build(
+        vs, grid=GRID, edge=EDGE, kv_keys=10_000, kv_value=64, blocks=lambda n, e: blocks
+    )
     print(f"built in {time.perf_counter() - t0:.1f} s")
     obj_files = files(src_path / "objects")
     total = sum(os.path.getsize(p) for p in obj_files)
@@ -108,7 +110,9 @@ def run(work: Path, repeat: int) -> None:
 
     base = median_time(copy, repeat, fresh)
     ours = median_time(do_clone, repeat, fresh)
-    report("full clone file->file (MB/s)", total / ours / 1e6, total / base / 1e6, "MB/s", target=0.5)
+    report(
+        "full clone file->file (MB/s)", total / ours / 1e6, total / base / 1e6, "MB/s", target=0.5
+    )
     for p in work.glob("copy*"):
         shutil.rmtree(p)
     for p in list(work.glob("clone*"))[1:]:
@@ -119,7 +123,13 @@ def run(work: Path, repeat: int) -> None:
     base1 = median_time(lambda: read_and_hash(obj_files, 1), repeat)
     base4 = median_time(lambda: read_and_hash(obj_files, 4), repeat)
     vt = median_time(lambda: verify_version(peer, s.root), repeat)
-    report("verify (MB/s) vs read+blake3, one thread", total / vt / 1e6, total / base1 / 1e6, "MB/s", target=0.7)
+    report(
+        "verify (MB/s) vs read+blake3, one thread",
+        total / vt / 1e6,
+        total / base1 / 1e6,
+        "MB/s",
+        target=0.7,
+    )
     report("verify (MB/s) vs read+blake3, 4 threads", total / vt / 1e6, total / base4 / 1e6, "MB/s")
 
     # -- incremental push after a 1 % change, to a server over HTTP ---------------------
@@ -136,28 +146,35 @@ def run(work: Path, repeat: int) -> None:
         at_p, at_c = vs.resolve(s.root), vs.resolve(child)
         grey = vs.instance(at_c, "grey")
         nodes = set(vs.tree.iter_node_ids(vs.root_at(at_c, grey))) - set(
-            vs.tree.iter_node_ids(vs.root_at(at_p, grey)))
+            vs.tree.iter_node_ids(vs.root_at(at_p, grey))
+        )
         commit = ObjectId(bytes.fromhex(at_c.node.commit or ""))
         need = sum(len(vs.store.get_stored(i)) for i in [*new_ids.values(), *nodes])
         wire0 = remote.stats.wire_bytes_sent
         second = transfer_version(StorePeer(vs.store), remote, child)
         wire = remote.stats.wire_bytes_sent - wire0
         print(f"incremental push: {second.summary()}")
-        print(f"  changed blocks + new tree nodes: {need} bytes stored ({len(new_ids)} blocks, {len(nodes)} nodes);"
-              f" commit {len(vs.store.get_stored(commit))} bytes; sent on the wire {wire} bytes in"
-              f" {second.requests} requests")
+        print(
+            f"  changed blocks + new tree nodes: {need} bytes stored ({len(new_ids)} blocks, {len(nodes)} nodes);"
+            f" commit {len(vs.store.get_stored(commit))} bytes; sent on the wire {wire} bytes in"
+            f" {second.requests} requests"
+        )
         report("incremental push: bytes sent (x of changed)", wire / need, 1.0, "x", target=None)
         ok = wire <= 1.1 * need
-        print(f"{'incremental push within 1.1x of the change':<48} {wire / need:>12.3f} x        target <= 1.10x  "
-              f"{'OK' if ok else 'MISSED'}")
+        print(
+            f"{'incremental push within 1.1x of the change':<48} {wire / need:>12.3f} x        target <= 1.10x  "
+            f"{'OK' if ok else 'MISSED'}"
+        )
 
         req0, have0 = remote.stats.requests, remote.stats.have_requests
         t0 = time.perf_counter()
         noop = transfer_version(StorePeer(vs.store), remote, child)
         dt = time.perf_counter() - t0
         reqs, haves = remote.stats.requests - req0, remote.stats.have_requests - have0
-        print(f"{'no-op push: round trips (have-checks)':<48} {reqs:>12d} ({haves})  in {dt * 1000:.1f} ms"
-              f"  target 1  {'OK' if reqs == 1 and noop.objects == 0 else 'MISSED'}")
+        print(
+            f"{'no-op push: round trips (have-checks)':<48} {reqs:>12d} ({haves})  in {dt * 1000:.1f} ms"
+            f"  target 1  {'OK' if reqs == 1 and noop.objects == 0 else 'MISSED'}"
+        )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,14 @@ import base64
 import falcon
 
 from cas_dvid.api._common import Services, json_object, read_body, read_json, send_json, string_list
-from cas_dvid.errors import ConflictError, CorruptObjectError, InvalidInputError, MissingDataError, NotFoundError
-from cas_dvid.objects import parse_object_id, to_hex
+from cas_dvid.errors import (
+    ConflictError,
+    CorruptObjectError,
+    InvalidInputError,
+    MissingDataError,
+    NotFoundError,
+)
+from cas_dvid.objects import ObjectId, parse_object_id, to_hex
 from cas_dvid.sync._store import StorePeer
 from cas_dvid.sync.framing import CONTENT_TYPE, encode_frames, pack_bits, parse_frames, unpack_ids
 
@@ -36,7 +42,7 @@ class _Resource:
         self.limit = services.config.max_body_bytes
 
 
-def _ids(body: bytes) -> list:  # type: ignore[type-arg]
+def _ids(body: bytes) -> list[ObjectId]:
     ids = unpack_ids(body)
     if len(ids) > MAX_IDS:
         raise InvalidInputError(f"at most {MAX_IDS} ids per request, got {len(ids)}")
@@ -52,11 +58,18 @@ class Negotiate(_Resource):
         names = string_list(doc, "refs")
         ids = [parse_object_id(h) for h in string_list(doc, "have")]
         refs, have = self.peer.negotiate(names, ids)
-        send_json(resp, {
-            "refs": {n: None if r is None else {"value": base64.b64encode(r.value).decode(), "token": r.token}
-                     for n, r in refs.items()},
-            "have": "".join("1" if h else "0" for h in have),
-        })
+        send_json(
+            resp,
+            {
+                "refs": {
+                    n: None
+                    if r is None
+                    else {"value": base64.b64encode(r.value).decode(), "token": r.token}
+                    for n, r in refs.items()
+                },
+                "have": "".join("1" if h else "0" for h in have),
+            },
+        )
 
     on_get = on_post
 
@@ -206,7 +219,7 @@ def _sure(req: falcon.Request) -> None:
         raise InvalidInputError("deletion needs the query string imsurethiscanbedeleted=true")
 
 
-def add_routes(app: falcon.App, services: Services) -> None:
+def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: Services) -> None:
     """Register the sync and deletion routes."""
     peer = StorePeer(services.versions.store)
     app.add_route("/api/cas/sync/negotiate", Negotiate(services, peer))

@@ -25,8 +25,10 @@ def open_peer(url: str) -> Peer:
         return HttpPeer(url)
     from cas_dvid.storeinfo import open_store_backend
 
-    return StorePeer(ObjectStore(open_store_backend(url if "://" in url else f"file://{url}"), cache_bytes=0),
-                     own=True)
+    return StorePeer(
+        ObjectStore(open_store_backend(url if "://" in url else f"file://{url}"), cache_bytes=0),
+        own=True,
+    )
 
 
 __all__ = [

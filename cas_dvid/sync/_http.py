@@ -65,7 +65,10 @@ class HttpPeer(Peer):
         return conn
 
     def request(
-        self, method: str, path: str, body: Sequence[BytesLike] | bytes = b"",
+        self,
+        method: str,
+        path: str,
+        body: Sequence[BytesLike] | bytes = b"",
         headers: dict[str, str] | None = None,
     ) -> tuple[int, http.client.HTTPMessage, bytes]:
         """One request; a dropped kept-alive connection is retried once."""
@@ -88,7 +91,9 @@ class HttpPeer(Peer):
                 conn.close()
                 self._local.conn = None
                 if attempt or isinstance(exc, ConnectionRefusedError):
-                    raise BackendError(f"cannot reach cas_dvid server at {self.url}: {exc}") from exc
+                    raise BackendError(
+                        f"cannot reach cas_dvid server at {self.url}: {exc}"
+                    ) from exc
         self.stats.add(requests=1, wire_bytes_sent=size, wire_bytes_received=len(data))
         return resp.status, resp.msg, data
 
@@ -123,7 +128,9 @@ class HttpPeer(Peer):
 
     def delete_ref(self, name: str, expected: str) -> None:
         """DELETE .../ref/NAME with If-Match."""
-        status, msg, data = self.request("DELETE", f"{PREFIX}/ref/{quote(name)}", b"", {"If-Match": expected})
+        status, msg, data = self.request(
+            "DELETE", f"{PREFIX}/ref/{quote(name)}", b"", {"If-Match": expected}
+        )
         if status == 412:
             raise _conflict(name, expected, msg, data)
         _check(status, data, name)
@@ -139,7 +146,9 @@ class HttpPeer(Peer):
     ) -> tuple[dict[str, Ref | None], list[bool]]:
         """Refs and a have-check in one round trip."""
         body = json.dumps({"refs": list(refs), "have": [i.hex() for i in ids]}).encode()
-        doc: dict[str, Any] = json.loads(self._query(f"{PREFIX}/negotiate", body, {"Content-Type": "application/json"}))
+        doc: dict[str, Any] = json.loads(
+            self._query(f"{PREFIX}/negotiate", body, {"Content-Type": "application/json"})
+        )
         self.stats.add(have_requests=1 if ids else 0, have_ids=len(ids))
         out: dict[str, Ref | None] = {}
         for name in refs:
@@ -164,7 +173,9 @@ class HttpPeer(Peer):
         data = self._query(f"{PREFIX}/fetch", pack_ids(ids))
         out = [(oid, bytes(stored)) for oid, stored in parse_frames(data)]
         if [o for o, _ in out] != list(ids):
-            raise BackendError(f"{self.url} answered a fetch of {len(ids)} objects with {len(out)} others")
+            raise BackendError(
+                f"{self.url} answered a fetch of {len(ids)} objects with {len(out)} others"
+            )
         self.stats.add(objects_out=len(out), bytes_out=sum(len(s) for _, s in out))
         return out
 
@@ -209,10 +220,13 @@ def _check(status: int, data: bytes, what: str) -> bytes:
     raise CasDvidError(f"server answered {status}: {msg}")
 
 
-def _conflict(name: str, expected: str | None, msg: http.client.HTTPMessage, data: bytes) -> ConflictError:
+def _conflict(
+    name: str, expected: str | None, msg: http.client.HTTPMessage, data: bytes
+) -> ConflictError:
     absent = msg.get("X-Ref-Absent") == "1"
     token = None if absent else msg.get("X-Ref-Token")
     return ConflictError(
         f"ref {name} changed: expected {expected or 'absent'}, found {token or 'absent'}",
-        None if absent else data, token,
+        None if absent else data,
+        token,
     )

@@ -40,7 +40,9 @@ class StorePeer(Peer):
         if self._pool is None:
             with self._pool_lock:
                 if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix="sync-store")
+                    self._pool = ThreadPoolExecutor(
+                        self.parallelism, thread_name_prefix="sync-store"
+                    )
         return list(self._pool.map(fn, items))
 
     # -- refs -------------------------------------------------------------------------

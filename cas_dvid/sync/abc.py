@@ -135,7 +135,9 @@ def update_incomplete(peer: Peer, add: set[ObjectId], complete: set[ObjectId]) -
             return
         try:
             if new:
-                peer.cas_ref(INCOMPLETE_REF, None if ref is None else ref.token, b"".join(sorted(new)))
+                peer.cas_ref(
+                    INCOMPLETE_REF, None if ref is None else ref.token, b"".join(sorted(new))
+                )
             elif ref is not None:
                 peer.delete_ref(INCOMPLETE_REF, ref.token)
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cas_dvid.errors import ConflictError
 from cas_dvid.objects import ObjectId, parse_object_id
 from cas_dvid.sync.abc import INCOMPLETE_REF, Peer, split_ids
-from cas_dvid.sync.ops import Report, _fill, _mark
+from cas_dvid.sync.ops import Report, fill_report, start_counters
 from cas_dvid.sync.publish import PUBLISHED_REF, published
 from cas_dvid.sync.records import REPO_REF, UUID_REF, load_commits, load_record, merge_record
 from cas_dvid.sync.transfer import Options, Walker
@@ -31,23 +31,42 @@ def _open_roots(repo: Repo, heads: dict[str, bytes]) -> list[ObjectId]:
 
 def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
     """Copy every repo, version, head and published snapshot of ``src`` into ``dst``."""
-    t0 = _mark(src, dst)
-    records = {n[len(REPO_REF) :]: load_record(src, n[len(REPO_REF) :]) for n in src.list_refs(REPO_REF)}
+    t0 = start_counters(src, dst)
+    records = {
+        n[len(REPO_REF) :]: load_record(src, n[len(REPO_REF) :]) for n in src.list_refs(REPO_REF)
+    }
     head_names = [
-        n for n in src.list_refs(HEAD_REF)
-        if (parts := n.split("/")) and len(parts) == 3
+        n
+        for n in src.list_refs(HEAD_REF)
+        if (parts := n.split("/"))
+        and len(parts) == 3
         and any(parts[1] in r.nodes and r.instance_by_data_uuid(parts[2]) for r in records.values())
     ]
-    heads = {n: r.value for n, r in src.get_refs(head_names).items() if r is not None} if head_names else {}
+    heads = (
+        {n: r.value for n, r in src.get_refs(head_names).items() if r is not None}
+        if head_names
+        else {}
+    )
     pins = published(src)
-    cids = sorted({parse_object_id(n.commit) for r in records.values() for n in r.nodes.values()
-                   if n.locked and n.commit} | {m.commit for m in pins.values()})
+    cids = sorted(
+        {
+            parse_object_id(n.commit)
+            for r in records.values()
+            for n in r.nodes.values()
+            if n.locked and n.commit
+        }
+        | {m.commit for m in pins.values()}
+    )
     names = [REPO_REF + root for root in records]
     refs, have = dst.negotiate([*names, INCOMPLETE_REF], cids)
     for root, repo in records.items():  # NOTE: conflicts fail before any send
         before = refs[REPO_REF + root]
-        merge_record(None if before is None else Repo.from_json(before.value), repo, list(repo.nodes),
-                     list(repo.instances.values()))
+        merge_record(
+            None if before is None else Repo.from_json(before.value),
+            repo,
+            list(repo.nodes),
+            list(repo.instances.values()),
+        )
     todo = [c for c, h in zip(cids, have, strict=True) if not h]
     commits = load_commits(src, todo)
     roots: list[ObjectId] = []
@@ -62,17 +81,23 @@ def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
         if m.commit in commits:
             roots += list(m.roots.values())
     inc = refs[INCOMPLETE_REF]
-    walker = Walker(src, dst, options or Options(), watch=set() if inc is None else set(split_ids(inc.value)))
+    walker = Walker(
+        src, dst, options or Options(), watch=set() if inc is None else set(split_ids(inc.value))
+    )
     walker.run((r, None) for r in dict.fromkeys(roots) if r != EMPTY_ROOT)
     walker.sender.put([(c, stored) for c, (_, stored) in commits.items()])
     walker.sender.put([(m.id, m.stored()) for m in pins.values()])
     report = Report(src.url, dst.url, versions=[u for r in records.values() for u in r.nodes])
-    report.refs_moved = _move_refs(dst, records, heads, {PUBLISHED_REF + c: m.raw for c, m in pins.items()})
-    _fill(report, walker, len(commits), dst, src, t0)
+    report.refs_moved = _move_refs(
+        dst, records, heads, {PUBLISHED_REF + c: m.raw for c, m in pins.items()}
+    )
+    fill_report(report, walker, len(commits), dst, src, t0)
     return report
 
 
-def _move_refs(dst: Peer, records: dict[str, Repo], heads: dict[str, bytes], pins: dict[str, bytes]) -> bool:
+def _move_refs(
+    dst: Peer, records: dict[str, Repo], heads: dict[str, bytes], pins: dict[str, bytes]
+) -> bool:
     moved = False
     for name, value in {**heads, **pins}.items():
         moved |= _create(dst, name, value)
@@ -82,7 +107,9 @@ def _move_refs(dst: Peer, records: dict[str, Repo], heads: dict[str, bytes], pin
         for _ in range(100):
             ref = dst.get_ref(REPO_REF + root)
             before = None if ref is None else Repo.from_json(ref.value)
-            merged, _, _ = merge_record(before, repo, list(repo.nodes), list(repo.instances.values()))
+            merged, _, _ = merge_record(
+                before, repo, list(repo.nodes), list(repo.instances.values())
+            )
             raw = merged.to_json()
             if ref is not None and raw == ref.value:
                 break
@@ -101,5 +128,7 @@ def _create(dst: Peer, name: str, value: bytes) -> bool:
         return True
     except ConflictError as exc:
         if exc.current != value:
-            raise ConflictError(f"ref {name} at {dst.url} already holds something else; not overwriting it") from None
+            raise ConflictError(
+                f"ref {name} at {dst.url} already holds something else; not overwriting it"
+            ) from None
         return False

@@ -36,7 +36,9 @@ class Box:
 
     def __post_init__(self) -> None:
         if any(a >= b for a, b in zip(self.lo, self.hi, strict=True)):
-            raise InvalidInputError(f"box {self.text()} is empty: each X1,Y1,Z1 must exceed X0,Y0,Z0")
+            raise InvalidInputError(
+                f"box {self.text()} is empty: each X1,Y1,Z1 must exceed X0,Y0,Z0"
+            )
 
     def text(self) -> str:
         """``X0,Y0,Z0,X1,Y1,Z1`` as the CLI takes it."""
@@ -46,7 +48,9 @@ class Box:
         """``[x0, y0, z0, x1, y1, z1]``."""
         return [*self.lo, *self.hi]
 
-    def blocks(self, size: tuple[int, int, int], scale: int = 0) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def blocks(
+        self, size: tuple[int, int, int], scale: int = 0
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """First and last block (inclusive, x y z) touched at ``scale`` (each scale halves)."""
         f = 1 << scale
         first = tuple((v // f) // b for v, b in zip(self.lo, size, strict=True))

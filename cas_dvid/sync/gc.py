@@ -32,6 +32,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cas_dvid.backends import ByteRange, LocalBackend
 from cas_dvid.errors import CorruptObjectError, NotFoundError
@@ -183,7 +184,7 @@ def collect_roots(store: ObjectStore) -> set[ObjectId]:
     return roots
 
 
-def _load_state(store: ObjectStore) -> tuple[ObjectId, dict[str, object]] | None:
+def _load_state(store: ObjectStore) -> tuple[ObjectId, dict[str, Any]] | None:
     try:
         ref = json.loads(store.backend.get_ref(GC_REF).value)
         sid = parse_object_id(ref["state"])
@@ -193,9 +194,17 @@ def _load_state(store: ObjectStore) -> tuple[ObjectId, dict[str, object]] | None
         return None
 
 
-def _save_state(store: ObjectStore, t_list: float, cutoff: float, roots: set[ObjectId], recheck: set[ObjectId]) -> None:
-    doc = {"format": 1, "kind": "gc-state", "time": t_list, "cutoff": cutoff,
-           "roots": sorted(to_hex(r) for r in roots), "recheck": sorted(to_hex(r) for r in recheck)}
+def _save_state(
+    store: ObjectStore, t_list: float, cutoff: float, roots: set[ObjectId], recheck: set[ObjectId]
+) -> None:
+    doc = {
+        "format": 1,
+        "kind": "gc-state",
+        "time": t_list,
+        "cutoff": cutoff,
+        "roots": sorted(to_hex(r) for r in roots),
+        "recheck": sorted(to_hex(r) for r in recheck),
+    }
     raw = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     sid = store.put(Kind.MANIFEST, raw, Codec.ZSTD)
     value = json.dumps({"state": to_hex(sid), "time": t_list}).encode()
@@ -215,8 +224,13 @@ def _save_state(store: ObjectStore, t_list: float, cutoff: float, roots: set[Obj
 
 
 def collect(
-    store: ObjectStore, *, grace: float = DEFAULT_GRACE, dry_run: bool = False, full: bool = False,
-    progress: Callable[[int], None] | None = None, slack: float = SLACK,
+    store: ObjectStore,
+    *,
+    grace: float = DEFAULT_GRACE,
+    dry_run: bool = False,
+    full: bool = False,
+    progress: Callable[[int], None] | None = None,
+    slack: float = SLACK,
 ) -> GcReport:
     """Remove unreachable objects older than ``grace`` seconds (see the module docstring).
 
@@ -239,10 +253,10 @@ def collect(
     window = -float("inf")
     recheck: set[ObjectId] = set()
     if state is not None:
-        prev = {parse_object_id(h) for h in state[1].get("roots", [])}  # type: ignore[union-attr]
+        prev = {parse_object_id(h) for h in state[1].get("roots", [])}
         if prev <= roots:
-            window = float(state[1]["cutoff"]) - slack  # type: ignore[arg-type]
-            recheck = {parse_object_id(h) for h in state[1].get("recheck", [])}  # type: ignore[union-attr]
+            window = float(state[1]["cutoff"]) - slack
+            recheck = {parse_object_id(h) for h in state[1].get("recheck", [])}
             report.mode = "incremental"
 
     def expand(oid: ObjectId) -> bool:
@@ -258,7 +272,9 @@ def collect(
     marker.follow_commits = False
     pinned_old = {o for o in by_young if o in listing and listing[o][1] < cutoff}
     marker.mark(collect_roots(store) - roots)  # roots that moved while we marked
-    candidates = [o for o, (_, m) in listing.items() if m < cutoff and (m >= window or o in recheck)]
+    candidates = [
+        o for o, (_, m) in listing.items() if m < cutoff and (m >= window or o in recheck)
+    ]
     report.examined = len(candidates)
     garbage = [o for o in candidates if o not in marker.marked]
     report.reachable = len(marker.marked)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from cas_dvid.backends import Ref
 from cas_dvid.errors import ConflictError
-from cas_dvid.objects import ObjectId, parse_object_id, to_hex
+from cas_dvid.objects import ObjectId, parse_object_id
 from cas_dvid.sync import partial as _partial
 from cas_dvid.sync.abc import INCOMPLETE_REF, Peer, split_ids, update_incomplete
 from cas_dvid.sync.filters import Box, KeyFilter, instance_filter
@@ -22,7 +22,7 @@ from cas_dvid.sync.records import (
     resolve,
     select_instances,
 )
-from cas_dvid.sync.transfer import Options, WalkResult, Walker
+from cas_dvid.sync.transfer import Options, Walker, WalkResult
 from cas_dvid.versions import Commit, Instance, Repo
 
 MAX_REF_ATTEMPTS = 100
@@ -68,7 +68,9 @@ class _Selection:
     filters: dict[str, KeyFilter | None]
 
 
-def _select(src: Peer, spec: str, data: Iterable[str] | None, box: Box | None, flatten: bool) -> _Selection:
+def _select(
+    src: Peer, spec: str, data: Iterable[str] | None, box: Box | None, flatten: bool
+) -> _Selection:
     repo, uuid = resolve(src, spec)
     commit_id(repo, uuid)
     instances = select_instances(repo, data)
@@ -77,21 +79,31 @@ def _select(src: Peer, spec: str, data: Iterable[str] | None, box: Box | None, f
 
 
 def transfer_version(
-    src: Peer, dst: Peer, spec: str, *, data: Iterable[str] | None = None, box: Box | None = None,
-    flatten: bool = False, options: Options | None = None,
+    src: Peer,
+    dst: Peer,
+    spec: str,
+    *,
+    data: Iterable[str] | None = None,
+    box: Box | None = None,
+    flatten: bool = False,
+    options: Options | None = None,
 ) -> Report:
     """Move a locked version (and its history unless ``flatten``) from ``src`` to ``dst``."""
-    t0 = _mark(src, dst)
+    t0 = start_counters(src, dst)
     opts = options or Options()
     sel = _select(src, spec, data, box, flatten)
     cids = [commit_id(sel.repo, u) for u in sel.nodes]
     name = REPO_REF + sel.repo.root
     refs, have = dst.negotiate([name, INCOMPLETE_REF], cids)
     dst_repo = None if refs[name] is None else Repo.from_json(refs[name].value)  # type: ignore[union-attr]
-    merge_record(dst_repo, sel.repo, sel.nodes, sel.instances)  # NOTE: conflicts fail before any send
+    merge_record(
+        dst_repo, sel.repo, sel.nodes, sel.instances
+    )  # NOTE: conflicts fail before any send
     watch = set() if refs[INCOMPLETE_REF] is None else set(split_ids(refs[INCOMPLETE_REF].value))  # type: ignore[union-attr]
     todo = [u for u, h in zip(sel.nodes, have, strict=True) if not h]
-    report = Report(src.url, dst.url, versions=todo, skipped=[u for u in sel.nodes if u not in todo])
+    report = Report(
+        src.url, dst.url, versions=todo, skipped=[u for u in sel.nodes if u not in todo]
+    )
     commits = load_commits(src, [commit_id(sel.repo, u) for u in todo])
     roots = _roots(sel, todo, commits)
     walker = Walker(src, dst, opts, watch=watch)
@@ -100,14 +112,18 @@ def transfer_version(
     add, done = _commit_completeness(sel, todo, roots, commits, result)
     if add or (done & watch) or result.incomplete or (result.complete & watch):
         update_incomplete(dst, add | result.incomplete, done | result.complete)
-    state = {(u, d): _arrived(u, d, roots, result, sel, box) for u in sel.nodes for d in sel.filters}
+    state = {
+        (u, d): _arrived(u, d, roots, result, sel, box) for u in sel.nodes for d in sel.filters
+    }
     report.refs_moved = _move_refs(dst, sel, state, refs[name])
     report.partial = box if any(b is not None for b in state.values()) else None
-    _fill(report, walker, len(commits), dst, src, t0)
+    fill_report(report, walker, len(commits), dst, src, t0)
     return report
 
 
-def _roots(sel: _Selection, todo: list[str], commits: dict[ObjectId, tuple[Commit, bytes]]) -> dict[str, dict[str, ObjectId]]:
+def _roots(
+    sel: _Selection, todo: list[str], commits: dict[ObjectId, tuple[Commit, bytes]]
+) -> dict[str, dict[str, ObjectId]]:
     out: dict[str, dict[str, ObjectId]] = {}
     for u in todo:
         commit = commits[commit_id(sel.repo, u)][0]
@@ -116,8 +132,11 @@ def _roots(sel: _Selection, todo: list[str], commits: dict[ObjectId, tuple[Commi
 
 
 def _commit_completeness(
-    sel: _Selection, todo: list[str], roots: dict[str, dict[str, ObjectId]],
-    commits: dict[ObjectId, tuple[Commit, bytes]], result: WalkResult,
+    sel: _Selection,
+    todo: list[str],
+    roots: dict[str, dict[str, ObjectId]],
+    commits: dict[ObjectId, tuple[Commit, bytes]],
+    result: WalkResult,
 ) -> tuple[set[ObjectId], set[ObjectId]]:
     """Commits whose every live instance arrived whole, and those that did not."""
     live = {i.data_uuid for i in sel.repo.instances.values() if i.versioned}
@@ -126,13 +145,20 @@ def _commit_completeness(
     for u in todo:
         cid = commit_id(sel.repo, u)
         named = set(commits[cid][0].roots) & live
-        whole = named <= set(roots[u]) and not any(r in result.incomplete for r in roots[u].values())
+        whole = named <= set(roots[u]) and not any(
+            r in result.incomplete for r in roots[u].values()
+        )
         (done if whole else add).add(cid)
     return add, done
 
 
 def _arrived(
-    u: str, d: str, roots: dict[str, dict[str, ObjectId]], result: WalkResult, sel: _Selection, box: Box | None
+    u: str,
+    d: str,
+    roots: dict[str, dict[str, ObjectId]],
+    result: WalkResult,
+    sel: _Selection,
+    box: Box | None,
 ) -> Box | None:
     """The box instance ``d`` at ``u`` now holds on the receiver, None if complete."""
     if u not in roots:
@@ -159,7 +185,9 @@ def _move_refs(
         for u in sel.nodes:
             for inst in sel.instances:
                 existed = u not in new_nodes and inst.data_uuid not in new_insts
-                _partial.record_transfer(merged, u, inst.data_uuid, state[(u, inst.data_uuid)], existed=existed)
+                _partial.record_transfer(
+                    merged, u, inst.data_uuid, state[(u, inst.data_uuid)], existed=existed
+                )
         raw = merged.to_json()
         if ref is not None and raw == ref.value:
             return False
@@ -169,7 +197,9 @@ def _move_refs(
             return True
         except ConflictError:
             continue
-    raise ConflictError(f"repo {sel.repo.root} at {dst.url} kept changing; gave up moving its record")
+    raise ConflictError(
+        f"repo {sel.repo.root} at {dst.url} kept changing; gave up moving its record"
+    )
 
 
 def _index(dst: Peer, uuids: Iterable[str], root: str) -> None:
@@ -183,7 +213,7 @@ def _index(dst: Peer, uuids: Iterable[str], root: str) -> None:
                 ) from None
 
 
-def _mark(src: Peer, dst: Peer) -> tuple[float, int, int]:
+def start_counters(src: Peer, dst: Peer) -> tuple[float, int, int]:
     """Start time and counters, so a report counts only its own transfer."""
     return time.monotonic(), dst.stats.have_requests, _remote(src, dst).stats.requests
 
@@ -192,7 +222,14 @@ def _remote(src: Peer, dst: Peer) -> Peer:
     return dst if dst.url.startswith("http") or not src.url.startswith("http") else src
 
 
-def _fill(report: Report, walker: Walker, commits: int, dst: Peer, src: Peer, start: tuple[float, int, int]) -> None:
+def fill_report(
+    report: Report,
+    walker: Walker,
+    commits: int,
+    dst: Peer,
+    src: Peer,
+    start: tuple[float, int, int],
+) -> None:
     report.objects = walker.sender.objects
     report.bytes = walker.sender.bytes
     report.blobs = walker.result.blobs
@@ -201,8 +238,3 @@ def _fill(report: Report, walker: Walker, commits: int, dst: Peer, src: Peer, st
     report.have_requests = dst.stats.have_requests - start[1]
     report.requests = _remote(src, dst).stats.requests - start[2]
     report.seconds = time.monotonic() - start[0]
-
-
-def hex_ids(ids: Iterable[ObjectId]) -> list[str]:
-    """Hex forms (reports, JSON)."""
-    return [to_hex(i) for i in ids]

@@ -55,13 +55,24 @@ class Region:
         want = Box(lo, hi)
         (x0, y0, z0), (x1, y1, z1) = want.blocks(self.block_size)
         spans = [b.blocks(self.block_size) for b in self.boxes]
-        if any(s[0][0] <= x0 and s[0][1] <= y0 and s[0][2] <= z0 and s[1][0] >= x1 and s[1][1] >= y1
-               and s[1][2] >= z1 for s in spans):
+        if any(
+            s[0][0] <= x0
+            and s[0][1] <= y0
+            and s[0][2] <= z0
+            and s[1][0] >= x1
+            and s[1][1] >= y1
+            and s[1][2] >= z1
+            for s in spans
+        ):
             return True
         if (x1 - x0 + 1) * (y1 - y0 + 1) * (z1 - z0 + 1) > 1 << 20:
             return False  # NOTE: a huge read spanning several boxes: refuse rather than loop
-        return all(self.has_block(x, y, z) for z in range(z0, z1 + 1) for y in range(y0, y1 + 1)
-                   for x in range(x0, x1 + 1))
+        return all(
+            self.has_block(x, y, z)
+            for z in range(z0, z1 + 1)
+            for y in range(y0, y1 + 1)
+            for x in range(x0, x1 + 1)
+        )
 
 
 def _entries(repo: Repo) -> dict[str, dict[str, Any]]:
@@ -101,15 +112,11 @@ def region_boxes(repo: Repo, uuid: str, data_uuid: str) -> tuple[Box, ...] | Non
         if data_uuid in own:
             memo[u] = _boxes(own[data_uuid])
             continue
-        parts = [memo[p] for p in repo.nodes[u].parents if p in memo]
-        partial = [p for p in parts if p is not None]
-        if not partial:
-            memo[u] = None
-        else:
-            acc = partial[0]
-            for p in partial[1:]:
-                acc = _intersect(acc, p)
-            memo[u] = acc
+        held = [b for b in (memo[p] for p in repo.nodes[u].parents if p in memo) if b is not None]
+        acc: tuple[Box, ...] | None = held[0] if held else None
+        for more in held[1:]:
+            acc = _intersect(acc, more) if acc is not None else None
+        memo[u] = acc
     return memo[uuid]
 
 
@@ -132,7 +139,9 @@ def partial_box(versions: VersionService | None, at: At, inst: Instance) -> Regi
     return partial_region(at.repo, uuid, inst)
 
 
-def require_covered(at: At, inst: Instance, lo: tuple[int, int, int], hi: tuple[int, int, int]) -> None:
+def require_covered(
+    at: At, inst: Instance, lo: tuple[int, int, int], hi: tuple[int, int, int]
+) -> None:
     """Raise ``OutsideRegionError`` (a 400) unless voxels ``lo``..``hi`` (x y z, hi exclusive) are held."""
     region = partial_box(None, at, inst)
     if region is None or region.covers(lo, hi):
@@ -144,7 +153,9 @@ def require_covered(at: At, inst: Instance, lo: tuple[int, int, int], hi: tuple[
     )
 
 
-def record_transfer(repo: Repo, uuid: str, data_uuid: str, box: Box | None, *, existed: bool) -> None:
+def record_transfer(
+    repo: Repo, uuid: str, data_uuid: str, box: Box | None, *, existed: bool
+) -> None:
     """Note in ``repo`` that ``data_uuid`` at ``uuid`` arrived within ``box`` (None: whole).
 
     ``existed``: the receiving record already held this node and instance before the

@@ -55,7 +55,7 @@ class Manifest:
 
     @property
     def roots(self) -> dict[str, ObjectId]:
-        """data UUID -> tree root of every published instance."""
+        """Data UUID -> tree root of every published instance."""
         return {d: parse_object_id(r) for d, r in self.doc["roots"].items()}
 
     def stored(self) -> bytes:
@@ -83,12 +83,20 @@ def published(peer: Peer) -> dict[str, Manifest]:
     """Every manifest pinned in a store, by commit id (hex)."""
     names = peer.list_refs(PUBLISHED_REF)
     refs = peer.get_refs(names) if names else {}
-    return {n[len(PUBLISHED_REF) :]: Manifest.parse(r.value) for n, r in refs.items() if r is not None}
+    return {
+        n[len(PUBLISHED_REF) :]: Manifest.parse(r.value) for n, r in refs.items() if r is not None
+    }
 
 
 def publish(
-    src: Peer, dst: Peer, spec: str, *, data: Iterable[str] | None = None, history: bool = False,
-    options: Options | None = None, pin: bool = True,
+    src: Peer,
+    dst: Peer,
+    spec: str,
+    *,
+    data: Iterable[str] | None = None,
+    history: bool = False,
+    options: Options | None = None,
+    pin: bool = True,
 ) -> tuple[Manifest, Report]:
     """Copy a locked version to ``dst`` (an initialised store) and write its manifest."""
     repo, uuid = resolve(src, spec)
@@ -97,19 +105,27 @@ def publish(
     commit_raw = src.fetch([cid])[0][1]
     commit = Commit.decode(verified(cid, commit_raw)[1])
     names = set(data) if data is not None else None
-    insts = [i for i in repo.instances.values() if i.versioned and (names is None or i.name in names)]
-    manifest = build_manifest({
-        "format": MANIFEST_FORMAT,
-        "commit": to_hex(cid),
-        "uuid": uuid,
-        "repo": repo.root,
-        "alias": repo.alias,
-        "history": history,
-        "roots": {i.data_uuid: commit.roots[i.data_uuid] for i in insts if i.data_uuid in commit.roots},
-        "instances": {i.data_uuid: {"name": i.name, "typename": i.typename, "settings": i.settings}
-                      for i in insts},
-        "published": now(),
-    })
+    insts = [
+        i for i in repo.instances.values() if i.versioned and (names is None or i.name in names)
+    ]
+    manifest = build_manifest(
+        {
+            "format": MANIFEST_FORMAT,
+            "commit": to_hex(cid),
+            "uuid": uuid,
+            "repo": repo.root,
+            "alias": repo.alias,
+            "history": history,
+            "roots": {
+                i.data_uuid: commit.roots[i.data_uuid] for i in insts if i.data_uuid in commit.roots
+            },
+            "instances": {
+                i.data_uuid: {"name": i.name, "typename": i.typename, "settings": i.settings}
+                for i in insts
+            },
+            "published": now(),
+        }
+    )
     _pin(dst, cid, manifest)
     if pin:
         _pin(src, cid, manifest)
@@ -125,7 +141,9 @@ def _pin(peer: Peer, cid: ObjectId, manifest: Manifest) -> None:
     try:
         peer.cas_ref(name, None if ref is None else ref.token, manifest.raw)
     except ConflictError as exc:
-        raise ConflictError(f"{name} at {peer.url} changed while publishing; run publish again") from exc
+        raise ConflictError(
+            f"{name} at {peer.url} changed while publishing; run publish again"
+        ) from exc
 
 
 def unpublish(peer: Peer, commit: str) -> None:

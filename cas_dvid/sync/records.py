@@ -97,7 +97,9 @@ def select_instances(repo: Repo, names: Iterable[str] | None) -> list[Instance]:
         if inst is None:
             raise InvalidInputError(f"repo {repo.root} has no data instance named {name!r}")
         if not inst.versioned:
-            raise InvalidInputError(f"data instance {name!r} is unversioned: push and pull move versions")
+            raise InvalidInputError(
+                f"data instance {name!r} is unversioned: push and pull move versions"
+            )
         out.append(inst)
     return out
 
@@ -111,9 +113,19 @@ def merge_record(
     instances it did not hold before.  Raises ``ConflictError`` when a version or an
     instance name means different things on the two sides.
     """
-    out = copy.deepcopy(dst) if dst is not None else Repo(
-        root=src.root, alias=src.alias, description=src.description, log=list(src.log),
-        created=src.created, updated=src.updated, next_version_id=1, mutation_id=src.mutation_id,
+    out = (
+        copy.deepcopy(dst)
+        if dst is not None
+        else Repo(
+            root=src.root,
+            alias=src.alias,
+            description=src.description,
+            log=list(src.log),
+            created=src.created,
+            updated=src.updated,
+            next_version_id=1,
+            mutation_id=src.mutation_id,
+        )
     )
     new_insts = _merge_instances(out, instances)
     keep = set(out.nodes) | set(nodes)
@@ -138,7 +150,9 @@ def merge_record(
                 out.nodes[p].children.append(u)
     for u in new_nodes:  # children that arrived in this same batch
         out.nodes[u].children = [c for c in src.nodes[u].children if c in out.nodes]
-    out.next_version_id = max([out.next_version_id, *(n.version_id + 1 for n in out.nodes.values())])
+    out.next_version_id = max(
+        [out.next_version_id, *(n.version_id + 1 for n in out.nodes.values())]
+    )
     return out, new_nodes, new_insts
 
 
@@ -160,7 +174,9 @@ def _merge_instances(out: Repo, instances: list[Instance]) -> set[str]:
     return new
 
 
-def _same_version(uuid: str, a_locked: bool, a_commit: str | None, b_locked: bool, b_commit: str | None) -> None:
+def _same_version(
+    uuid: str, a_locked: bool, a_commit: str | None, b_locked: bool, b_commit: str | None
+) -> None:
     if a_locked == b_locked and a_commit == b_commit:
         return  # the same commit, or the same open version (a clone run again)
     if not a_locked or not b_locked:
@@ -168,4 +184,6 @@ def _same_version(uuid: str, a_locked: bool, a_commit: str | None, b_locked: boo
             f"version {uuid} is {'open' if not a_locked else 'locked'} on the receiving side and "
             f"{'open' if not b_locked else 'locked'} on the sending side: it was changed on both"
         )
-    raise ConflictError(f"version {uuid} has commit {a_commit} on the receiving side and {b_commit} on the sending side")
+    raise ConflictError(
+        f"version {uuid} has commit {a_commit} on the receiving side and {b_commit} on the sending side"
+    )

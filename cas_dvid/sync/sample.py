@@ -42,13 +42,22 @@ def tree_key(x: int, y: int, z: int) -> bytes:
 
 
 def build(
-    vs: VersionService, *, grid: tuple[int, int, int] = (4, 4, 4), edge: int = 32, kv_keys: int = 100,
-    kv_value: int = 100, seed: int = 0, blocks: Callable[[int, int], Sequence[bytes]] | None = None,
-    alias: str = "sample", commit: bool = True,
+    vs: VersionService,
+    *,
+    grid: tuple[int, int, int] = (4, 4, 4),
+    edge: int = 32,
+    kv_keys: int = 100,
+    kv_value: int = 100,
+    seed: int = 0,
+    blocks: Callable[[int, int], Sequence[bytes]] | None = None,
+    alias: str = "sample",
+    commit: bool = True,
 ) -> Sample:
     """A repo with ``grey`` (uint8blk, ``grid`` blocks of ``edge``^3) and ``kv`` (keyvalue); committed."""
     root = vs.create_repo(alias, "a sample volume")
-    grey = vs.new_instance(root, "grey", "uint8blk", settings={"blocksize": f"{edge},{edge},{edge}"})
+    grey = vs.new_instance(
+        root, "grey", "uint8blk", settings={"blocksize": f"{edge},{edge},{edge}"}
+    )
     kv = vs.new_instance(root, "kv", "keyvalue")
     nx, ny, nz = grid
     n = nx * ny * nz
@@ -58,7 +67,9 @@ def build(
     at = vs.resolve(root)
     vs.write(at, grey, {k: b"\x01" + i for k, i in zip(keys, ids, strict=True)})
     rng = np.random.default_rng(seed + 1)
-    values = {KV_CLASS + f"key{i:06d}".encode(): b"\x00" + rng.bytes(kv_value) for i in range(kv_keys)}
+    values = {
+        KV_CLASS + f"key{i:06d}".encode(): b"\x00" + rng.bytes(kv_value) for i in range(kv_keys)
+    }
     if values:
         vs.write(at, kv, values)
     if commit:
@@ -66,8 +77,15 @@ def build(
     return Sample(root, grey.data_uuid, kv.data_uuid, dict(zip(keys, ids, strict=True)))
 
 
-def change(vs: VersionService, parent: str, keys: Sequence[bytes], *, edge: int, seed: int = 99,
-           commit: bool = True) -> tuple[str, dict[bytes, ObjectId]]:
+def change(
+    vs: VersionService,
+    parent: str,
+    keys: Sequence[bytes],
+    *,
+    edge: int,
+    seed: int = 99,
+    commit: bool = True,
+) -> tuple[str, dict[bytes, ObjectId]]:
     """A child of ``parent`` with the blocks at ``keys`` rewritten (new content); committed."""
     child = vs.new_child(parent)
     at = vs.resolve(child)

@@ -47,6 +47,7 @@ class Options:
         workers: batches in flight (capped by both peers' parallelism).
         rate: bytes per second to stay under (0: no limit).
         progress: called with (objects, bytes) as they are sent.
+
     """
 
     batch_bytes: int = BATCH_BYTES
@@ -153,7 +154,9 @@ class Sender:
                 stored = get(oid)
                 put(oid, stored)
                 items.append((oid, stored))
-            self.src.stats.add(requests=1, objects_out=len(ids), bytes_out=sum(len(s) for _, s in items))
+            self.src.stats.add(
+                requests=1, objects_out=len(ids), bytes_out=sum(len(s) for _, s in items)
+            )
             self.dst.stats.add(requests=1)
         else:
             items = self.src.fetch(ids)
@@ -223,7 +226,8 @@ class Walker:
         if kind is not Kind.TREE:
             raise CorruptObjectError(f"object {to_hex(oid)} is a {kind.name}, expected a tree node")
         node = self.decoder.decode(oid, raw)
-        self._walked.add(oid) if oid in self._watch else None
+        if oid in self._watch:
+            self._walked.add(oid)
         if task[2] is not None:
             self._filtered.add(oid)
         if node.level == 0:

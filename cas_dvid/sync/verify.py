@@ -46,8 +46,10 @@ class VerifyReport:
     def summary(self) -> str:
         """One line for people."""
         state = "OK" if self.ok else f"{len(self.missing)} missing, {len(self.corrupt)} corrupt"
-        return (f"verified {self.objects} objects ({self.bytes / 1e6:.1f} MB) in "
-                f"{len(self.versions)} version(s): {state}")
+        return (
+            f"verified {self.objects} objects ({self.bytes / 1e6:.1f} MB) in "
+            f"{len(self.versions)} version(s): {state}"
+        )
 
 
 class UnionFilter:
@@ -68,7 +70,9 @@ class UnionFilter:
 class Checker:
     """Re-hashes closures on a peer, each object once."""
 
-    def __init__(self, peer: Peer, *, workers: int = 4, progress: Callable[[int, int], None] | None = None) -> None:
+    def __init__(
+        self, peer: Peer, *, workers: int = 4, progress: Callable[[int, int], None] | None = None
+    ) -> None:
         self.peer = peer
         self.report = VerifyReport()
         self.workers = max(1, min(workers, peer.parallelism))
@@ -86,7 +90,9 @@ class Checker:
             try:
                 kind, raw = verified(oid, stored)
                 if kind is not Kind.COMMIT:
-                    raise CorruptObjectError(f"object {to_hex(oid)} is a {kind.name}, expected a commit")
+                    raise CorruptObjectError(
+                        f"object {to_hex(oid)} is a {kind.name}, expected a commit"
+                    )
                 out[oid] = Commit.decode(raw)
             except CorruptObjectError as exc:
                 self._corrupt(oid, exc)
@@ -129,7 +135,9 @@ class Checker:
             pass
         return self._fetch_each(ids, lambda oid: self.peer.fetch([oid])[0][1])
 
-    def _fetch_each(self, ids: list[ObjectId], get: Callable[[ObjectId], bytes]) -> list[tuple[ObjectId, bytes]]:
+    def _fetch_each(
+        self, ids: list[ObjectId], get: Callable[[ObjectId], bytes]
+    ) -> list[tuple[ObjectId, bytes]]:
         out = []
         for oid in ids:
             try:
@@ -163,7 +171,9 @@ class Checker:
                 if task[3] == "blob":
                     continue
                 if kind is not Kind.TREE:
-                    raise CorruptObjectError(f"object {to_hex(oid)} is a {kind.name}, expected a tree node")
+                    raise CorruptObjectError(
+                        f"object {to_hex(oid)} is a {kind.name}, expected a tree node"
+                    )
                 node = self._decoder().decode(oid, raw)
             except CorruptObjectError as exc:
                 self._corrupt(oid, exc)
@@ -190,14 +200,22 @@ def _filter(repo: Repo, uuid: str, inst: Instance) -> KeyFilter | None:
     return UnionFilter([BoxFilter(b, size) for b in boxes])
 
 
-def _repo_roots(checker: Checker, repo: Repo, nodes: Iterable[str]) -> list[tuple[ObjectId, KeyFilter | None]]:
+def _repo_roots(
+    checker: Checker, repo: Repo, nodes: Iterable[str]
+) -> list[tuple[ObjectId, KeyFilter | None]]:
     """Roots of ``nodes``' live instances: from commits, or from heads for open versions."""
     nodes = list(nodes)
     cids = {u: parse_object_id(repo.nodes[u].commit or "") for u in nodes if repo.nodes[u].locked}
     commits = checker.commits(list(cids.values()))
     roots: list[tuple[ObjectId, KeyFilter | None]] = []
-    heads = checker.peer.get_refs([f"heads/{u}/{i.data_uuid}" for u in nodes for i in repo.instances.values()
-                                   if u not in cids])
+    heads = checker.peer.get_refs(
+        [
+            f"heads/{u}/{i.data_uuid}"
+            for u in nodes
+            for i in repo.instances.values()
+            if u not in cids
+        ]
+    )
     for u in nodes:
         for inst in repo.instances.values():
             flt = _filter(repo, u, inst)
@@ -214,8 +232,9 @@ def _repo_roots(checker: Checker, repo: Repo, nodes: Iterable[str]) -> list[tupl
     return roots
 
 
-def verify_version(peer: Peer, spec: str, *, workers: int = 4,
-                   progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+def verify_version(
+    peer: Peer, spec: str, *, workers: int = 4, progress: Callable[[int, int], None] | None = None
+) -> VerifyReport:
     """A version and every ancestor the store's record holds."""
     repo, uuid = resolve(peer, spec)
     checker = Checker(peer, workers=workers, progress=progress)
@@ -225,8 +244,14 @@ def verify_version(peer: Peer, spec: str, *, workers: int = 4,
     return checker.report
 
 
-def verify_commit(peer: Peer, commit: ObjectId, *, history: bool = False, workers: int = 4,
-                  progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+def verify_commit(
+    peer: Peer,
+    commit: ObjectId,
+    *,
+    history: bool = False,
+    workers: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyReport:
     """A commit id alone: the commit, and the roots its manifest published (else all it names).
 
     With ``history``, parent commits and their data too.
@@ -239,7 +264,11 @@ def verify_commit(peer: Peer, commit: ObjectId, *, history: bool = False, worker
         todo = []
         for cid, c in commits.items():
             pin = pins.get(to_hex(cid))
-            roots = pin.roots if pin is not None else {d: parse_object_id(r) for d, r in c.roots.items()}
+            roots = (
+                pin.roots
+                if pin is not None
+                else {d: parse_object_id(r) for d, r in c.roots.items()}
+            )
             checker.trees((r, None) for r in roots.values())
             checker.report.versions.append(c.uuid)
             if history:
@@ -247,7 +276,9 @@ def verify_commit(peer: Peer, commit: ObjectId, *, history: bool = False, worker
     return checker.report
 
 
-def verify_all(peer: Peer, *, workers: int = 4, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+def verify_all(
+    peer: Peer, *, workers: int = 4, progress: Callable[[int, int], None] | None = None
+) -> VerifyReport:
     """Every version of every repo, and every published snapshot, in the store."""
     checker = Checker(peer, workers=workers, progress=progress)
     for name in peer.list_refs(REPO_REF):
