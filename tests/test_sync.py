@@ -163,6 +163,24 @@ def test_box_pull_gets_only_blocks_in_the_box(src: VersionService, dst_store: Ob
         dst_store.backend.get_ref(INCOMPLETE_REF)
 
 
+def test_partial_store_pushes_back_only_what_changed(
+    tmp_path: Path, src: VersionService, dst_store: ObjectStore
+) -> None:
+    """Pull a region to a laptop, change it offline, push back: only the change travels."""
+    s = sample.build(src, grid=(4, 4, 2), edge=EDGE)
+    laptop = VersionService(dst_store)
+    transfer_version(
+        StorePeer(src.store), StorePeer(dst_store), s.root, box=parse_box("0,0,0,32,32,16")
+    )
+    child, new_ids = sample.change(laptop, s.root, [sample.tree_key(1, 1, 0)], edge=EDGE, seed=3)
+    back = transfer_version(StorePeer(dst_store), StorePeer(src.store), child)
+    assert back.blobs == 1 and back.partial is None
+    assert verify_version(StorePeer(src.store), child).ok
+    elsewhere = new_store(tmp_path / "elsewhere")
+    with pytest.raises(InvalidInputError, match="holds only part of these versions"):
+        transfer_version(StorePeer(dst_store), StorePeer(elsewhere), child)
+
+
 def test_version_made_from_a_partial_one_is_partial(
     src: VersionService, dst_store: ObjectStore
 ) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cas_dvid.backends import Ref
-from cas_dvid.errors import ConflictError
+from cas_dvid.errors import ConflictError, InvalidInputError, NotFoundError
 from cas_dvid.objects import ObjectId, parse_object_id
 from cas_dvid.sync import partial as _partial
 from cas_dvid.sync.abc import INCOMPLETE_REF, Peer, split_ids, update_incomplete
@@ -107,7 +107,15 @@ def transfer_version(
     commits = load_commits(src, [commit_id(sel.repo, u) for u in todo])
     roots = _roots(sel, todo, commits)
     walker = Walker(src, dst, opts, watch=watch)
-    result = walker.run((r, sel.filters[d]) for u in todo for d, r in roots[u].items())
+    try:
+        result = walker.run((r, sel.filters[d]) for u in todo for d, r in roots[u].items())
+    except NotFoundError as exc:
+        if _partial.PROPERTY in sel.repo.properties:
+            raise InvalidInputError(
+                f"{exc}: {src.url} holds only part of these versions (pulled with --box) and "
+                f"{dst.url} lacks the rest; send a box the source holds, or pull the rest first"
+            ) from exc
+        raise
     walker.sender.put([(cid, stored) for cid, (_, stored) in commits.items()])
     add, done = _commit_completeness(sel, todo, roots, commits, result)
     if add or (done & watch) or result.incomplete or (result.complete & watch):
