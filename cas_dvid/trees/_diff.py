@@ -13,21 +13,26 @@ and children with equal id and equal key interval are dropped unloaded.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from itertools import compress, count, islice, repeat
+from itertools import compress, repeat
 from operator import ne
 from typing import Any
 
 from cas_dvid.objects.ids import ObjectId
+from cas_dvid.trees._leafdiff import leaf_changes
 from cas_dvid.trees._node import Node
 
 Loader = Callable[[bytes], Node]
+BytesLoader = Callable[[bytes], bytes]
 Change = tuple[bytes, bytes | None, bytes | None]
 Item = tuple[int, Any, Any, Any]  # (level | -1, key, id | value, low | None)
 _ENTRY = -1
 
 
-def diff(load: Loader, a: ObjectId, b: ObjectId) -> Iterator[Change]:
-    """Yield ``(key, old, new)`` for each key whose value differs, in key order."""
+def diff(load: Loader, load_bytes: BytesLoader, a: ObjectId, b: ObjectId) -> Iterator[Change]:
+    """Yield ``(key, old, new)`` for each key whose value differs, in key order.
+
+    ``load`` gives a decoded node, ``load_bytes`` its bytes (both cached).
+    """
     if a == b:
         return
     sa: list[Item] = [(load(a).level, None, a, None)]
@@ -57,7 +62,7 @@ def diff(load: Loader, a: ObjectId, b: ObjectId) -> Iterator[Change]:
         elif ly > lx:
             _expand(load, sb.pop(), sb)
         elif x[1] == y[1]:
-            yield from _aligned(load, sa.pop(), sb.pop(), sa, sb)
+            yield from _aligned(load, load_bytes, sa.pop(), sb.pop(), sa, sb)
         else:
             _expand(load, sa.pop(), sa)
             _expand(load, sb.pop(), sb)
@@ -92,20 +97,26 @@ def _expand(load: Loader, item: Item, stack: list[Item]) -> None:
     stack.extend(zip(repeat(node.level - 1, n), reversed(keys), vals, lows, strict=True))
 
 
-def _aligned(load: Loader, x: Item, y: Item, sa: list[Item], sb: list[Item]) -> Iterator[Change]:
+def _aligned(
+    load: Loader, load_bytes: BytesLoader, x: Item, y: Item, sa: list[Item], sb: list[Item]
+) -> Iterator[Change]:
     """Compare two same-level nodes ending at the same key: they hold the same key span."""
-    na, nb = load(x[2]), load(y[2])
-    if na.level == 0:
-        yield from _diff_leaves(na, nb)
+    if x[0] == 0:
+        out: list[Change] = []
+        leaf_changes(load, load_bytes, x[2], y[2], out)
+        yield from out
         return
+    na, nb = load(x[2]), load(y[2])
     ka, kb = na.keys, nb.keys
     if ka == kb:
         differ = list(compress(range(len(ka)), map(ne, na.vals, nb.vals)))
         if na.level == 1:
             # PERF: equal keys mean child i spans the same keys on both sides:
             # diff those leaf pairs here instead of a round trip through the stacks.
+            out = []
             for i in differ:
-                yield from _diff_leaves(load(na.vals[i]), load(nb.vals[i]))
+                leaf_changes(load, load_bytes, na.vals[i], nb.vals[i], out)
+            yield from out
             return
         keep_a = keep_b = differ
     else:
@@ -123,38 +134,6 @@ def _aligned(load: Loader, x: Item, y: Item, sa: list[Item], sb: list[Item]) -> 
 def _push(node: Node, low: Any, keep: list[int], stack: list[Item]) -> None:
     keys, ids, level = node.keys, node.vals, node.level - 1
     stack.extend((level, keys[i], ids[i], keys[i - 1] if i else low) for i in reversed(keep))
-
-
-def _diff_leaves(na: Node, nb: Node) -> Iterator[Change]:
-    """Diff two leaves holding the same key span: a sorted merge, run by run.
-
-    PERF: leaves that differ usually share long runs of equal keys; each run
-    is found and its values compared by C iterators (``map(ne, ...)``), so the
-    Python loop turns once per differing entry, not once per entry.
-    """
-    ka, va, kb, vb = na.keys, na.vals, nb.keys, nb.vals
-    if ka == kb:
-        for d in compress(count(), map(ne, va, vb)):
-            yield ka[d], va[d], vb[d]
-        return
-    i = j = 0
-    na_, nb_ = len(ka), len(kb)
-    while i < na_ and j < nb_:
-        run = next(compress(count(), map(ne, islice(ka, i, None), islice(kb, j, None))), None)
-        m = min(na_ - i, nb_ - j) if run is None else run
-        for d in compress(count(), map(ne, islice(va, i, i + m), islice(vb, j, j + m))):
-            yield ka[i + d], va[i + d], vb[j + d]
-        i += m
-        j += m
-        if i < na_ and j < nb_:
-            if ka[i] < kb[j]:
-                yield ka[i], va[i], None
-                i += 1
-            else:
-                yield kb[j], None, vb[j]
-                j += 1
-    yield from ((k, v, None) for k, v in zip(ka[i:], va[i:], strict=True))
-    yield from ((k, None, v) for k, v in zip(kb[j:], vb[j:], strict=True))
 
 
 def _drain(load: Loader, stack: list[Item], *, old_side: bool) -> Iterator[Change]:

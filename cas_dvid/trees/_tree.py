@@ -244,7 +244,7 @@ class Tree:
         ``old`` is ``None`` for a key only in ``root_b``, ``new`` for one only in
         ``root_a``. A subtree whose id both sides share is never loaded.
         """
-        return _diff.diff(self.node, root_a, root_b)
+        return _diff.diff(self.node, self._node_bytes, root_a, root_b)
 
     def merge3(
         self, base: ObjectId, ours: ObjectId, theirs: ObjectId
