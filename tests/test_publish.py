@@ -121,6 +121,7 @@ def test_publish_to_s3_serve_read_only_and_verify(
 
     ok = cli("verify", commit, "--store", dest, "--quiet")
     assert "OK" in ok.stdout
+    assert "would remove 0" in cli("gc", "--store", dest, "--grace", "0", "--dry-run").stdout
     # a flipped byte in the bucket is found from the commit id alone
     s3 = boto3.client("s3", endpoint_url=s3_server.endpoint, region_name="us-east-1")
     keys = [
