@@ -23,7 +23,7 @@ from typing import Any
 
 from cas_dvid.objects.ids import ObjectId
 from cas_dvid.trees._build import NodeWriter, build_up
-from cas_dvid.trees._chunk import is_boundary, key_hash_list, threshold
+from cas_dvid.trees._chunk import is_boundary, key_hash, key_hash_list, threshold
 from cas_dvid.trees._node import (
     _HDR,
     EMPTY_NODE,
@@ -33,7 +33,7 @@ from cas_dvid.trees._node import (
     encode,
     header_widths,
 )
-from cas_dvid.trees._patch import patch_fixed
+from cas_dvid.trees._patch import patch_fixed, patch_node
 
 Loader = Callable[[bytes], Node]
 BytesLoader = Callable[[bytes], bytes]
@@ -53,6 +53,11 @@ def apply_ops(
     ``load`` gives a decoded node, ``load_bytes`` its bytes (both cached).
     """
     root_node = load(root)
+    if len(ops) == 1:
+        new_root = _apply_one(load, load_bytes, writer, root, root_node, *ops[0])
+        if new_root is not None:
+            return new_root
+        writer.pending.clear()  # (the general path below redoes what the attempt wrote)
     height = root_node.level
     for level in range(height + 1):
         bounds = _boundaries(ops, level)
@@ -67,6 +72,62 @@ def apply_ops(
             return _new_root(load, writer, added, height)
         ops = _parent_ops(old, added)
     raise AssertionError("unreachable: the loop returns at the root level")
+
+
+def _apply_one(
+    load: Loader,
+    load_bytes: BytesLoader,
+    writer: NodeWriter,
+    root: ObjectId,
+    root_node: Node,
+    key: bytes,
+    value: bytes | None,
+) -> ObjectId | None:
+    """Apply one put or delete along its path, when every node on it stays one node.
+
+    PERF: a single-key write (a keyvalue POST) skips the batch machinery:
+    it patches the leaf, then each ancestor's entry for it, bottom up.
+    Returns None when the leaf would split or end at another key; the caller
+    then drops what was queued and takes the general path.
+    """
+    path: list[tuple[bytes, Node, int]] = []  # (id, node, child index) from the root down
+    oid: bytes = root
+    node = root_node
+    while node.level:
+        i = bisect_left(node.keys, key)
+        if i == len(node.keys):
+            return None  # past the last key: the rightmost nodes' ends move
+        path.append((oid, node, i))
+        oid = node.vals[i]
+        if node.level == 1:
+            break  # (the leaf is read below, as bytes when it can be)
+        node = load(oid)
+    op: list[Op] = [(key, value)]
+    bounds = (key,) if value is not None and key_hash(key) < threshold(0) else ()
+    level = 0
+    while True:
+        patched = patch_fixed(load_bytes(oid), oid, level, op, 0, 1, bounds, _TOUCH)
+        if patched is None:
+            spliced = patch_node(load(oid), op, 0, 1, bounds, _TOUCH)
+            if spliced is None:
+                return None
+            if spliced is False:
+                return root
+            _, data, total, new_node = spliced
+            new_id = writer.add(data, new_node)
+        elif patched is False:
+            return root
+        else:
+            _, data, total = patched
+            new_id = writer.add(data)
+        if not path:
+            return new_id
+        oid, node, i = path.pop()
+        # The child keeps its last key, which is inside this node or its last,
+        # so the update cannot add a boundary: no bounds to check from here up.
+        op = [(node.keys[i], (new_id, total))]
+        bounds = ()
+        level += 1
 
 
 def _boundaries(ops: list[Op], level: int) -> set[bytes]:
@@ -152,6 +213,15 @@ def _rechunk(
                 added.append((last, writer.add(data), total))
                 continue
         node = load(oid)
+        if not pk:  # PERF: the same for other layouts, on the decoded entries
+            spliced = patch_node(node, ops, lo, hi, bounds, _TOUCH)
+            if spliced is False:
+                continue
+            if spliced is not None:
+                last, data, total, new_node = spliced
+                old[last] = oid
+                added.append((last, writer.add(data, new_node), total))
+                continue
         node_ops = [op for op in ops[lo:hi] if op[1] is not _TOUCH]
         vals = _entry_vals(node)
         mk, mv, changed = _merge(node.keys, vals, node_ops)

@@ -13,9 +13,20 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Container, Sequence
+from itertools import chain
 from typing import Any, Literal
 
-from cas_dvid.trees._node import _HDR, FIXED, HEADER_SIZE, VERSION, column_struct, fixed_header
+from cas_dvid.trees._node import (
+    _HDR,
+    FIXED,
+    HEADER_SIZE,
+    VERSION,
+    Node,
+    column_struct,
+    encode,
+    fixed_header,
+    header_widths,
+)
 
 Patched = tuple[bytes, bytes, int]
 """``(last key, new node bytes, new total)`` of a patched node."""
@@ -108,3 +119,77 @@ def patch_fixed(
 
 def _count(data: bytes, co: int, i: int) -> int:
     return int.from_bytes(data[co + 8 * i : co + 8 * i + 8], "little")
+
+
+def patch_node(
+    node: Node,
+    ops: Sequence[tuple[bytes, Any]],
+    lo: int,
+    hi: int,
+    bounds: Container[bytes],
+    touch: object,
+) -> tuple[bytes, bytes, int, Node] | Literal[False] | None:
+    """``patch_fixed`` for a decoded node of any layout: splice its entry tuples, then encode.
+
+    Same cases and answers, plus the new node decoded (returned last, for the cache).
+    """
+    keys, vals, counts = node.keys, node.vals, node.counts
+    n = len(keys)
+    if not n:
+        return None
+    last = keys[-1]
+    kparts: list[tuple[bytes, ...]] = []
+    vparts: list[tuple[bytes, ...]] = []
+    cparts: list[tuple[int, ...]] = []
+    prev = 0
+    total = node.total
+    changed = False
+    for k, v in ops[lo:hi]:
+        if v is touch:
+            continue
+        i = bisect_left(keys, k, prev)
+        if i == n:
+            return None  # past the last key: the node's end moves
+        hit = keys[i] == k
+        if v is None:
+            if not hit:
+                continue
+            if i == n - 1:
+                return None  # deleting the last key moves the node's end
+            total -= counts[i] if counts is not None else 1
+        elif k in bounds and k != last:
+            return None  # a new boundary splits the node
+        elif counts is not None:
+            new_id, count = v
+            if hit and counts[i] == count and vals[i] == new_id:
+                continue
+            total += count - (counts[i] if hit else 0)
+        else:
+            if hit and vals[i] == v:
+                continue
+            total += not hit
+        changed = True
+        kparts.append(keys[prev:i])
+        vparts.append(vals[prev:i])
+        if counts is not None:
+            cparts.append(counts[prev:i])
+        if v is not None:
+            kparts.append((k,))
+            if counts is not None:
+                vparts.append((new_id,))
+                cparts.append((count,))
+            else:
+                vparts.append((v,))
+        prev = i + 1 if hit else i
+    if not changed:
+        return False
+    kparts.append(keys[prev:])
+    vparts.append(vals[prev:])
+    nk = tuple(chain.from_iterable(kparts))
+    nv = tuple(chain.from_iterable(vparts))
+    nc: tuple[int, ...] | None = None
+    if counts is not None:
+        cparts.append(counts[prev:])
+        nc = tuple(chain.from_iterable(cparts))
+    data = encode(node.level, nk, nv, nc)
+    return last, data, total, Node(node.level, nk, nv, nc, total, header_widths(data))
