@@ -137,7 +137,7 @@ def test_box_pull_gets_only_blocks_in_the_box(src: VersionService, dst_store: Ob
         for k, i in s.blocks.items()
         if 1 <= block_xyz(k)[0] <= 2 and block_xyz(k)[1] <= 1 and block_xyz(k)[2] == 0
     }
-    assert report.blobs == len(inside) == 4 and report.partial == box
+    assert report.blobs == len(inside) == 4 and report.partial == (box,)
     have = dst_store.has_many(list(s.blocks.values()))
     assert {i for i, h in zip(s.blocks.values(), have, strict=True) if h} == set(inside.values())
 
@@ -176,9 +176,23 @@ def test_partial_store_pushes_back_only_what_changed(
     back = transfer_version(StorePeer(dst_store), StorePeer(src.store), child)
     assert back.blobs == 1 and back.partial is None
     assert verify_version(StorePeer(src.store), child).ok
+    # to a store that lacks the rest, the laptop sends what it holds and says so
     elsewhere = new_store(tmp_path / "elsewhere")
-    with pytest.raises(InvalidInputError, match="holds only part of these versions"):
-        transfer_version(StorePeer(dst_store), StorePeer(elsewhere), child)
+    onward = transfer_version(StorePeer(dst_store), StorePeer(elsewhere), child)
+    assert onward.partial == (parse_box("0,0,0,32,32,16"),) and onward.blobs == 5  # 4 + the new one
+    ev = VersionService(elsewhere)
+    for uuid in (s.root, child):
+        at = ev.resolve(uuid)
+        region = partial_box(ev, at, ev.instance(at, "grey"))
+        assert region is not None and region.boxes == (parse_box("0,0,0,32,32,16"),)
+    assert verify_version(StorePeer(elsewhere), child).ok
+    copy = new_store(tmp_path / "copy")  # a clone of a partial store is partial alike
+    clone(StorePeer(dst_store), StorePeer(copy))
+    cv = VersionService(copy)
+    at = cv.resolve(child)
+    region = partial_box(cv, at, cv.instance(at, "grey"))
+    assert region is not None and region.boxes == (parse_box("0,0,0,32,32,16"),)
+    assert verify_all(StorePeer(copy)).ok
 
 
 def test_version_made_from_a_partial_one_is_partial(

@@ -87,15 +87,15 @@ def repo_with(*nodes: tuple[str, list[str]]) -> Repo:
 def test_regions_inherit_and_merges_intersect() -> None:
     r = repo_with(("a", []), ("b", ["a"]), ("c", ["a"]), ("m", ["b", "c"]), ("f", ["a"]))
     b1, b2 = parse_box("0,0,0,10,10,10"), parse_box("5,5,5,20,20,20")
-    record_transfer(r, "b", "d", b1, existed=False)
-    record_transfer(r, "c", "d", b2, existed=False)
+    record_transfer(r, "b", "d", (b1,), existed=False)
+    record_transfer(r, "c", "d", (b2,), existed=False)
     assert region_boxes(r, "a", "d") is None
     assert region_boxes(r, "b", "d") == (b1,)
     assert region_boxes(r, "m", "d") == (parse_box("5,5,5,10,10,10"),)
     record_transfer(r, "b", "d", None, existed=True)  # the rest arrived later
     assert region_boxes(r, "b", "d") is None
     assert region_boxes(r, "m", "d") == (b2,)
-    record_transfer(r, "a", "d", b1, existed=False)
+    record_transfer(r, "a", "d", (b1,), existed=False)
     record_transfer(r, "f", "d", None, existed=False)  # complete although its parent is partial
     assert region_boxes(r, "f", "d") is None and region_boxes(r, "a", "d") == (b1,)
 

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from cas_dvid.errors import ConflictError
 from cas_dvid.objects import ObjectId, parse_object_id
-from cas_dvid.sync.abc import INCOMPLETE_REF, Peer, split_ids
+from cas_dvid.sync.abc import INCOMPLETE_REF, Peer, split_ids, update_incomplete
+from cas_dvid.sync.filters import Box, KeyFilter
 from cas_dvid.sync.ops import Report, fill_report, start_counters
+from cas_dvid.sync.partial import PROPERTY, region_boxes, region_filter
 from cas_dvid.sync.publish import PUBLISHED_REF, published
 from cas_dvid.sync.records import REPO_REF, UUID_REF, load_commits, load_record, merge_record
 from cas_dvid.sync.transfer import Options, Walker
 from cas_dvid.trees import EMPTY_ROOT
-from cas_dvid.versions import Repo
+from cas_dvid.versions import Instance, Repo
 
 HEAD_REF = "heads/"
 
 
-def _open_roots(repo: Repo, heads: dict[str, bytes]) -> list[ObjectId]:
+Root = tuple[ObjectId, KeyFilter | None]
+
+
+def _open_roots(repo: Repo, heads: dict[str, bytes], filters: _Filters) -> list[Root]:
     """Roots of open versions: their heads, or the roots they started from."""
     out = []
     live = {i.data_uuid: i for i in repo.instances.values()}
@@ -23,10 +28,23 @@ def _open_roots(repo: Repo, heads: dict[str, bytes]) -> list[ObjectId]:
         for d, inst in live.items():
             value = heads.get(f"{HEAD_REF}{u}/{d}")
             if value is not None and len(value) == 33:
-                out.append(ObjectId(value[1:]))
+                out.append((ObjectId(value[1:]), filters.get(repo, u, inst)))
             elif not node.locked and d in node.start and (inst.versioned or u == repo.root):
-                out.append(parse_object_id(node.start[d]))
+                out.append((parse_object_id(node.start[d]), filters.get(repo, u, inst)))
     return out
+
+
+class _Filters:
+    """What a partial source holds of each version (one object per distinct region)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, tuple[Box, ...] | None], KeyFilter | None] = {}
+
+    def get(self, repo: Repo, u: str, inst: Instance) -> KeyFilter | None:
+        key = (inst.data_uuid, region_boxes(repo, u, inst.data_uuid))
+        if key not in self._cache:
+            self._cache[key] = region_filter(repo, u, inst)
+        return self._cache[key]
 
 
 def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
@@ -69,24 +87,32 @@ def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
         )
     todo = [c for c, h in zip(cids, have, strict=True) if not h]
     commits = load_commits(src, todo)
-    roots: list[ObjectId] = []
+    roots: list[Root] = []
+    filters = _Filters()
+    partial: set[ObjectId] = set()
     for repo in records.values():
-        live = {i.data_uuid for i in repo.instances.values() if i.versioned}
-        for n in repo.nodes.values():
+        live = {i.data_uuid: i for i in repo.instances.values() if i.versioned}
+        for u, n in repo.nodes.items():
             cid = parse_object_id(n.commit) if n.locked and n.commit else None
             if cid in commits:
-                roots += [parse_object_id(r) for d, r in commits[cid][0].roots.items() if d in live]
-        roots += _open_roots(repo, heads)
+                for d, r in commits[cid][0].roots.items():
+                    if d in live:
+                        roots.append((parse_object_id(r), filters.get(repo, u, live[d])))
+                        if roots[-1][1] is not None:
+                            partial.add(cid)
+        roots += _open_roots(repo, heads, filters)
     for m in pins.values():
         if m.commit in commits:
-            roots += list(m.roots.values())
+            roots += [(r, None) for r in m.roots.values()]
     inc = refs[INCOMPLETE_REF]
     walker = Walker(
         src, dst, options or Options(), watch=set() if inc is None else set(split_ids(inc.value))
     )
-    walker.run((r, None) for r in dict.fromkeys(roots) if r != EMPTY_ROOT)
+    result = walker.run(r for r in dict.fromkeys(roots) if r[0] != EMPTY_ROOT)
     walker.sender.put([(c, stored) for c, (_, stored) in commits.items()])
     walker.sender.put([(m.id, m.stored()) for m in pins.values()])
+    if partial or result.incomplete or result.complete:
+        update_incomplete(dst, partial | result.incomplete, result.complete)
     report = Report(src.url, dst.url, versions=[u for r in records.values() for u in r.nodes])
     report.refs_moved = _move_refs(
         dst, records, heads, {PUBLISHED_REF + c: m.raw for c, m in pins.items()}
@@ -110,6 +136,7 @@ def _move_refs(
             merged, _, _ = merge_record(
                 before, repo, list(repo.nodes), list(repo.instances.values())
             )
+            _copy_regions(merged, repo)
             raw = merged.to_json()
             if ref is not None and raw == ref.value:
                 break
@@ -120,6 +147,16 @@ def _move_refs(
             except ConflictError:
                 continue
     return moved
+
+
+def _copy_regions(merged: Repo, src: Repo) -> None:
+    """A clone holds what its source held: the same partial regions."""
+    held = src.properties.get(PROPERTY)
+    if isinstance(held, dict) and held:
+        entries = dict(merged.properties.get(PROPERTY) or {})
+        for u, own in held.items():
+            entries[u] = {**entries.get(u, {}), **own}
+        merged.properties[PROPERTY] = entries
 
 
 def _create(dst: Peer, name: str, value: bytes) -> bool:

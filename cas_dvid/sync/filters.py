@@ -14,6 +14,7 @@ same way: one ``keep`` per block, one ``overlaps`` per key range.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -181,6 +182,36 @@ class BoxFilter:
 
 def _is_block(key: bytes) -> bool:
     return len(key) == _BLOCK_TREE_KEY and key[:1] == BLOCK_CLASS
+
+
+class UnionFilter:
+    """Entries any of several filters keeps (a partial version pulled in several boxes)."""
+
+    def __init__(self, filters: Sequence[KeyFilter]) -> None:
+        self.filters = list(filters)
+
+    def keep(self, key: bytes) -> bool:
+        """Kept by any."""
+        return any(f.keep(key) for f in self.filters)
+
+    def overlaps(self, lo: bytes | None, hi: bytes) -> bool:
+        """Overlapped by any."""
+        return any(f.overlaps(lo, hi) for f in self.filters)
+
+
+class IntersectFilter:
+    """Entries every one of several filters keeps (a box asked of a partial source)."""
+
+    def __init__(self, filters: Sequence[KeyFilter]) -> None:
+        self.filters = list(filters)
+
+    def keep(self, key: bytes) -> bool:
+        """Kept by all."""
+        return all(f.keep(key) for f in self.filters)
+
+    def overlaps(self, lo: bytes | None, hi: bytes) -> bool:
+        """Overlapped by all (may say True when no key is in every one: allowed)."""
+        return all(f.overlaps(lo, hi) for f in self.filters)
 
 
 def instance_filter(inst: Instance, box: Box | None) -> KeyFilter | None:

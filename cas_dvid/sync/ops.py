@@ -11,7 +11,8 @@ from cas_dvid.errors import ConflictError, InvalidInputError, NotFoundError
 from cas_dvid.objects import ObjectId, parse_object_id
 from cas_dvid.sync import partial as _partial
 from cas_dvid.sync.abc import INCOMPLETE_REF, Peer, split_ids, update_incomplete
-from cas_dvid.sync.filters import Box, KeyFilter, instance_filter
+from cas_dvid.sync.filters import Box, IntersectFilter, KeyFilter, instance_filter
+from cas_dvid.sync.partial import region_boxes, region_filter
 from cas_dvid.sync.records import (
     REPO_REF,
     UUID_REF,
@@ -44,13 +45,15 @@ class Report:
     have_requests: int = 0
     requests: int = 0
     refs_moved: bool = False
-    partial: Box | None = None
+    partial: tuple[Box, ...] | None = None
     seconds: float = 0.0
 
     def summary(self) -> str:
         """One line for people."""
         rate = self.bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
-        part = f", partial to box {self.partial.text()}" if self.partial else ""
+        part = (
+            f", partial to box {'; '.join(b.text() for b in self.partial)}" if self.partial else ""
+        )
         return (
             f"{len(self.versions)} version(s) sent, {len(self.skipped)} already there; "
             f"{self.objects} objects ({self.blobs} blobs, {self.nodes} tree nodes, {self.commits} commits), "
@@ -59,13 +62,47 @@ class Report:
         )
 
 
+Region = tuple[Box, ...] | None
+
+
 @dataclass(slots=True)
 class _Selection:
     repo: Repo
     uuid: str
     nodes: list[str]
     instances: list[Instance]
-    filters: dict[str, KeyFilter | None]
+    box: Box | None
+    _cache: dict[tuple[str, Region], tuple[KeyFilter | None, Region]] = field(default_factory=dict)
+
+    @property
+    def data(self) -> list[str]:
+        return [i.data_uuid for i in self.instances]
+
+    def filter(self, u: str, d: str) -> tuple[KeyFilter | None, Region]:
+        """What to send of ``d`` at ``u`` (the box asked for, within what the source holds).
+
+        Equal filters are one object, so subtrees versions share are walked once.
+        """
+        held = region_boxes(self.repo, u, d)
+        hit = self._cache.get((d, held))
+        if hit is None:
+            hit = self._cache[(d, held)] = _combine(
+                self.repo.instance_by_data_uuid(d), self.box, held, u, self.repo
+            )
+        return hit
+
+
+def _combine(
+    inst: Instance | None, box: Box | None, held: Region, u: str, repo: Repo
+) -> tuple[KeyFilter | None, Region]:
+    asked = None if inst is None else instance_filter(inst, box)
+    if held is None or inst is None:
+        return asked, None if asked is None or box is None else (box,)
+    have = region_filter(repo, u, inst)
+    if asked is None or box is None:
+        return have, held
+    both = tuple(b for b in (box.intersect(h) for h in held) if b is not None)
+    return IntersectFilter([asked, have]) if have is not None else asked, both
 
 
 def _select(
@@ -74,8 +111,7 @@ def _select(
     repo, uuid = resolve(src, spec)
     commit_id(repo, uuid)
     instances = select_instances(repo, data)
-    filters = {i.data_uuid: instance_filter(i, box) for i in instances}
-    return _Selection(repo, uuid, history(repo, uuid, flatten), instances, filters)
+    return _Selection(repo, uuid, history(repo, uuid, flatten), instances, box)
 
 
 def transfer_version(
@@ -108,7 +144,7 @@ def transfer_version(
     roots = _roots(sel, todo, commits)
     walker = Walker(src, dst, opts, watch=watch)
     try:
-        result = walker.run((r, sel.filters[d]) for u in todo for d, r in roots[u].items())
+        result = walker.run((r, sel.filter(u, d)[0]) for u in todo for d, r in roots[u].items())
     except NotFoundError as exc:
         if _partial.PROPERTY in sel.repo.properties:
             raise InvalidInputError(
@@ -120,11 +156,10 @@ def transfer_version(
     add, done = _commit_completeness(sel, todo, roots, commits, result)
     if add or (done & watch) or result.incomplete or (result.complete & watch):
         update_incomplete(dst, add | result.incomplete, done | result.complete)
-    state = {
-        (u, d): _arrived(u, d, roots, result, sel, box) for u in sel.nodes for d in sel.filters
-    }
+    state = {(u, d): _arrived(u, d, roots, result, sel) for u in sel.nodes for d in sel.data}
     report.refs_moved = _move_refs(dst, sel, state, refs[name])
-    report.partial = box if any(b is not None for b in state.values()) else None
+    held = {b: None for r in state.values() if r is not None for b in r}
+    report.partial = tuple(held) or None
     fill_report(report, walker, len(commits), dst, src, t0)
     return report
 
@@ -135,7 +170,7 @@ def _roots(
     out: dict[str, dict[str, ObjectId]] = {}
     for u in todo:
         commit = commits[commit_id(sel.repo, u)][0]
-        out[u] = {d: parse_object_id(commit.roots[d]) for d in sel.filters if d in commit.roots}
+        out[u] = {d: parse_object_id(commit.roots[d]) for d in sel.data if d in commit.roots}
     return out
 
 
@@ -161,24 +196,19 @@ def _commit_completeness(
 
 
 def _arrived(
-    u: str,
-    d: str,
-    roots: dict[str, dict[str, ObjectId]],
-    result: WalkResult,
-    sel: _Selection,
-    box: Box | None,
-) -> Box | None:
-    """The box instance ``d`` at ``u`` now holds on the receiver, None if complete."""
+    u: str, d: str, roots: dict[str, dict[str, ObjectId]], result: WalkResult, sel: _Selection
+) -> Region:
+    """The boxes instance ``d`` at ``u`` now holds on the receiver, None if complete."""
     if u not in roots:
         return None  # the receiver had this version complete
     root = roots[u].get(d)
-    if root is None or sel.filters[d] is None or root not in result.incomplete:
+    if root is None or root not in result.incomplete:
         return None
-    return box
+    return sel.filter(u, d)[1]
 
 
 def _move_refs(
-    dst: Peer, sel: _Selection, state: dict[tuple[str, str], Box | None], known: Ref | None
+    dst: Peer, sel: _Selection, state: dict[tuple[str, str], Region], known: Ref | None
 ) -> bool:
     """UUID index entries first, then the repo record by compare-and-swap; True if anything moved.
 

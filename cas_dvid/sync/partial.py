@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from cas_dvid.errors import InvalidInputError
-from cas_dvid.sync.filters import Box, parse_block_size, parse_box
+from cas_dvid.sync.filters import (
+    Box,
+    BoxFilter,
+    KeyFilter,
+    UnionFilter,
+    parse_block_size,
+    parse_box,
+)
 from cas_dvid.versions import At, Instance, Repo, VersionService
 
 PROPERTY = "cas.partial"
@@ -128,6 +135,15 @@ def partial_region(repo: Repo, uuid: str, inst: Instance) -> Region | None:
     return Region(boxes, parse_block_size(inst.settings.get("blocksize")))
 
 
+def region_filter(repo: Repo, uuid: str, inst: Instance) -> KeyFilter | None:
+    """The filter selecting what ``inst`` holds at ``uuid`` (None: it is complete there)."""
+    boxes = region_boxes(repo, uuid, inst.data_uuid)
+    if boxes is None:
+        return None
+    size = parse_block_size(inst.settings.get("blocksize"))
+    return UnionFilter([BoxFilter(b, size) for b in boxes])
+
+
 def partial_box(versions: VersionService | None, at: At, inst: Instance) -> Region | None:
     """The read-path hook: the region ``inst`` holds at ``at``, or None if it is complete.
 
@@ -154,16 +170,16 @@ def require_covered(
 
 
 def record_transfer(
-    repo: Repo, uuid: str, data_uuid: str, box: Box | None, *, existed: bool
+    repo: Repo, uuid: str, data_uuid: str, boxes: tuple[Box, ...] | None, *, existed: bool
 ) -> None:
-    """Note in ``repo`` that ``data_uuid`` at ``uuid`` arrived within ``box`` (None: whole).
+    """Note in ``repo`` that ``data_uuid`` at ``uuid`` arrived within ``boxes`` (None: whole).
 
     ``existed``: the receiving record already held this node and instance before the
     transfer, so what arrives adds to what it had (a complete version stays complete).
     """
     entries = dict(_entries(repo))
     own = dict(entries.get(uuid, {}))
-    if box is None:
+    if boxes is None:
         parents = [p for p in repo.nodes[uuid].parents if p in repo.nodes]
         if any(region_boxes(repo, p, data_uuid) is not None for p in parents):
             own[data_uuid] = None
@@ -171,11 +187,14 @@ def record_transfer(
             own.pop(data_uuid, None)
     elif existed:
         have = region_boxes(repo, uuid, data_uuid)
-        if have is None or any(b.contains(box) for b in have):
+        if have is None:
             return
-        own[data_uuid] = [b.to_json() for b in have] + [box.to_json()]
+        more = [b for b in boxes if not any(h.contains(b) for h in have)]
+        if not more:
+            return
+        own[data_uuid] = [b.to_json() for b in (*have, *more)]
     else:
-        own[data_uuid] = [box.to_json()]
+        own[data_uuid] = [b.to_json() for b in boxes]
     if own:
         entries[uuid] = own
     else:

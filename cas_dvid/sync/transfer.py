@@ -182,6 +182,7 @@ class Walker:
         self._pruned: set[ObjectId] = set()
         self._filtered: set[ObjectId] = set()
         self._walked: set[ObjectId] = set()
+        self._probes: list[tuple[ObjectId, ObjectId]] = []  # (left-out child, its parent)
 
     def run(self, roots: Iterable[tuple[ObjectId, KeyFilter | None]]) -> WalkResult:
         """Send every object under ``roots`` that the receiver does not have."""
@@ -189,10 +190,11 @@ class Walker:
         for root, flt in roots:
             if root != EMPTY_ROOT and self._first_visit(root, flt):
                 frontier.append((root, None, flt))
-        while frontier:
+        while frontier or self._probes:
             nxt: list[Task] = []
-            for i in range(0, len(frontier), HAVE_BATCH):
-                nxt.extend(self._step(frontier[i : i + HAVE_BATCH]))
+            probes, self._probes = self._probes, []
+            for i in range(0, max(len(frontier), 1), HAVE_BATCH):
+                nxt.extend(self._step(frontier[i : i + HAVE_BATCH], probes if i == 0 else []))
                 if len(self._leaves) >= LEAF_CHUNK:
                     self._flush_leaves()
             frontier = nxt
@@ -210,9 +212,19 @@ class Walker:
         self._seen.add(key)
         return True
 
-    def _step(self, tasks: list[Task]) -> list[Task]:
-        have = self.dst.has([t[0] for t in tasks])
-        missing = [t for t, h in zip(tasks, have, strict=True) if not h]
+    def _step(self, tasks: list[Task], probes: list[tuple[ObjectId, ObjectId]]) -> list[Task]:
+        """One have-check for a level, with the subtrees the filter left out one level up.
+
+        A left-out subtree the receiver already has costs nothing and keeps its parent
+        complete; one it lacks makes the parent incomplete (it is not sent).
+        """
+        if not tasks and not probes:
+            return []
+        have = self.dst.has([t[0] for t in tasks] + [p[0] for p in probes])
+        for (_, parent), h in zip(probes, have[len(tasks) :], strict=True):
+            if not h:
+                self._pruned.add(parent)
+        missing = [t for t, h in zip(tasks, have[: len(tasks)], strict=True) if not h]
         nxt: list[Task] = []
         for i in range(0, len(missing), LEAF_CHUNK):
             part = missing[i : i + LEAF_CHUNK]
@@ -234,27 +246,30 @@ class Walker:
             self._leaves.append((task, stored, node))
             return []
         self._internal.setdefault(node.level, {})[oid] = stored
-        kids, pruned = child_tasks(node, task[1], task[2])
+        kids, outside = child_tasks(node, task[1], task[2])
         if task[2] is not None:
             self._kids[oid] = [k[0] for k in kids]
-            if pruned:
-                self._pruned.add(oid)
+            self._probes += [(c, oid) for c in outside]
         return [k for k in kids if self._first_visit(k[0], k[2])]
 
     def _flush_leaves(self) -> None:
         if not self._leaves:
             return
         want: dict[ObjectId, None] = {}
+        probes: dict[ObjectId, list[ObjectId]] = {}  # left-out blob -> leaves holding it
         for (oid, _, flt), _, node in self._leaves:
-            blobs, pruned = leaf_blobs(node, flt)
-            if pruned:
-                self._pruned.add(oid)
+            blobs, outside = leaf_blobs(node, flt)
             want.update(dict.fromkeys(blobs))
-        ids = list(want)
+            for b in outside:
+                probes.setdefault(b, []).append(oid)
+        ids = list(want) + [b for b in probes if b not in want]
         missing: list[ObjectId] = []
         for i in range(0, len(ids), HAVE_BATCH):
             part = ids[i : i + HAVE_BATCH]
             missing += [o for o, h in zip(part, self.dst.has(part), strict=True) if not h]
+        for b in [m for m in missing if m not in want]:
+            self._pruned.update(probes[b])
+        missing = [m for m in missing if m in want]
         self.sender.copy(missing)
         self.result.blobs += len(missing)
         self.sender.put([(t[0], stored) for t, stored, _ in self._leaves])

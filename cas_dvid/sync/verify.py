@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from cas_dvid.errors import CorruptObjectError, NotFoundError
 from cas_dvid.objects import Kind, ObjectId, parse_object_id, to_hex
 from cas_dvid.sync.abc import Peer
-from cas_dvid.sync.filters import BoxFilter, KeyFilter, parse_block_size
-from cas_dvid.sync.partial import region_boxes
+from cas_dvid.sync.filters import KeyFilter
+from cas_dvid.sync.partial import region_filter
 from cas_dvid.sync.publish import published
 from cas_dvid.sync.records import REPO_REF, load_record, resolve
 from cas_dvid.sync.walk import NodeDecoder, child_tasks, leaf_blobs, verified
 from cas_dvid.trees import EMPTY_ROOT
-from cas_dvid.versions import Commit, Instance, Repo
+from cas_dvid.versions import Commit, Repo
 
 BATCH = 16
 Item = tuple[ObjectId, bytes | None, KeyFilter | None, str]  # id, range start, filter, role
@@ -50,21 +50,6 @@ class VerifyReport:
             f"verified {self.objects} objects ({self.bytes / 1e6:.1f} MB) in "
             f"{len(self.versions)} version(s): {state}"
         )
-
-
-class UnionFilter:
-    """Entries any of several filters keeps (a partial version pulled in several boxes)."""
-
-    def __init__(self, filters: Sequence[KeyFilter]) -> None:
-        self.filters = list(filters)
-
-    def keep(self, key: bytes) -> bool:
-        """Kept by any."""
-        return any(f.keep(key) for f in self.filters)
-
-    def overlaps(self, lo: bytes | None, hi: bytes) -> bool:
-        """Overlapped by any."""
-        return any(f.overlaps(lo, hi) for f in self.filters)
 
 
 class Checker:
@@ -192,14 +177,6 @@ class Checker:
         return nxt
 
 
-def _filter(repo: Repo, uuid: str, inst: Instance) -> KeyFilter | None:
-    boxes = region_boxes(repo, uuid, inst.data_uuid)
-    if boxes is None:
-        return None
-    size = parse_block_size(inst.settings.get("blocksize"))
-    return UnionFilter([BoxFilter(b, size) for b in boxes])
-
-
 def _repo_roots(
     checker: Checker, repo: Repo, nodes: Iterable[str]
 ) -> list[tuple[ObjectId, KeyFilter | None]]:
@@ -218,7 +195,7 @@ def _repo_roots(
     )
     for u in nodes:
         for inst in repo.instances.values():
-            flt = _filter(repo, u, inst)
+            flt = region_filter(repo, u, inst)
             if u in cids:
                 c = commits.get(cids[u])
                 if c is not None and inst.data_uuid in c.roots and inst.versioned:

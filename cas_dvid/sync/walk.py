@@ -52,24 +52,26 @@ class NodeDecoder:
             self._raw.pop(oid, None)
 
 
-def child_tasks(node: Node, lo: bytes | None, flt: KeyFilter | None) -> tuple[list[Task], bool]:
-    """Children of an internal node to visit, and whether the filter pruned any."""
+def child_tasks(
+    node: Node, lo: bytes | None, flt: KeyFilter | None
+) -> tuple[list[Task], list[ObjectId]]:
+    """Children of an internal node to visit, and those the filter leaves out."""
     out: list[Task] = []
-    pruned = False
+    outside: list[ObjectId] = []
     prev = lo
     for key, child in zip(node.keys, node.vals, strict=True):
         if flt is None or flt.overlaps(prev, key):
             out.append((ObjectId(child), prev, flt))
         else:
-            pruned = True
+            outside.append(ObjectId(child))
         prev = key
-    return out, pruned
+    return out, outside
 
 
-def leaf_blobs(node: Node, flt: KeyFilter | None) -> tuple[list[ObjectId], bool]:
-    """Blob ids a leaf's kept entries point at, and whether the filter dropped any."""
+def leaf_blobs(node: Node, flt: KeyFilter | None) -> tuple[list[ObjectId], list[ObjectId]]:
+    """Blob ids a leaf's kept entries point at, and those of the entries the filter drops."""
     out: list[ObjectId] = []
-    pruned = False
+    outside: list[ObjectId] = []
     for key, val in zip(node.keys, node.vals, strict=True):
         ref = value_ref(val)
         if ref is None:
@@ -77,8 +79,8 @@ def leaf_blobs(node: Node, flt: KeyFilter | None) -> tuple[list[ObjectId], bool]
         if flt is None or flt.keep(key):
             out.append(ref)
         else:
-            pruned = True
-    return out, pruned
+            outside.append(ref)
+    return out, outside
 
 
 def node_refs(node: Node) -> list[ObjectId]:
