@@ -44,15 +44,6 @@ def files(root: Path) -> list[str]:
     return [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
 
 
-def median_time(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat + 1):  # the first run warms caches and is dropped
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times[1:])
-
-
 def read_and_hash(paths: list[str], threads: int) -> None:
     def one(p: str) -> bytes:
         with open(p, "rb", buffering=0) as f:
@@ -113,11 +104,19 @@ def run(work: Path, repeat: int) -> None:
         "full clone file->file (MB/s)", total / ours / 1e6, total / base / 1e6, "MB/s", target=0.5
     )
 
-    # -- verify vs reading and BLAKE3-hashing the same files ----------------------------
+    # -- verify vs reading and BLAKE3-hashing the same files (rounds alternate) ----------
     peer = StorePeer(vs.store)
-    base1 = median_time(lambda: read_and_hash(obj_files, 1), repeat)
-    base4 = median_time(lambda: read_and_hash(obj_files, 4), repeat)
-    vt = median_time(lambda: verify_version(peer, s.root), repeat)
+    one, four, ours_v = [], [], []
+    for _ in range(repeat + 1):
+        for out, fn in (
+            (one, lambda: read_and_hash(obj_files, 1)),
+            (four, lambda: read_and_hash(obj_files, 4)),
+            (ours_v, lambda: verify_version(peer, s.root)),
+        ):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    base1, base4, vt = (statistics.median(x[1:]) for x in (one, four, ours_v))
     report(
         "verify (MB/s) vs read+blake3, one thread",
         total / vt / 1e6,
