@@ -16,6 +16,7 @@ from cas_dvid.datatypes.geometry import Box3, Point3, parse_point, parse_size
 from cas_dvid.datatypes.imageblk import ImageStore, Layout, layout_of
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects import ObjectId
+from cas_dvid.sync.partial import require_covered
 from cas_dvid.versions import At, Instance
 
 OCTET = "application/octet-stream"
@@ -99,6 +100,15 @@ class ImageHandler(RoutedHandler):
             "resolution": {"POST": self.post_resolution},
         }
 
+    def _covered(self, at: At, inst: Instance, box: Box3) -> None:
+        """A partial (box-pulled) version refuses reads outside what it holds, not zeros."""
+        require_covered(at, inst, (box.start.x, box.start.y, box.start.z), (box.stop.x, box.stop.y, box.stop.z))
+
+    def _covered_blocks(self, at: At, inst: Instance, lay: Layout, coords: list[tuple[int, int, int]]) -> None:
+        b = lay.block
+        for x, y, z in coords:
+            self._covered(at, inst, Box3(Point3(x * b.x, y * b.y, z * b.z), Point3((x + 1) * b.x, (y + 1) * b.y, (z + 1) * b.z)))
+
     def _limit(self, box: Box3, lay: Layout) -> None:
         nbytes = box.voxels * lay.vtype.dtype.itemsize
         if nbytes > self.s.config.max_voxel_bytes:
@@ -129,6 +139,7 @@ class ImageHandler(RoutedHandler):
             size = Point3(*parse_size(args[1], 3))
             box = Box3.at(offset, size)
             self._limit(box, lay)
+            self._covered(at, inst, box)
             vol = self.images.read(at, inst, box)
             if isotropic:
                 vol = _isotropic(vol, lay, 0)
@@ -142,6 +153,7 @@ class ImageHandler(RoutedHandler):
             return
         box = slice_box(axes, parse_size(args[1], 2), offset)
         self._limit(box, lay)
+        self._covered(at, inst, box)
         img = self._slice(at, inst, box, axes)
         if isotropic and axes != (0, 1):
             img = _isotropic(img[:, None, :], lay, 0)[:, 0, :]
@@ -198,6 +210,7 @@ class ImageHandler(RoutedHandler):
         start, span = self._span(args)
         self._limit(Box3.at(Point3(0, 0, 0), Point3(lay.block.x * span, lay.block.y, lay.block.z)), lay)
         coords = [(start.x + i, start.y, start.z) for i in range(span)]
+        self._covered_blocks(at, inst, lay, coords)
         got = self.images.raw_blocks(at, inst, coords)
         fill = np.full(lay.block_shape, lay.background, dtype=lay.vtype.dtype).tobytes()
         resp.content_type = OCTET
@@ -226,6 +239,7 @@ class ImageHandler(RoutedHandler):
         if not box.aligned(lay.block):
             raise InvalidInputError("subvolblocks requires a block-aligned subvolume")
         self._limit(box, lay)
+        self._covered(at, inst, box)
         first, last = box.blocks(lay.block)
         stored = self.images.stored_in_box(at, inst, first, last)
         self._stream(req, resp, lay, stored)
@@ -245,6 +259,7 @@ class ImageHandler(RoutedHandler):
         coords = [tuple(nums[i : i + 3]) for i in range(0, len(nums), 3)]
         if len(coords) * lay.block_bytes > self.s.config.max_voxel_bytes:
             raise InvalidInputError(f"request is over the server's limit of {self.s.config.max_voxel_bytes} bytes")
+        self._covered_blocks(at, inst, lay, coords)  # type: ignore[arg-type]
         stored = self.images.stored(at, inst, coords)  # type: ignore[arg-type]
         self._stream(req, resp, lay, stored)
 
