@@ -24,10 +24,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import em_blocks, report  # noqa: E402
 
 from cas_dvid.api import ServerConfig, create_app  # noqa: E402
-from cas_dvid.objects import ObjectId, ObjectStore  # noqa: E402
+from cas_dvid.objects import Kind, ObjectId, ObjectStore  # noqa: E402
 from cas_dvid.storeinfo import init_store  # noqa: E402
 from cas_dvid.sync import HttpPeer, Options, StorePeer, sample, transfer_version  # noqa: E402
 from cas_dvid.sync.clone import clone  # noqa: E402
+from cas_dvid.sync.gc import collect  # noqa: E402
 from cas_dvid.sync.verify import verify_version  # noqa: E402
 from cas_dvid.testing.live import LiveServer  # noqa: E402
 from cas_dvid.versions import VersionService  # noqa: E402
@@ -168,6 +169,14 @@ def run(work: Path, repeat: int) -> None:
             f"{'no-op push: round trips (have-checks)':<48} {reqs:>12d} ({haves})  in {dt * 1000:.1f} ms"
             f"  target 1  {'OK' if reqs == 1 and noop.objects == 0 else 'MISSED'}"
         )
+
+    # -- gc: a full mark, then an incremental run after one more version --------------
+    full = collect(vs.store, grace=0)
+    more, _ = sample.change(vs, child, list(s.blocks)[7:12], edge=EDGE, seed=123)
+    vs.store.put(Kind.BLOB, b"an aborted upload" * 1000)
+    inc = collect(vs.store, grace=0, slack=0)
+    print(f"gc full:        {full.summary()}")
+    print(f"gc incremental: {inc.summary()}")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ not refresh an existing object's mtime; ``verify`` would report it.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,8 +76,9 @@ class GcReport:
         verb = "would remove" if self.dry_run else "removed"
         return (
             f"gc ({self.mode}): {self.listed} objects ({self.listed_bytes / 1e6:.1f} MB) listed, "
-            f"{self.examined} examined, {self.reachable} reachable, {self.young} within the grace period; "
-            f"{verb} {self.deleted} ({self.deleted_bytes / 1e6:.1f} MB); read {self.nodes_read} tree nodes "
+            f"{self.examined} examined, {self.reachable} reachable, "
+            f"{self.young} within the grace period; {verb} {self.deleted} "
+            f"({self.deleted_bytes / 1e6:.1f} MB); read {self.nodes_read} tree nodes "
             f"in {self.seconds:.2f} s"
         )
 
@@ -91,53 +94,80 @@ class _Marker:
         self.reads = 0
         self.missing = 0
         self.follow_commits = False
+        self._lock = threading.Lock()
 
     def mark(self, ids: Iterable[ObjectId]) -> set[ObjectId]:
         """Mark ``ids`` and everything they reach; return what was newly marked."""
         new: set[ObjectId] = set()
-        level = [i for i in dict.fromkeys(ids) if i not in self.marked]
+        level: dict[ObjectId, Kind | None] = {i: None for i in ids if i not in self.marked}
         while level:
             self.marked.update(level)
             new.update(level)
-            follow = [i for i in level if self.expand(i)]
-            nxt: list[ObjectId] = []
+            follow: list[tuple[ObjectId, Kind | None]] = [
+                (i, k) for i, k in level.items() if k is not Kind.BLOB and self.expand(i)
+            ]
+            nxt: dict[ObjectId, Kind | None] = {}
             for oid, raw, kind in self._load(follow):
-                nxt += self._refs(oid, raw, kind)
-            level = [i for i in dict.fromkeys(nxt) if i not in self.marked]
+                for ref, hint in self._refs(oid, raw, kind):
+                    if ref not in self.marked:
+                        nxt[ref] = hint
+            level = nxt
         return new
 
-    def _load(self, ids: list[ObjectId]) -> list[tuple[ObjectId, memoryview, Kind]]:
-        out = []
+    def _load(
+        self, items: list[tuple[ObjectId, Kind | None]]
+    ) -> list[tuple[ObjectId, memoryview, Kind]]:
+        """Read what may point somewhere; a blob's payload is never read.
+
+        An object of unknown kind (a root, a young object) costs a 16-byte ranged
+        read of its header first; tree nodes named by their parents do not.
+        """
         backend = self.store.backend
-        for oid in ids:
+
+        def one(item: tuple[ObjectId, Kind | None]) -> tuple[ObjectId, memoryview, Kind] | None:
+            oid, hint = item
             try:
-                head = backend.get(to_hex(oid), ByteRange(0, HEADER_SIZE))
-                kind = parse_header(head).kind
-                if kind is Kind.BLOB:
-                    continue  # NOTE: never read a blob's payload: it points nowhere
+                if (
+                    hint is None
+                    and parse_header(backend.get(to_hex(oid), ByteRange(0, HEADER_SIZE))).kind
+                    is Kind.BLOB
+                ):
+                    return None
                 k, raw = decode(backend.get(to_hex(oid)), f"object {to_hex(oid)}")
             except NotFoundError:
-                self.missing += 1
-                continue
-            self.reads += 1
-            out.append((oid, memoryview(raw), k))
-        return out
+                with self._lock:
+                    self.missing += 1
+                return None
+            with self._lock:
+                self.reads += 1
+            return oid, memoryview(raw), k
 
-    def _refs(self, oid: ObjectId, raw: memoryview, kind: Kind) -> list[ObjectId]:
+        if len(items) < 8 or backend.parallelism <= 1:
+            got = [one(it) for it in items]
+        else:
+            with ThreadPoolExecutor(backend.parallelism, thread_name_prefix="gc-mark") as pool:
+                got = list(pool.map(one, items))
+        return [g for g in got if g is not None]
+
+    def _refs(
+        self, oid: ObjectId, raw: memoryview, kind: Kind
+    ) -> list[tuple[ObjectId, Kind | None]]:
         if kind is Kind.TREE:
-            return node_refs(self.decoder.decode(oid, raw))
+            node = self.decoder.decode(oid, raw)
+            hint = Kind.TREE if node.level else Kind.BLOB
+            return [(r, hint) for r in node_refs(node)]
         if kind is Kind.COMMIT:
             # NOTE: a record's commits keep only the trees of instances it still lists
             # (collect_roots adds those); a young commit not yet in any record keeps all.
             if not self.follow_commits:
                 return []
-            return [parse_object_id(r) for r in Commit.decode(raw).roots.values()]
+            return [(parse_object_id(r), Kind.TREE) for r in Commit.decode(raw).roots.values()]
         if kind is Kind.MANIFEST:
             try:
                 m = Manifest.parse(bytes(raw))
             except CorruptObjectError:
                 return []  # gc's own state: it names candidates, it keeps nothing alive
-            return [m.commit, *m.roots.values()]
+            return [(m.commit, Kind.COMMIT), *((r, Kind.TREE) for r in m.roots.values())]
         return []
 
 
