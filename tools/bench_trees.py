@@ -129,7 +129,44 @@ def bench(n: int, repeat: int, seed: int) -> None:
     rate = 1000 / t_get
     report("get_many 1,000 random (cached)", t_get, d_get, f"{rate:,.0f} lookups/s",
            ">= 100,000/s", rate >= 100_000)  # fmt: skip
-    print(f"\ntree height {tree.height(root)}, {len(store.nodes):,} nodes in the store")
+    print(f"\ntree height {tree.height(root)}, {len(store.nodes):,} nodes in the store\n")
+    bench_tiny_apply(seed, repeat)
+
+
+def bench_tiny_apply(seed: int, repeat: int) -> None:
+    """One put into a ~500-entry tree of height 2 (what each keyvalue POST pays), per call.
+
+    Keyvalue-like keys and values (VARIABLE nodes) and block keys (FIXED nodes);
+    half the puts update a key, half insert one. Tree cache warm, as in a server.
+    """
+    rnd = random.Random(seed)
+    words = ["alpha", "beta", "gamma", "delta", "neuron", "synapse", "body", "roi"]
+
+    def kv_value() -> bytes:
+        return b"\x01" + rnd.randbytes(rnd.randrange(2, 40))
+
+    kv: dict[bytes, bytes] = {}
+    while len(kv) < 500:
+        kv[f"\xb1{rnd.choice(words)}/{rnd.randrange(10 ** rnd.randrange(2, 7))}".encode()] = (
+            kv_value()
+        )
+    kv_new = [k + b"!" for k in rnd.sample(sorted(kv), 200)]
+    cube = np.stack(np.meshgrid(*[np.arange(8)] * 3, indexing="ij"), -1).reshape(-1, 3)[:500]
+    blocks = {k: rnd.randbytes(32) for k in block_keys(0, cube)}
+    block_new = block_keys(0, [(rnd.randrange(8), rnd.randrange(8), 8 + i) for i in range(200)])
+    cases = [("kv", kv, kv_new, kv_value), ("blocks", blocks, block_new, lambda: rnd.randbytes(32))]
+    for label, items, new, value in cases:
+        tree = Tree(MemoryNodeStore())
+        root = tree.build(sorted(items.items()))
+        assert tree.height(root) == 2, tree.height(root)
+        batches = [{k: value()} for k in rnd.sample(sorted(items), 200) + new]
+        rnd.shuffle(batches)
+        model = dict(items)
+        t, _ = timed(lambda t=tree, r=root, bs=batches: [t.apply(r, b) for b in bs], repeat)
+        d, _ = timed(lambda m=model, bs=batches: [m.update(b) for b in bs], repeat)
+        per, dper = t / len(batches), d / len(batches)
+        report(f"apply 1 put to 500 entries, {label}", per, dper, f"{per * 1e6:.1f} us",
+               "< 80 us", per < 80e-6)  # fmt: skip
 
 
 def _build(items: Items) -> tuple[MemoryNodeStore, ObjectId]:

@@ -12,6 +12,10 @@ key. A node's tail can run past its old end only when its old last key (a
 boundary) was deleted; the node after it is then touched too (by routing
 ``key + b"\\x00"``, the smallest key after it), so the carried tail always
 meets a boundary, or the level's end, exactly where a fresh build would.
+
+PERF: a touched node that stays one node (the usual case) is spliced on its
+bytes (``_patch``) rather than merged and re-split; a batch of one key walks
+its path alone (``_apply_one``). Both give the bytes the general path would.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from cas_dvid.trees._node import (
     encode,
     header_widths,
 )
-from cas_dvid.trees._patch import patch_fixed, patch_node
+from cas_dvid.trees._patch import is_variable, patch_bytes, patch_fixed, patch_node
 
 Loader = Callable[[bytes], Node]
 BytesLoader = Callable[[bytes], bytes]
@@ -106,9 +110,13 @@ def _apply_one(
     bounds = (key,) if value is not None and key_hash(key) < threshold(0) else ()
     level = 0
     while True:
-        patched = patch_fixed(load_bytes(oid), oid, level, op, 0, 1, bounds, _TOUCH)
+        data = load_bytes(oid)
+        # A VARIABLE node is patched decoded: finding keys in its bytes is slow.
+        patched = None
+        if not is_variable(data):
+            patched = patch_fixed(data, oid, level, op, 0, 1, bounds, _TOUCH)
         if patched is None:
-            spliced = patch_node(load(oid), op, 0, 1, bounds, _TOUCH)
+            spliced = patch_node(load(oid), data, op, 0, 1, bounds, _TOUCH)
             if spliced is None:
                 return None
             if spliced is False:
@@ -204,7 +212,7 @@ def _rechunk(
     pv: list[Any] = []
     for oid, lo, hi, rightmost in touched:
         if not pk:  # PERF: most nodes stay one node; splice their bytes (see _patch).
-            patched = patch_fixed(load_bytes(oid), oid, level, ops, lo, hi, bounds, _TOUCH)
+            patched = patch_bytes(load_bytes(oid), oid, level, ops, lo, hi, bounds, _TOUCH)
             if patched is False:
                 continue
             if patched is not None:
@@ -214,7 +222,7 @@ def _rechunk(
                 continue
         node = load(oid)
         if not pk:  # PERF: the same for other layouts, on the decoded entries
-            spliced = patch_node(node, ops, lo, hi, bounds, _TOUCH)
+            spliced = patch_node(node, load_bytes(oid), ops, lo, hi, bounds, _TOUCH)
             if spliced is False:
                 continue
             if spliced is not None:

@@ -217,6 +217,35 @@ def fixed_header(data: bytes, oid: bytes | None = None) -> FixedHeader | None:
     return level, n, total, kw, vw
 
 
+VariableHeader = tuple[int, int, int, int, int]
+"""``(level, n, total, key blob size, value blob size)`` of a VARIABLE-layout node."""
+
+_END = struct.Struct("<I")
+
+
+def variable_header(data: bytes, oid: bytes | None = None) -> VariableHeader:
+    """Header of VARIABLE-layout node bytes, checked for length and counts as ``decode`` does."""
+    try:
+        version, level, layout, _, n, total, _, _ = _HDR.unpack_from(data)
+        if version != VERSION or layout != VARIABLE:
+            raise ValueError(f"expected a version {VERSION} VARIABLE node")
+        klen = _END.unpack_from(data, HEADER_SIZE + 4 * n - 4)[0] if n else 0
+        vlen = _END.unpack_from(data, HEADER_SIZE + 8 * n - 4)[0] if n else 0
+        size = HEADER_SIZE + 8 * n + klen + vlen + (8 * n if level else 0)
+        if len(data) != size:
+            raise ValueError(f"length mismatch ({size} vs {len(data)} bytes)")
+        if level:
+            if vlen != ID_SIZE * n:
+                raise ValueError("internal node child id is not 32 bytes")
+            if sum(_ints("Q", n).unpack_from(data, size - 8 * n)) != total:
+                raise ValueError("entry counts do not sum to the total")
+        elif total != n:
+            raise ValueError("leaf entry count mismatch")
+    except (struct.error, ValueError, IndexError) as exc:
+        raise CorruptObjectError(f"malformed tree node {_name(oid)}: {exc}") from exc
+    return level, n, total, klen, vlen
+
+
 @functools.lru_cache(maxsize=4096)
 def column_struct(width: int, n: int) -> struct.Struct:
     """Struct unpacking ``n`` consecutive ``width``-byte fields (one column of a FIXED node)."""

@@ -1,18 +1,26 @@
-"""Apply's fast path: splice a FIXED-layout node's bytes instead of decode, merge, encode.
+"""Apply's fast paths: splice a node's encoding instead of decode, merge, re-split, encode.
 
-Most nodes a scattered batch touches get one or a few edits that leave them
-one node: no put key is a new boundary, the last key stays, and every key and
-value keeps the node's widths. Such a node is rewritten by joining byte ranges
-of its old encoding around the edits. Only its keys are unpacked (to find
-positions); the result is byte for byte what ``encode`` gives the merged
-entries, so ids do not change. Any other case returns ``None`` and apply
-takes its general path (decode, merge, re-split, encode).
+Most nodes a batch touches get one or a few edits that leave them one node:
+no put key is a new boundary, the last key stays, and (FIXED layout) every
+key and value keeps the node's widths. Such a node is rewritten by joining
+byte ranges of its old encoding around the edits; the result is byte for byte
+what ``encode`` gives the merged entries, so ids do not change.
+
+- ``patch_fixed``: FIXED bytes; only the keys are unpacked, to find positions.
+- ``patch_variable``: VARIABLE bytes; the end offsets after an edit are
+  shifted all at once as one big integer (no per-entry Python ints).
+- ``patch_node``: a decoded node of either layout; splices its entry tuples
+  too, so the new node enters the cache decoded (one-key applies use it).
+
+Any other case returns ``None`` and apply takes its general path.
 """
 
 from __future__ import annotations
 
+import functools
+import struct
 from bisect import bisect_left
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from itertools import chain
 from typing import Any, Literal
 
@@ -20,12 +28,14 @@ from cas_dvid.trees._node import (
     _HDR,
     FIXED,
     HEADER_SIZE,
+    VARIABLE,
     VERSION,
     Node,
     column_struct,
     encode,
     fixed_header,
     header_widths,
+    variable_header,
 )
 
 Patched = tuple[bytes, bytes, int]
@@ -68,6 +78,8 @@ def patch_fixed(
             continue
         i = bisect_left(keys, k, prev)
         if i == n:
+            if v is None:
+                continue  # deleting an absent key
             return None  # past the last key: the node's end moves
         hit = keys[i] == k
         if v is None:
@@ -123,15 +135,18 @@ def _count(data: bytes, co: int, i: int) -> int:
 
 def patch_node(
     node: Node,
+    data: bytes,
     ops: Sequence[tuple[bytes, Any]],
     lo: int,
     hi: int,
     bounds: Container[bytes],
     touch: object,
 ) -> tuple[bytes, bytes, int, Node] | Literal[False] | None:
-    """``patch_fixed`` for a decoded node of any layout: splice its entry tuples, then encode.
+    """``patch_fixed`` for a decoded node (bytes ``data``) of any layout: splice its entry tuples.
 
-    Same cases and answers, plus the new node decoded (returned last, for the cache).
+    Same cases and answers, plus the new node decoded (returned last, for the
+    cache). The new bytes are spliced too when the node stays VARIABLE (its
+    end offsets are slow to recompute), else encoded from the new entries.
     """
     keys, vals, counts = node.keys, node.vals, node.counts
     n = len(keys)
@@ -149,6 +164,8 @@ def patch_node(
             continue
         i = bisect_left(keys, k, prev)
         if i == n:
+            if v is None:
+                continue  # deleting an absent key
             return None  # past the last key: the node's end moves
         hit = keys[i] == k
         if v is None:
@@ -191,5 +208,176 @@ def patch_node(
     if counts is not None:
         cparts.append(counts[prev:])
         nc = tuple(chain.from_iterable(cparts))
-    data = encode(node.level, nk, nv, nc)
-    return last, data, total, Node(node.level, nk, nv, nc, total, header_widths(data))
+    if node.widths is None:
+        patched = patch_variable(data, b"", node.level, ops, lo, hi, bounds, touch, keys)
+        if patched:
+            return last, patched[1], total, Node(node.level, nk, nv, nc, total, None)
+    new = encode(node.level, nk, nv, nc)
+    return last, new, total, Node(node.level, nk, nv, nc, total, header_widths(new))
+
+
+_END = struct.Struct("<I")
+_ENDS = struct.Struct("<II")
+
+
+@functools.lru_cache(maxsize=1024)
+def _lanes(m: int) -> int:
+    """Return the integer whose ``m`` little-endian u32 lanes are all 1."""
+    return int.from_bytes(b"\x01\x00\x00\x00" * m, "little")
+
+
+def _shift(ends: bytes, delta: int) -> bytes:
+    """Add ``delta`` to every u32 of ``ends`` at once, as one big integer.
+
+    PERF: no per-entry Python ints. No lane carries or borrows: every
+    result is a real offset of the new node, in 0 .. 2**32.
+    """
+    if not delta or not ends:
+        return ends
+    m = len(ends) // 4
+    return (int.from_bytes(ends, "little") + delta * _lanes(m)).to_bytes(4 * m, "little")
+
+
+def _end(data: bytes, ends: int, i: int) -> int:
+    """End offset of entry ``i`` (0 for ``i = -1``) from the u32 column at ``ends``."""
+    return _END.unpack_from(data, ends + 4 * i)[0] if i >= 0 else 0
+
+
+def patch_variable(
+    data: bytes,
+    oid: bytes,
+    level: int,
+    ops: Sequence[tuple[bytes, Any]],
+    lo: int,
+    hi: int,
+    bounds: Container[bytes],
+    touch: object,
+    keys: Sequence[bytes] | None = None,
+) -> Patched | Literal[False] | None:
+    """``patch_fixed`` for VARIABLE-layout bytes: splice blobs, shift the end offsets.
+
+    Keys are found by bisection on the bytes (no entry is decoded), or in
+    ``keys`` (the node's, decoded) when given; the ends after each edit move
+    by the bytes it added or removed, all at once (``_shift``). Returns None
+    also when the node might turn uniform (FIXED).
+    """
+    _, n, total, klen, vlen = variable_header(data, oid)
+    if not n:
+        return None
+    ke = HEADER_SIZE  # key ends, then value ends
+    ve = ke + 4 * n
+    kb = ve + 4 * n  # key blob, then value blob, then counts
+    vb = kb + klen
+    co = vb + vlen
+
+    def raw_key(i: int) -> bytes:
+        s, e = _ENDS.unpack_from(data, ke + 4 * i - 4) if i else (0, _END.unpack_from(data, ke)[0])
+        return data[kb + s : kb + e]
+
+    key_at: Callable[[int], bytes] = raw_key if keys is None else keys.__getitem__
+    last = key_at(n - 1)
+    kends: list[bytes] = []
+    vends: list[bytes] = []
+    kparts: list[bytes] = []
+    vparts: list[bytes] = []
+    cparts: list[bytes] = []
+    prev = dn = dtotal = dk = dv = 0
+    ks = vs = 0  # blob offsets where entry ``prev`` starts
+    changed = maybe_uniform = False
+    for k, v in ops[lo:hi]:
+        if v is touch:
+            continue
+        if keys is None:
+            i = bisect_left(range(n), k, prev, key=raw_key)
+        else:
+            i = bisect_left(keys, k, prev)
+        if i == n:
+            if v is None:
+                continue  # deleting an absent key
+            return None  # past the last key: the node's end moves
+        hit = key_at(i) == k
+        if v is None and not hit:
+            continue
+        if v is not None and k in bounds and k != last:
+            return None  # a new boundary splits the node
+        if hit and i == n - 1 and v is None:
+            return None  # deleting the last key moves the node's end
+        ki, vi = _end(data, ke, i - 1), _end(data, ve, i - 1)  # where entry i starts
+        kj, vj = (_end(data, ke, i), _end(data, ve, i)) if hit else (ki, vi)  # ... and ends
+        new_v = v
+        if v is None:
+            dtotal -= _count(data, co, i) if level else 1
+        elif level:
+            new_v, count = v
+            old_count = _count(data, co, i) if hit else 0
+            if hit and old_count == count and data[vb + vi : vb + vj] == new_v:
+                continue
+            dtotal += count - old_count
+        else:
+            if hit and data[vb + vi : vb + vj] == v:
+                continue
+            dtotal += not hit
+        changed = True
+        # Entries prev..i-1 are unchanged: their blobs as they are, their ends shifted.
+        kends.append(_shift(data[ke + 4 * prev : ke + 4 * i], dk))
+        vends.append(_shift(data[ve + 4 * prev : ve + 4 * i], dv))
+        kparts.append(data[kb + ks : kb + ki])
+        vparts.append(data[vb + vs : vb + vi])
+        if level:
+            cparts.append(data[co + 8 * prev : co + 8 * i])
+        start_k, start_v = ki + dk, vi + dv  # where entry i goes in the new blobs
+        if hit:  # drop the old entry i
+            dk -= kj - ki
+            dv -= vj - vi
+            dn -= 1
+            maybe_uniform = maybe_uniform or v is None or len(new_v) != vj - vi
+        ks, vs, prev = kj, vj, i + hit
+        if v is not None:  # put the new entry i
+            dk += len(k)
+            dv += len(new_v)
+            dn += 1
+            kends.append(_END.pack(start_k + len(k)))
+            vends.append(_END.pack(start_v + len(new_v)))
+            kparts.append(k)
+            vparts.append(new_v)
+            if level:
+                cparts.append(count.to_bytes(8, "little"))
+    if not changed:
+        return False
+    kends.append(_shift(data[ke + 4 * prev : ve], dk))
+    vends.append(_shift(data[ve + 4 * prev : kb], dv))
+    kparts.append(data[kb + ks : vb])
+    vparts.append(data[vb + vs : co])
+    if level:
+        cparts.append(data[co + 8 * prev :])
+    n += dn
+    total += dtotal
+    ends = b"".join((*kends, *vends))
+    if maybe_uniform:
+        # Variable widths survive an edit unless one was deleted or replaced:
+        # the layout stays VARIABLE if the new blobs are not n times the first width.
+        k0, v0 = _END.unpack_from(ends)[0], _END.unpack_from(ends, 4 * n)[0]
+        if klen + dk == n * k0 and (level or vlen + dv == n * v0):
+            return None
+    header = _HDR.pack(VERSION, level, VARIABLE, 0, n, total, 0, 0)
+    return last, b"".join((header, ends, *kparts, *vparts, *cparts)), total
+
+
+def patch_bytes(
+    data: bytes,
+    oid: bytes,
+    level: int,
+    ops: Sequence[tuple[bytes, Any]],
+    lo: int,
+    hi: int,
+    bounds: Container[bytes],
+    touch: object,
+) -> Patched | Literal[False] | None:
+    """``patch_fixed`` or ``patch_variable``, whichever the node's layout calls for."""
+    patch = patch_variable if is_variable(data) else patch_fixed
+    return patch(data, oid, level, ops, lo, hi, bounds, touch)
+
+
+def is_variable(data: bytes) -> bool:
+    """Tell whether node bytes have the VARIABLE layout (False for anything malformed)."""
+    return len(data) > 2 and data[2] == VARIABLE

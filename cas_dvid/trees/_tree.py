@@ -10,7 +10,14 @@ from operator import itemgetter
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects.ids import ObjectId
 from cas_dvid.trees import _apply, _diff
-from cas_dvid.trees._build import NodeWriter, build_columns, check_entries, check_sorted
+from cas_dvid.trees._build import (
+    MAX_KEY_SIZE,
+    MAX_VALUE_SIZE,
+    NodeWriter,
+    build_columns,
+    check_entries,
+    check_sorted,
+)
 from cas_dvid.trees._node import EMPTY, EMPTY_NODE, EMPTY_ROOT, Node, decode
 from cas_dvid.trees.abc import NodeStore
 
@@ -293,6 +300,15 @@ class Tree:
 
 def _parse_batch(puts: Puts, deletes: Iterable[bytes]) -> list[tuple[bytes, bytes | None]]:
     """Check a batch and return its ops sorted by key (``None`` = delete)."""
+    if type(puts) is dict and len(puts) == 1 and deletes == ():  # PERF: one-key writes
+        ((k, v),) = puts.items()
+        if (
+            type(k) is bytes
+            and type(v) is bytes
+            and len(k) <= MAX_KEY_SIZE
+            and len(v) <= MAX_VALUE_SIZE
+        ):
+            return [(k, v)]
     p = dict(puts.items() if isinstance(puts, Mapping) else puts)
     check_entries(list(p), list(p.values()))
     ops: dict[bytes, bytes | None] = dict(p)
