@@ -101,7 +101,7 @@ class LocalBackend(Backend):
         """Write to a partial file, then link it into place unless the name exists."""
         final = self._path(key)
         # PERF: a stat is ~3 us; writing a file that exists costs ~100x that.
-        if os.path.exists(final):
+        if _touch(final):
             return False
         tmp = f"{final}.{secrets.token_hex(6)}{_PARTIAL}"
         try:
@@ -116,10 +116,15 @@ class LocalBackend(Backend):
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            try:
-                os.link(tmp, final)
-            except FileExistsError:
-                return False
+            for _ in range(3):
+                try:
+                    os.link(tmp, final)
+                    break
+                except FileExistsError:
+                    if _touch(final):
+                        return False  # another writer made it first
+            else:
+                raise BackendError(f"writing {final}: it keeps appearing and vanishing")
             if self.fsync:
                 _fsync_dir(os.path.dirname(final))
             return True
@@ -238,6 +243,21 @@ class LocalBackend(Backend):
                 if name.startswith(prefix):
                     names.append(name)
         yield from sorted(names)
+
+
+def _touch(path: str) -> bool:
+    """Refresh an existing object's mtime; False if there is no such object.
+
+    A writer that stores an object again makes it new for gc's grace period, so gc
+    cannot delete it under that writer.  A read-only store still counts as present.
+    """
+    try:
+        os.utime(path)
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return os.path.exists(path)
 
 
 def _read_file(path: str) -> bytes:

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from types import TracebackType
@@ -41,11 +42,15 @@ class S3TestServer:
         for k, v in TEST_CREDENTIALS.items():
             os.environ.setdefault(k, v)
         cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # NOTE: moto logs every request on stderr; a pipe nobody drains fills after
+        # ~64 KiB and then moto blocks, so its log goes to a file.
+        self._log = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self._log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                self._log.seek(0)
+                err = self._log.read().decode(errors="replace")
                 raise RuntimeError(f"moto server exited with {self._proc.returncode}: {err[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1):
@@ -73,8 +78,7 @@ class S3TestServer:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-            if self._proc.stderr:
-                self._proc.stderr.close()
+            self._log.close()
             self._proc = None
 
     def __enter__(self) -> S3TestServer:

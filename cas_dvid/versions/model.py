@@ -107,7 +107,7 @@ class Repo:
             nxt = []
             for u in frontier:
                 for p in self.nodes[u].parents:
-                    if p not in dist:
+                    if p not in dist and p in self.nodes:  # a partial copy may lack old parents
                         dist[p] = dist[u] + 1
                         nxt.append(p)
             frontier = nxt
