@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from cas_dvid.objects.ids import Kind, content_id
 from cas_dvid.trees._node import decode, encode
-from cas_dvid.trees._patch import patch_bytes, patch_node
+from cas_dvid.trees._patch import is_variable, patch_fixed, patch_node, patch_variable
 
 TOUCH = object()
 # Tiny alphabets: prefixes, empty keys/values, equal and unequal widths all show up.
@@ -67,13 +67,15 @@ def test_splices_equal_a_fresh_encode(
     else:
         want = encode(level, mk, [merged[k] for k in mk]) if mk else b""
 
-    for patch in ("bytes", "node"):
-        if patch == "bytes":
-            got = patch_bytes(raw, b"id", level, op_list, 0, len(op_list), bounds, TOUCH)
-        else:
+    on_bytes = patch_variable if is_variable(raw) else patch_fixed
+    for patch in ("bytes", "bytes+keys", "node"):
+        if patch == "node":
             got = patch_node(node, raw, op_list, 0, len(op_list), bounds, TOUCH)
+        else:
+            keys_at_hand = node.keys if patch == "bytes+keys" else None
+            got = on_bytes(raw, b"id", level, op_list, 0, len(op_list), bounds, TOUCH, keys_at_hand)
         if got is None:
-            assert patch == "bytes" or not one_node, "patch_node handles every one-node case"
+            assert patch != "node" or not one_node, "patch_node handles every one-node case"
             continue
         assert one_node
         if got is False:

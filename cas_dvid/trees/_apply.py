@@ -23,24 +23,30 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, Literal
 
-from cas_dvid.objects.ids import ObjectId
+from cas_dvid.objects.ids import ID_SIZE, ObjectId
 from cas_dvid.trees._build import NodeWriter, build_up
 from cas_dvid.trees._chunk import is_boundary, key_hash, key_hash_list, threshold
 from cas_dvid.trees._node import (
     _HDR,
     EMPTY_NODE,
     EMPTY_ROOT,
+    Loaders,
     Node,
+    RouteView,
     decode,
     encode,
     header_widths,
 )
-from cas_dvid.trees._patch import is_variable, patch_bytes, patch_fixed, patch_node
+from cas_dvid.trees._patch import (
+    is_variable,
+    patch_fixed,
+    patch_node,
+    patch_variable,
+)
 
 Loader = Callable[[bytes], Node]
-BytesLoader = Callable[[bytes], bytes]
 Op = tuple[bytes, Any]  # (key, new value | None for delete | _TOUCH); internal values: (id, count)
 # node id, its slice [lo, hi) of the level's ops, whether it is the level's last node
 Touched = tuple[bytes, int, int, bool]
@@ -49,41 +55,35 @@ _TOUCH: Any = object()
 _DICT_MERGE_OVER = 16  # PERF: bisect+insert per op beats a dict rebuild below this many ops.
 
 
-def apply_ops(
-    load: Loader, load_bytes: BytesLoader, writer: NodeWriter, root: ObjectId, ops: list[Op]
-) -> ObjectId:
-    """Apply sorted, unique ``ops`` (value ``None`` deletes) to ``root``; return the new root.
-
-    ``load`` gives a decoded node, ``load_bytes`` its bytes (both cached).
-    """
-    root_node = load(root)
+def apply_ops(ld: Loaders, writer: NodeWriter, root: ObjectId, ops: list[Op]) -> ObjectId:
+    """Apply sorted, unique ``ops`` (value ``None`` deletes) to ``root``; return the new root."""
+    root_view = ld.route(root)
     if len(ops) == 1:
-        new_root = _apply_one(load, load_bytes, writer, root, root_node, *ops[0])
+        new_root = _apply_one(ld, writer, root, root_view, *ops[0])
         if new_root is not None:
             return new_root
         writer.pending.clear()  # (the general path below redoes what the attempt wrote)
-    height = root_node.level
+    height = root_view[0]
     for level in range(height + 1):
         bounds = _boundaries(ops, level)
         level_ops = _with_touches(ops, bounds)
         touched: list[Touched] = []
         keys = [k for k, _ in level_ops]
-        _route(load, root, root_node, level, keys, 0, len(keys), True, touched)
-        old, added = _rechunk(load, load_bytes, touched, level, level_ops, bounds, writer)
+        _route(ld.route, root, root_view, level, keys, 0, len(keys), True, touched)
+        old, added = _rechunk(ld, touched, level, level_ops, bounds, writer)
         if not old and not added:
             return root
         if level == height:
-            return _new_root(load, writer, added, height)
+            return _new_root(ld.node, writer, added, height)
         ops = _parent_ops(old, added)
     raise AssertionError("unreachable: the loop returns at the root level")
 
 
 def _apply_one(
-    load: Loader,
-    load_bytes: BytesLoader,
+    ld: Loaders,
     writer: NodeWriter,
     root: ObjectId,
-    root_node: Node,
+    root_view: RouteView,
     key: bytes,
     value: bytes | None,
 ) -> ObjectId | None:
@@ -94,29 +94,29 @@ def _apply_one(
     Returns None when the leaf would split or end at another key; the caller
     then drops what was queued and takes the general path.
     """
-    path: list[tuple[bytes, Node, int]] = []  # (id, node, child index) from the root down
+    path: list[tuple[bytes, bytes]] = []  # (node id, key of the child taken) from the root down
     oid: bytes = root
-    node = root_node
-    while node.level:
-        i = bisect_left(node.keys, key)
-        if i == len(node.keys):
+    level, keys, data, off = root_view
+    while level:
+        i = bisect_left(keys, key)
+        if i == len(keys):
             return None  # past the last key: the rightmost nodes' ends move
-        path.append((oid, node, i))
-        oid = node.vals[i]
-        if node.level == 1:
+        path.append((oid, keys[i]))
+        oid = data[off + ID_SIZE * i : off + ID_SIZE * i + ID_SIZE]
+        if level == 1:
             break  # (the leaf is read below, as bytes when it can be)
-        node = load(oid)
+        level, keys, data, off = ld.route(oid)
     op: list[Op] = [(key, value)]
     bounds = (key,) if value is not None and key_hash(key) < threshold(0) else ()
     level = 0
     while True:
-        data = load_bytes(oid)
+        data = ld.data(oid)
         # A VARIABLE node is patched decoded: finding keys in its bytes is slow.
         patched = None
         if not is_variable(data):
             patched = patch_fixed(data, oid, level, op, 0, 1, bounds, _TOUCH)
         if patched is None:
-            spliced = patch_node(load(oid), data, op, 0, 1, bounds, _TOUCH)
+            spliced = patch_node(ld.node(oid), data, op, 0, 1, bounds, _TOUCH)
             if spliced is None:
                 return None
             if spliced is False:
@@ -130,10 +130,10 @@ def _apply_one(
             new_id = writer.add(data)
         if not path:
             return new_id
-        oid, node, i = path.pop()
+        oid, child_key = path.pop()
         # The child keeps its last key, which is inside this node or its last,
         # so the update cannot add a boundary: no bounds to check from here up.
-        op = [(node.keys[i], (new_id, total))]
+        op = [(child_key, (new_id, total))]
         bounds = ()
         level += 1
 
@@ -157,9 +157,9 @@ def _with_touches(ops: list[Op], bounds: set[bytes]) -> list[Op]:
 
 
 def _route(
-    load: Loader,
+    route: Callable[[bytes], RouteView],
     oid: bytes,
-    node: Node,
+    view: RouteView,
     level: int,
     keys: Sequence[bytes],
     lo: int,
@@ -169,14 +169,15 @@ def _route(
 ) -> None:
     """Append, in key order, each node at ``level`` that ``keys[lo:hi]`` fall into.
 
-    The nodes found are not loaded here: the caller reads their bytes.
+    Nodes above ``level`` are read as routing views (keys, not values); the
+    nodes found are not read here: the caller reads their bytes.
     """
-    if node.level == level:
+    node_level, nkeys, data, off = view
+    if node_level == level:
         out.append((oid, lo, hi, rightmost))
         return
-    nkeys, ids = node.keys, node.vals
     last = len(nkeys) - 1
-    leafward = node.level == level + 1
+    leafward = node_level == level + 1
     i = lo
     while i < hi:
         c = bisect_left(nkeys, keys[i])
@@ -184,17 +185,16 @@ def _route(
             c, j = last, hi
         else:
             j = bisect_right(keys, nkeys[c], i, hi)
-        child = ids[c]
+        child = data[off + ID_SIZE * c : off + ID_SIZE * c + ID_SIZE]
         if leafward:  # PERF: no recursive call for the level most nodes are on.
             out.append((child, i, j, rightmost and c == last))
         else:
-            _route(load, child, load(child), level, keys, i, j, rightmost and c == last, out)
+            _route(route, child, route(child), level, keys, i, j, rightmost and c == last, out)
         i = j
 
 
 def _rechunk(
-    load: Loader,
-    load_bytes: BytesLoader,
+    ld: Loaders,
     touched: list[Touched],
     level: int,
     ops: list[Op],
@@ -212,17 +212,7 @@ def _rechunk(
     pv: list[Any] = []
     for oid, lo, hi, rightmost in touched:
         if not pk:  # PERF: most nodes stay one node; splice their bytes (see _patch).
-            patched = patch_bytes(load_bytes(oid), oid, level, ops, lo, hi, bounds, _TOUCH)
-            if patched is False:
-                continue
-            if patched is not None:
-                last, data, total = patched
-                old[last] = oid
-                added.append((last, writer.add(data), total))
-                continue
-        node = load(oid)
-        if not pk:  # PERF: the same for other layouts, on the decoded entries
-            spliced = patch_node(node, load_bytes(oid), ops, lo, hi, bounds, _TOUCH)
+            spliced = _splice(ld, oid, level, ops, lo, hi, bounds)
             if spliced is False:
                 continue
             if spliced is not None:
@@ -230,6 +220,7 @@ def _rechunk(
                 old[last] = oid
                 added.append((last, writer.add(data, new_node), total))
                 continue
+        node = ld.node(oid)
         node_ops = [op for op in ops[lo:hi] if op[1] is not _TOUCH]
         vals = _entry_vals(node)
         mk, mv, changed = _merge(node.keys, vals, node_ops)
@@ -249,6 +240,25 @@ def _rechunk(
     if pk:
         added.append(_emit(level, pk, pv, writer, None))
     return old, added
+
+
+def _splice(
+    ld: Loaders, oid: bytes, level: int, ops: list[Op], lo: int, hi: int, bounds: set[bytes]
+) -> tuple[bytes, bytes, int, Node | None] | Literal[False] | None:
+    """Patch one touched node in place of merge and re-split, when it stays one node.
+
+    Returns ``(last key, bytes, total, decoded node or None)``, False when
+    nothing changes, None when the general path is needed.
+    """
+    if level:  # (routing read this node's keys already)
+        _, keys, data, _ = ld.route(oid)
+    else:
+        keys, data = None, ld.data(oid)
+    patch = patch_variable if is_variable(data) else patch_fixed
+    patched = patch(data, oid, level, ops, lo, hi, bounds, _TOUCH, keys)
+    if patched is None:  # (a layout change is spliced decoded)
+        return patch_node(ld.node(oid), data, ops, lo, hi, bounds, _TOUCH)
+    return patched and (*patched, None)
 
 
 def _widths(node: Node, ops: list[Op]) -> tuple[int, int] | None:

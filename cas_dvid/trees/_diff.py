@@ -18,25 +18,22 @@ from operator import ne
 from typing import Any
 
 from cas_dvid.objects.ids import ObjectId
-from cas_dvid.trees._leafdiff import leaf_changes
-from cas_dvid.trees._node import Node
+from cas_dvid.trees._leafdiff import changed_children, leaf_changes
+from cas_dvid.trees._node import Loaders, Node
 
 Loader = Callable[[bytes], Node]
-BytesLoader = Callable[[bytes], bytes]
 Change = tuple[bytes, bytes | None, bytes | None]
 Item = tuple[int, Any, Any, Any]  # (level | -1, key, id | value, low | None)
 _ENTRY = -1
 
 
-def diff(load: Loader, load_bytes: BytesLoader, a: ObjectId, b: ObjectId) -> Iterator[Change]:
-    """Yield ``(key, old, new)`` for each key whose value differs, in key order.
-
-    ``load`` gives a decoded node, ``load_bytes`` its bytes (both cached).
-    """
+def diff(ld: Loaders, a: ObjectId, b: ObjectId) -> Iterator[Change]:
+    """Yield ``(key, old, new)`` for each key whose value differs, in key order."""
+    load = ld.node
     if a == b:
         return
-    sa: list[Item] = [(load(a).level, None, a, None)]
-    sb: list[Item] = [(load(b).level, None, b, None)]
+    sa: list[Item] = [(ld.route(a)[0], None, a, None)]
+    sb: list[Item] = [(ld.route(b)[0], None, b, None)]
     while sa and sb:
         x, y = sa[-1], sb[-1]
         lx, ly = x[0], y[0]
@@ -62,7 +59,7 @@ def diff(load: Loader, load_bytes: BytesLoader, a: ObjectId, b: ObjectId) -> Ite
         elif ly > lx:
             _expand(load, sb.pop(), sb)
         elif x[1] == y[1]:
-            yield from _aligned(load, load_bytes, sa.pop(), sb.pop(), sa, sb)
+            yield from _aligned(ld, sa.pop(), sb.pop(), sa, sb)
         else:
             _expand(load, sa.pop(), sa)
             _expand(load, sb.pop(), sb)
@@ -97,28 +94,28 @@ def _expand(load: Loader, item: Item, stack: list[Item]) -> None:
     stack.extend(zip(repeat(node.level - 1, n), reversed(keys), vals, lows, strict=True))
 
 
-def _aligned(
-    load: Loader, load_bytes: BytesLoader, x: Item, y: Item, sa: list[Item], sb: list[Item]
-) -> Iterator[Change]:
+def _aligned(ld: Loaders, x: Item, y: Item, sa: list[Item], sb: list[Item]) -> Iterator[Change]:
     """Compare two same-level nodes ending at the same key: they hold the same key span."""
+    load, load_bytes = ld.node, ld.data
     if x[0] == 0:
         out: list[Change] = []
         leaf_changes(load, load_bytes, x[2], y[2], out)
         yield from out
         return
+    if x[0] == 1:
+        # PERF: equal keys mean child i spans the same keys on both sides: diff
+        # those leaf pairs here instead of a round trip through the stacks.
+        pairs = changed_children(ld.route(x[2]), ld.route(y[2]))
+        if pairs is not None:
+            out = []
+            for a, b in pairs:
+                leaf_changes(load, load_bytes, a, b, out)
+            yield from out
+            return
     na, nb = load(x[2]), load(y[2])
     ka, kb = na.keys, nb.keys
     if ka == kb:
-        differ = list(compress(range(len(ka)), map(ne, na.vals, nb.vals)))
-        if na.level == 1:
-            # PERF: equal keys mean child i spans the same keys on both sides:
-            # diff those leaf pairs here instead of a round trip through the stacks.
-            out = []
-            for i in differ:
-                leaf_changes(load, load_bytes, na.vals[i], nb.vals[i], out)
-            yield from out
-            return
-        keep_a = keep_b = differ
+        keep_a = keep_b = list(compress(range(len(ka)), map(ne, na.vals, nb.vals)))
     else:
         # Children are equal when id and span (previous key, last key) agree; the
         # first child's span starts at the common stream head on both sides.

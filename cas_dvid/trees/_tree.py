@@ -18,7 +18,16 @@ from cas_dvid.trees._build import (
     check_entries,
     check_sorted,
 )
-from cas_dvid.trees._node import EMPTY, EMPTY_NODE, EMPTY_ROOT, Node, decode
+from cas_dvid.trees._node import (
+    EMPTY,
+    EMPTY_NODE,
+    EMPTY_ROOT,
+    Loaders,
+    Node,
+    RouteView,
+    decode,
+    route_view,
+)
 from cas_dvid.trees.abc import NodeStore
 
 Puts = Mapping[bytes, bytes] | Iterable[tuple[bytes, bytes]]
@@ -40,11 +49,12 @@ class _Entry:
     an entry one object, cheap to evict, instead of one per key and value.
     """
 
-    __slots__ = ("data", "node")
+    __slots__ = ("data", "node", "route")
 
     def __init__(self, data: bytes, node: Node | None) -> None:
         self.data = data
         self.node = node
+        self.route: RouteView | None = None
 
 
 class Tree:
@@ -59,6 +69,7 @@ class Tree:
         self.store = store
         self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
         self._cache_nodes = cache_nodes
+        self._loaders = Loaders(self.node, self._node_bytes, self._route_view)
 
     # -- nodes -------------------------------------------------------------------
 
@@ -81,6 +92,18 @@ class Tree:
             return self._load(oid).data
         self._cache.move_to_end(oid)
         return entry.data
+
+    def _route_view(self, oid: bytes) -> RouteView:
+        """Return the routing view of node ``oid`` (cached): its keys without its values."""
+        entry = self._cache.get(oid)
+        if entry is None:
+            entry = self._load(oid)
+        else:
+            self._cache.move_to_end(oid)
+        view = entry.route
+        if view is None:
+            view = entry.route = route_view(entry.data, entry.node, oid)
+        return view
 
     def _load(self, oid: bytes) -> _Entry:
         if oid == EMPTY_ROOT:
@@ -239,7 +262,7 @@ class Tree:
         if root == EMPTY_ROOT:
             return self.build([(k, v) for k, v in ops if v is not None])
         writer = NodeWriter(self.store, remember=self._remember)
-        new_root = _apply.apply_ops(self.node, self._node_bytes, writer, root, ops)
+        new_root = _apply.apply_ops(self._loaders, writer, root, ops)
         writer.flush()
         return new_root
 
@@ -251,7 +274,7 @@ class Tree:
         ``old`` is ``None`` for a key only in ``root_b``, ``new`` for one only in
         ``root_a``. A subtree whose id both sides share is never loaded.
         """
-        return _diff.diff(self.node, self._node_bytes, root_a, root_b)
+        return _diff.diff(self._loaders, root_a, root_b)
 
     def merge3(
         self, base: ObjectId, ours: ObjectId, theirs: ObjectId
