@@ -42,11 +42,12 @@ BUILD_FLUSH_NODES = 4096
 
 
 class _Entry:
-    """One cached node: its bytes, and its decoded form once something asked for it.
+    """One cached node: its bytes, plus its decoded form and routing view once asked for.
 
     PERF: apply and diff mostly work on the bytes; a node they create or
     load is decoded only if a read needs it, which saves decoding and makes
-    an entry one object, cheap to evict, instead of one per key and value.
+    an entry a few objects, cheap to evict, instead of one per key and value.
+    Routing through an internal node needs only its keys (``route_view``).
     """
 
     __slots__ = ("data", "node", "route")
