@@ -25,7 +25,12 @@ test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv
-	$(PY) tools/bench_objects.py
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	-$(PY) tools/bench_objects.py
+	-$(PY) tools/bench_trees.py
+	-$(PY) tools/bench_keyvalue.py
+	-$(PY) tools/bench_volume.py
+	-$(PY) tools/bench_sync.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
