@@ -22,6 +22,7 @@ from cas_dvid.trees._node import (
     EMPTY,
     EMPTY_NODE,
     EMPTY_ROOT,
+    VARIABLE,
     Loaders,
     Node,
     RouteView,
@@ -103,7 +104,10 @@ class Tree:
             self._cache.move_to_end(oid)
         view = entry.route
         if view is None:
-            view = entry.route = route_view(entry.data, entry.node, oid)
+            node = entry.node
+            if node is None and len(entry.data) > 2 and entry.data[2] == VARIABLE:
+                node = entry.node = decode(entry.data, oid)  # (its keys need decoding anyway)
+            view = entry.route = route_view(entry.data, node, oid)
         return view
 
     def _load(self, oid: bytes) -> _Entry:
