@@ -16,6 +16,7 @@ TOUCH = object()
 # Tiny alphabets: prefixes, empty keys/values, equal and unequal widths all show up.
 KEYS = st.binary(max_size=3).filter(lambda k: set(k) <= {0, 1, 255})
 VALS = st.sampled_from([b"", b"a", b"bb", b"cc", b"ddd", b"eee"])
+MIXED = [b"\0", b"\0\1", b"\1", b"\1\1"]  # keys of two widths: a VARIABLE node either way
 
 
 def child(i: int) -> tuple[bytes, int]:
@@ -30,6 +31,18 @@ def child(i: int) -> tuple[bytes, int]:
     data=st.data(),
 )
 @example(entries={b"a": b"x", b"b": b"yy"}, ops={b"a": b"xx"}, level=0, data=None)
+@example(
+    entries=dict.fromkeys([b"\0", b"\0\1", b"\1", b"\1\1"], b""),
+    ops={b"\0\1": None},
+    level=1,
+    data=None,
+)
+@example(
+    entries=dict.fromkeys([b"\0", b"\0\1", b"\1", b"\1\1"], b"a"),
+    ops={b"\0": None},
+    level=0,
+    data=None,
+)
 @pytest.mark.filterwarnings("ignore")
 def test_splices_equal_a_fresh_encode(
     entries: dict[bytes, bytes], ops: dict[bytes, Any], level: int, data: st.DataObject | None

@@ -314,6 +314,10 @@ def patch_variable(
     _, n, total, klen, vlen = variable_header(data, oid)
     if not n:
         return None
+    if hi - lo == 1 and keys is not None:  # PERF: one edit, in a few slices
+        return _patch_variable_once(
+            data, level, n, total, klen, vlen, *ops[lo], keys, bounds, touch
+        )
     ke = HEADER_SIZE  # key ends, then value ends
     ve = ke + 4 * n
     kb = ve + 4 * n  # key blob, then value blob, then counts
@@ -411,6 +415,87 @@ def patch_variable(
             return None
     header = _HDR.pack(VERSION, level, VARIABLE, 0, n, total, 0, 0)
     return last, b"".join((header, ends, *kparts, *vparts, *cparts)), total
+
+
+def _patch_variable_once(
+    data: bytes,
+    level: int,
+    n: int,
+    total: int,
+    klen: int,
+    vlen: int,
+    k: bytes,
+    v: Any,
+    keys: Sequence[bytes],
+    bounds: Container[bytes],
+    touch: object,
+) -> Patched | Literal[False] | None:
+    """``patch_variable`` for one op, the node's ``keys`` at hand (the header's fields given)."""
+    if v is touch:
+        return False
+    i = bisect_left(keys, k)
+    if i == n:
+        return False if v is None else None  # (a put past the last key moves the node's end)
+    hit = keys[i] == k
+    last = keys[-1]
+    if v is None:
+        if not hit:
+            return False
+        if i == n - 1:
+            return None  # deleting the last key moves the node's end
+    elif k in bounds and k != last:
+        return None  # a new boundary splits the node
+    ke, ve = HEADER_SIZE, HEADER_SIZE + 4 * n  # key ends, value ends,
+    kb = ve + 4 * n  # then the key blob, the value blob, the counts
+    vb, co = kb + klen, kb + klen + vlen
+    ki, vi = _end(data, ke, i - 1), _end(data, ve, i - 1)  # entry i's span in the blobs
+    kj, vj = (_end(data, ke, i), _end(data, ve, i)) if hit else (ki, vi)
+    count = old_count = 0
+    new_k = new_v = b""
+    if v is not None:
+        new_k, new_v = k, v
+        if level:
+            new_v, count = v
+        if hit:
+            old_count = _count(data, co, i) if level else 0
+            if old_count == count and data[vb + vi : vb + vj] == new_v:
+                return False
+    elif level:
+        old_count = _count(data, co, i)
+    dk, dv = len(new_k) - (kj - ki), len(new_v) - (vj - vi)
+    put = v is not None
+    n2 = n + put - hit
+    total2 = total + count - old_count if level else n2
+    if hit and (not put or dv):  # a width went or changed: the node may turn uniform (FIXED)
+        if i or not put:  # the new first entry is an old one: entry 0, or 1 if 0 went
+            first = 0 if i else 1
+            k0 = _end(data, ke, first) - _end(data, ke, first - 1)
+            v0 = _end(data, ve, first) - _end(data, ve, first - 1)
+        else:
+            k0, v0 = len(new_k), len(new_v)
+        if klen + dk == n2 * k0 and (level or vlen + dv == n2 * v0):
+            return None
+    j = i + hit  # first old entry after the edit
+    parts = [
+        _HDR.pack(VERSION, level, VARIABLE, 0, n2, total2, 0, 0),
+        data[ke : ke + 4 * i],
+        _END.pack(ki + len(new_k)) if put else b"",
+        _shift(data[ke + 4 * j : ve], dk),
+        data[ve : ve + 4 * i],
+        _END.pack(vi + len(new_v)) if put else b"",
+        _shift(data[ve + 4 * j : kb], dv),
+        data[kb : kb + ki],
+        new_k,
+        data[kb + kj : vb],
+        data[vb : vb + vi],
+        new_v,
+        data[vb + vj : co],
+    ]
+    if level:
+        parts.append(data[co : co + 8 * i])
+        parts.append(count.to_bytes(8, "little") if put else b"")
+        parts.append(data[co + 8 * j :])
+    return last, b"".join(parts), total2
 
 
 def is_variable(data: bytes) -> bool:
