@@ -8,6 +8,10 @@ Like a server process, the run raises glibc's malloc trim/mmap thresholds
 the benchmark's own 1M-item fixture out of the garbage collector (a server holds
 no such list). The collector stays on for everything the tree allocates.
 
+Last come the one-put applies a keyvalue POST pays (500 entries, height 2),
+per call: on this noisy 2-core machine expect run-to-run swings of up to 2x,
+so compare several runs (and the tree/dict ratio), not one.
+
     .venv/bin/python tools/bench_trees.py [--n 1000000] [--repeat 7]
 """
 
