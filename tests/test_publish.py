@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import numpy as np
-import pytest
 
 from cas_dvid.api import ServerConfig, create_app
 from cas_dvid.storeinfo import init_store
@@ -84,31 +81,7 @@ def fetch(
         return e.code, e.read()
 
 
-@pytest.fixture(scope="module")
-def own_s3() -> Iterator[S3TestServer]:
-    """A moto server of this module's own.
-
-    NOTE: the session's S3TestServer keeps moto's stderr on a pipe nobody reads; once
-    ~64 KiB of request log lines have piled up, moto blocks writing the next one and
-    hangs every request. Tests that ran before this one use most of that budget.
-    """
-    with S3TestServer() as server:
-        pipe = server._proc.stderr if server._proc else None  # noqa: SLF001 - see the NOTE
-
-        def drain() -> None:
-            try:
-                while pipe is not None and pipe.read(65536):
-                    pass
-            except (OSError, ValueError):
-                pass
-
-        threading.Thread(target=drain, daemon=True).start()
-        yield server
-
-
-def test_publish_to_s3_serve_read_only_and_verify(tmp_path: Path, own_s3: S3TestServer) -> None:
-    s3_server = own_s3
-    s3_bucket = s3_server.make_bucket("publish")
+def test_publish_to_s3_serve_read_only_and_verify(tmp_path: Path, s3_server: S3TestServer, s3_bucket: str) -> None:
     local = tmp_path / "store"
     init_store(f"file://{local}")[0].close()
     dest = f"s3://{s3_bucket}/pub?endpoint_url={s3_server.endpoint}"
