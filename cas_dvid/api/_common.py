@@ -78,6 +78,14 @@ def go_json(doc: Any) -> bytes:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
 
 
+def posted_member(req: falcon.Request, limit: int, name: str) -> Any:
+    """The ``name`` member of a POSTed JSON object, with DVID's message when it is missing."""
+    doc = json_object(read_json(req, limit))
+    if name not in doc:
+        raise InvalidInputError(f"Could not find '{name}' value in POSTed JSON.")
+    return doc
+
+
 def send_json(resp: falcon.Response, doc: Any) -> None:
     """JSON out, as DVID's Go encoder writes it."""
     resp.content_type = falcon.MEDIA_JSON

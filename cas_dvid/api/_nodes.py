@@ -6,6 +6,7 @@ import falcon
 
 from cas_dvid.api._common import (
     json_object,
+    posted_member,
     read_json,
     send_json,
     send_pair,
@@ -13,7 +14,6 @@ from cas_dvid.api._common import (
     string_list,
 )
 from cas_dvid.api._repos import _Resource
-from cas_dvid.errors import InvalidInputError
 
 
 class NodeNote(_Resource):
@@ -25,9 +25,7 @@ class NodeNote(_Resource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """Set the note."""
-        doc = json_object(read_json(req, self.limit))
-        if "note" not in doc:
-            raise InvalidInputError("Could not find 'note' value in POSTed JSON.")
+        doc = posted_member(req, self.limit, "note")
         self.v.set_node_note(uuid, string_field(doc, "note"))
 
 
@@ -40,9 +38,7 @@ class NodeLog(_Resource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """Append lines."""
-        doc = json_object(read_json(req, self.limit))
-        if "log" not in doc:
-            raise InvalidInputError("Could not find 'log' value in POSTed JSON.")
+        doc = posted_member(req, self.limit, "log")
         self.v.append_node_log(uuid, string_list(doc, "log"))
 
 

@@ -9,6 +9,7 @@ import falcon
 from cas_dvid.api._common import (
     Services,
     json_object,
+    posted_member,
     read_json,
     send_json,
     send_pair,
@@ -114,9 +115,7 @@ class RepoLog(_Resource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """Append lines."""
-        doc = json_object(read_json(req, self.limit))
-        if "log" not in doc:
-            raise InvalidInputError("Could not find 'log' value in POSTed JSON.")
+        doc = posted_member(req, self.limit, "log")
         self.v.append_repo_log(uuid, string_list(doc, "log"))
 
 
