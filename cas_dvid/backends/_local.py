@@ -85,9 +85,9 @@ class LocalBackend(Backend):
         """Read an object file (or a range of it)."""
         path = self._path(key)
         try:
+            if byte_range is None:
+                return _read_object(path)
             with open(path, "rb", buffering=0) as f:
-                if byte_range is None:
-                    return f.readall()
                 f.seek(byte_range.start)
                 if byte_range.end is None:
                     return f.readall()
@@ -258,6 +258,22 @@ def _touch(path: str) -> bool:
         return False
     except OSError:
         return os.path.exists(path)
+
+
+def _read_object(path: str) -> bytes:
+    """A whole object file: open, fstat, one read, close (PERF: FileIO.readall makes more calls)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size)
+        while len(data) < size:  # NOTE: a short read only on exotic filesystems
+            more = os.read(fd, size - len(data))
+            if not more:
+                break
+            data += more
+        return data
+    finally:
+        os.close(fd)
 
 
 def _read_file(path: str) -> bytes:
