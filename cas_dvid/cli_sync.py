@@ -320,17 +320,19 @@ def add_sync_commands(sub: Any) -> None:
     repos = _subparsers(sub.choices["repos"])
     s = repos.add_parser("delete", help="delete a repo (its data becomes garbage for gc)")
     s.add_argument("uuid")
-    s.add_argument("--store", default=None, help="act on a store directly instead of a server")
-    s.add_argument(
-        "--server", default="http://127.0.0.1:8000", help="running server (default %(default)s)"
-    )
+    _store_or_server(s)
     s.set_defaults(func=cmd_repos_delete)
 
     repo = _subparsers(sub.choices["repo"])
     s = repo.add_parser("delete", help="delete a data instance from every version")
     s.add_argument("dataname")
+    _store_or_server(s)
+    s.set_defaults(func=cmd_repo_delete)
+
+
+def _store_or_server(s: argparse.ArgumentParser) -> None:
+    """Deletes act on a store directly with --store, else on a running server."""
     s.add_argument("--store", default=None, help="act on a store directly instead of a server")
     s.add_argument(
         "--server", default="http://127.0.0.1:8000", help="running server (default %(default)s)"
     )
-    s.set_defaults(func=cmd_repo_delete)

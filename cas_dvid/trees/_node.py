@@ -203,18 +203,23 @@ def fixed_header(data: bytes, oid: bytes | None = None) -> FixedHeader | None:
         if layout == VARIABLE:
             return None
         size = HEADER_SIZE + n * (kw + vw + (8 if level else 0))
-        if len(data) != size:
-            raise ValueError(f"length mismatch ({size} vs {len(data)} bytes)")
-        if level:
-            if vw != ID_SIZE:
-                raise ValueError("internal node child id is not 32 bytes")
-            if sum(_ints("Q", n).unpack_from(data, size - 8 * n)) != total:
-                raise ValueError("entry counts do not sum to the total")
-        elif total != n:
-            raise ValueError("leaf entry count mismatch")
+        _check_shape(data, size, level, n, total, ids_ok=vw == ID_SIZE)
     except (struct.error, ValueError, IndexError) as exc:
         raise CorruptObjectError(f"malformed tree node {_name(oid)}: {exc}") from exc
     return level, n, total, kw, vw
+
+
+def _check_shape(data: bytes, size: int, level: int, n: int, total: int, *, ids_ok: bool) -> None:
+    """The length and count checks ``decode`` makes, shared by both header readers."""
+    if len(data) != size:
+        raise ValueError(f"length mismatch ({size} vs {len(data)} bytes)")
+    if level:
+        if not ids_ok:
+            raise ValueError("internal node child id is not 32 bytes")
+        if sum(_ints("Q", n).unpack_from(data, size - 8 * n)) != total:
+            raise ValueError("entry counts do not sum to the total")
+    elif total != n:
+        raise ValueError("leaf entry count mismatch")
 
 
 VariableHeader = tuple[int, int, int, int, int]
@@ -232,15 +237,7 @@ def variable_header(data: bytes, oid: bytes | None = None) -> VariableHeader:
         klen = _END.unpack_from(data, HEADER_SIZE + 4 * n - 4)[0] if n else 0
         vlen = _END.unpack_from(data, HEADER_SIZE + 8 * n - 4)[0] if n else 0
         size = HEADER_SIZE + 8 * n + klen + vlen + (8 * n if level else 0)
-        if len(data) != size:
-            raise ValueError(f"length mismatch ({size} vs {len(data)} bytes)")
-        if level:
-            if vlen != ID_SIZE * n:
-                raise ValueError("internal node child id is not 32 bytes")
-            if sum(_ints("Q", n).unpack_from(data, size - 8 * n)) != total:
-                raise ValueError("entry counts do not sum to the total")
-        elif total != n:
-            raise ValueError("leaf entry count mismatch")
+        _check_shape(data, size, level, n, total, ids_ok=vlen == ID_SIZE * n)
     except (struct.error, ValueError, IndexError) as exc:
         raise CorruptObjectError(f"malformed tree node {_name(oid)}: {exc}") from exc
     return level, n, total, klen, vlen
