@@ -38,7 +38,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     store = ObjectStore(open_store_backend(url), cache_bytes=config.cache_bytes)
     app = create_app(config, store)
     mode = " (read-only)" if args.read_only else ""
-    print(f"cas_dvid serving {store.backend.url}{mode} on http://{args.host}:{args.port}", flush=True)
+    print(
+        f"cas_dvid serving {store.backend.url}{mode} on http://{args.host}:{args.port}", flush=True
+    )
     serve(app, host=args.host, port=args.port, threads=args.threads)
     return 0
 
@@ -54,8 +56,10 @@ def _print_json(doc: object) -> None:
 
 
 def cmd_repos_new(args: argparse.Namespace) -> int:
-    """dvid repos new ALIAS DESCRIPTION."""
-    doc = _client(args).post_json("/api/repos", {"alias": args.alias, "description": args.description})
+    """Dvid repos new ALIAS DESCRIPTION."""
+    doc = _client(args).post_json(
+        "/api/repos", {"alias": args.alias, "description": args.description}
+    )
     print(f"Root UUID for new repo is {doc['root']}")
     return 0
 
@@ -70,7 +74,7 @@ def cmd_repos_list(args: argparse.Namespace) -> int:
 
 
 def cmd_repo_new(args: argparse.Namespace) -> int:
-    """dvid repo UUID new TYPE NAME [key=value ...]."""
+    """Dvid repo UUID new TYPE NAME [key=value ...]."""
     body = {"typename": args.typename, "dataname": args.dataname}
     for setting in args.settings:
         key, sep, value = setting.partition("=")
@@ -91,14 +95,16 @@ def cmd_repo_log(args: argparse.Namespace) -> int:
         state = "locked" if n["Locked"] else "open"
         parents = ",".join(by_id.get(p, "?")[:8] for p in n["Parents"]) or "-"
         branch = n["Branch"] or "master"
-        print(f"{n['UUID']}  v{n['VersionID']:<3} {branch:<12} {state:<6} parents {parents}  {n['Note']}")
+        print(
+            f"{n['UUID']}  v{n['VersionID']:<3} {branch:<12} {state:<6} parents {parents}  {n['Note']}"
+        )
     for line in repo.get("Log", []):
         print(f"  log: {line}")
     return 0
 
 
 def cmd_load(args: argparse.Namespace, name: str, rest: list[str]) -> int:
-    """node UUID NAME load X,Y,Z SOURCE: an image glob or a zarr array."""
+    """Node UUID NAME load X,Y,Z SOURCE: an image glob or a zarr array."""
     from cas_dvid.loader import Target, load, open_source
 
     if len(rest) != 2:
@@ -118,19 +124,24 @@ def cmd_load(args: argparse.Namespace, name: str, rest: list[str]) -> int:
 
 
 def cmd_node(args: argparse.Namespace) -> int:
-    """dvid node UUID commit|branch|newversion ... | node UUID NAME load X,Y,Z GLOB."""
+    """Dvid node UUID commit|branch|newversion ... | node UUID NAME load X,Y,Z GLOB."""
     c = _client(args)
     if args.action not in ("commit", "branch", "newversion"):
         if len(args.rest) >= 1 and args.rest[0] == "load":
             return cmd_load(args, args.action, args.rest[1:])
-        raise InvalidInputError(f"unknown node command {args.action!r}: commit, branch, newversion or NAME load")
+        raise InvalidInputError(
+            f"unknown node command {args.action!r}: commit, branch, newversion or NAME load"
+        )
     if args.action == "commit":
         doc = c.post_json(f"/api/node/{args.uuid}/commit", {"note": " ".join(args.rest)})
         print(f"Locked node {doc['committed']} (commit id {doc.get('commit_id', '')})")
     elif args.action == "branch":
         if not args.rest:
             raise InvalidInputError("usage: node UUID branch NAME [NOTE]")
-        doc = c.post_json(f"/api/node/{args.uuid}/branch", {"branch": args.rest[0], "note": " ".join(args.rest[1:])})
+        doc = c.post_json(
+            f"/api/node/{args.uuid}/branch",
+            {"branch": args.rest[0], "note": " ".join(args.rest[1:])},
+        )
         print(f"Created branch {args.rest[0]} node: {doc['child']}")
     else:
         doc = c.post_json(f"/api/node/{args.uuid}/newversion", {"note": " ".join(args.rest)})
@@ -179,7 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_init)
 
     s = sub.add_parser("serve", help="serve DVID's HTTP API on a store")
-    s.add_argument("store", nargs="?", default="data", help="store URL or directory (default ./data)")
+    s.add_argument(
+        "store", nargs="?", default="data", help="store URL or directory (default ./data)"
+    )
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--threads", type=int, default=8)
@@ -188,9 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
 
     server = argparse.ArgumentParser(add_help=False)
-    server.add_argument("--server", default="http://127.0.0.1:8000", help="running server (default %(default)s)")
+    server.add_argument(
+        "--server", default="http://127.0.0.1:8000", help="running server (default %(default)s)"
+    )
 
-    repos = sub.add_parser("repos", help="repos new | list").add_subparsers(dest="repos_cmd", required=True)
+    repos = sub.add_parser("repos", help="repos new | list").add_subparsers(
+        dest="repos_cmd", required=True
+    )
     s = repos.add_parser("new", parents=[server], help="create a repo")
     s.add_argument("alias", nargs="?", default="")
     s.add_argument("description", nargs="?", default="")
@@ -210,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_repo_log)
 
     s = sub.add_parser(
-        "node", parents=[server],
+        "node",
+        parents=[server],
         help='node UUID commit [NOTE] | branch NAME | newversion | NAME load X,Y,Z "GLOB"|ZARR',
     )
     s.add_argument("uuid")
@@ -219,9 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_node)
 
-    for name, fn, text in (("types", cmd_types, "datatypes the server offers"),
-                           ("about", cmd_about, "versions of client and server"),
-                           ("help", cmd_help, "the server's API help")):
+    for name, fn, text in (
+        ("types", cmd_types, "datatypes the server offers"),
+        ("about", cmd_about, "versions of client and server"),
+        ("help", cmd_help, "the server's API help"),
+    ):
         s = sub.add_parser(name, parents=[server], help=text)
         s.set_defaults(func=fn)
     add_sync_commands(sub)

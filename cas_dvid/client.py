@@ -39,10 +39,18 @@ class DvidClient:
     def _conn(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            conn = self._local.conn = http.client.HTTPConnection(
+                self.host, self.port, timeout=self.timeout
+            )
         return conn
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> bytes:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> bytes:
         """Send one request; return the body of a 2xx answer, raise ServerError otherwise."""
         for attempt in range(2):
             conn = self._conn()
@@ -55,7 +63,9 @@ class DvidClient:
                 conn.close()
                 self._local.conn = None
                 if attempt or isinstance(exc, ConnectionRefusedError):
-                    raise BackendError(f"cannot reach cas_dvid server at {self.server}: {exc}") from exc
+                    raise BackendError(
+                        f"cannot reach cas_dvid server at {self.server}: {exc}"
+                    ) from exc
         if resp.status >= 300:
             raise ServerError(resp.status, data.decode("utf-8", "replace"))
         return data
@@ -66,7 +76,9 @@ class DvidClient:
 
     def post_json(self, path: str, doc: Any) -> Any:
         """POST a JSON body; parse a JSON answer if there is one."""
-        data = self.request("POST", path, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+        data = self.request(
+            "POST", path, json.dumps(doc).encode(), {"Content-Type": "application/json"}
+        )
         return json.loads(data) if data.strip() else None
 
 

@@ -46,7 +46,9 @@ class ImageStack(Source):
             raise InvalidInputError(f"no files match {pattern!r}")
         first = np.asarray(Image.open(self.files[0]))
         if first.ndim != 2:
-            raise InvalidInputError(f"{self.files[0]} is not a single-channel image (shape {first.shape})")
+            raise InvalidInputError(
+                f"{self.files[0]} is not a single-channel image (shape {first.shape})"
+            )
         self.shape = (len(self.files), first.shape[0], first.shape[1])
         self.dtype = first.dtype
         self._cache: dict[int, np.ndarray] = {}
@@ -59,7 +61,9 @@ class ImageStack(Source):
                 self._cache.pop(min(self._cache))
             img = np.asarray(Image.open(self.files[z]))
             if img.shape != self.shape[1:]:
-                raise InvalidInputError(f"{self.files[z]} is {img.shape}, expected {self.shape[1:]} like the first")
+                raise InvalidInputError(
+                    f"{self.files[z]} is {img.shape}, expected {self.shape[1:]} like the first"
+                )
             self._cache[z] = img
         return self._cache[z]
 
@@ -79,7 +83,9 @@ class ZarrSource(Source):
         if inner:
             node = node[inner]
         if not hasattr(node, "shape") or len(node.shape) != 3:
-            raise InvalidInputError(f"{url} is not a 3-D zarr array (name one inside a group with path::array)")
+            raise InvalidInputError(
+                f"{url} is not a 3-D zarr array (name one inside a group with path::array)"
+            )
         self.array = node
         z, y, x = (int(s) for s in node.shape)
         self.shape = (z, y, x)
@@ -125,15 +131,22 @@ class Target:
 
     def get(self, x0: int, y0: int, z0: int, nx: int, ny: int, nz: int) -> np.ndarray:
         """GET raw of a box."""
-        data = self.client.request("GET", node_path(self.uuid, self.name, "raw", "0_1_2", f"{nx}_{ny}_{nz}", f"{x0}_{y0}_{z0}"))
+        data = self.client.request(
+            "GET",
+            node_path(self.uuid, self.name, "raw", "0_1_2", f"{nx}_{ny}_{nz}", f"{x0}_{y0}_{z0}"),
+        )
         return np.frombuffer(data, dtype=self.dtype).reshape(nz, ny, nx).copy()
 
     def post(self, x0: int, y0: int, z0: int, vol: np.ndarray) -> None:
         """POST raw of an aligned box."""
         nz, ny, nx = vol.shape
         path = node_path(self.uuid, self.name, "raw", "0_1_2", f"{nx}_{ny}_{nz}", f"{x0}_{y0}_{z0}")
-        self.client.request("POST", path, np.ascontiguousarray(vol, dtype=self.dtype).tobytes(),
-                            {"Content-Type": "application/octet-stream"})
+        self.client.request(
+            "POST",
+            path,
+            np.ascontiguousarray(vol, dtype=self.dtype).tobytes(),
+            {"Content-Type": "application/octet-stream"},
+        )
 
 
 def _floor(v: int, b: int) -> int:
@@ -144,7 +157,9 @@ def _ceil(v: int, b: int) -> int:
     return -((-v) // b) * b
 
 
-def slabs(shape: tuple[int, int, int], offset: tuple[int, int, int], block: tuple[int, int, int]) -> Iterator[tuple[int, ...]]:
+def slabs(
+    shape: tuple[int, int, int], offset: tuple[int, int, int], block: tuple[int, int, int]
+) -> Iterator[tuple[int, ...]]:
     """Aligned target boxes (x0, x1, y0, y1, z0, z1) covering the source placed at ``offset``."""
     (nz, ny, nx), (ox, oy, oz), (bx, by, bz) = shape, offset, block
     tx, ty = bx * TILE_BLOCKS, by * TILE_BLOCKS
@@ -156,17 +171,27 @@ def slabs(shape: tuple[int, int, int], offset: tuple[int, int, int], block: tupl
                 yield x0, max(x1, x0 + bx), max(y0, _floor(oy, by)), y1, z0, z0 + bz
 
 
-def load(source: Source, target: Target, offset: tuple[int, int, int], progress: bool = True) -> int:
+def load(
+    source: Source, target: Target, offset: tuple[int, int, int], progress: bool = True
+) -> int:
     """Send ``source`` to ``target`` at ``offset``; return the number of voxels loaded."""
     from tqdm import tqdm
 
     if source.dtype != target.dtype:
-        raise InvalidInputError(f"source voxels are {source.dtype}, the instance stores {target.dtype}")
+        raise InvalidInputError(
+            f"source voxels are {source.dtype}, the instance stores {target.dtype}"
+        )
     ox, oy, oz = offset
     nz, ny, nx = source.shape
     boxes = list(slabs(source.shape, offset, target.block))
-    bar = tqdm(total=nz * ny * nx * source.dtype.itemsize, unit="B", unit_scale=True,
-               desc=f"load {target.name}", disable=not progress or not sys.stderr.isatty(), file=sys.stderr)
+    bar = tqdm(
+        total=nz * ny * nx * source.dtype.itemsize,
+        unit="B",
+        unit_scale=True,
+        desc=f"load {target.name}",
+        disable=not progress or not sys.stderr.isatty(),
+        file=sys.stderr,
+    )
     with bar:
         for x0, x1, y0, y1, z0, z1 in boxes:
             # the part of the source inside this aligned box

@@ -29,9 +29,13 @@ def check_store(backend: Backend) -> dict[str, object]:
     try:
         meta = json.loads(backend.get_ref(STORE_REF).value)
     except NotFoundError:
-        raise BackendError(f"{backend.url} is not an initialised cas_dvid store; run init") from None
+        raise BackendError(
+            f"{backend.url} is not an initialised cas_dvid store; run init"
+        ) from None
     if meta.get("format") != STORE_FORMAT:
-        raise BackendError(f"{backend.url} has store format {meta.get('format')}, expected {STORE_FORMAT}")
+        raise BackendError(
+            f"{backend.url} has store format {meta.get('format')}, expected {STORE_FORMAT}"
+        )
     return dict(meta)
 
 

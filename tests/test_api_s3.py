@@ -14,7 +14,12 @@ from cas_dvid.testing.s3server import S3TestServer
 
 def test_versions_keyvalue_and_voxels_on_s3(s3_server: S3TestServer, s3_bucket: str) -> None:
     url = f"s3://{s3_bucket}/lab?endpoint_url={s3_server.endpoint}"
-    r = subprocess.run([sys.executable, "-m", "cas_dvid.cli", "init", url], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "cas_dvid.cli", "init", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0 and "created" in r.stdout, r.stderr
     c = falcon.testing.TestClient(create_app(ServerConfig(url)))
     root = c.simulate_post("/api/repos", json={"alias": "s3"}).json["root"]
@@ -22,7 +27,12 @@ def test_versions_keyvalue_and_voxels_on_s3(s3_server: S3TestServer, s3_bucket: 
     c.simulate_post(f"/api/repo/{root}/instance", json={"typename": "uint8blk", "dataname": "g"})
     assert c.simulate_post(f"/api/node/{root}/kv/key/a", body=b"x" * 5000).status_code == 200
     vol = np.random.default_rng(2).integers(0, 255, (32, 64, 64), dtype=np.uint8)
-    assert c.simulate_post(f"/api/node/{root}/g/raw/0_1_2/64_64_32/0_0_0", body=vol.tobytes()).status_code == 200
+    assert (
+        c.simulate_post(
+            f"/api/node/{root}/g/raw/0_1_2/64_64_32/0_0_0", body=vol.tobytes()
+        ).status_code
+        == 200
+    )
     c.simulate_post(f"/api/node/{root}/commit", json={})
     child = c.simulate_post(f"/api/node/{root}/newversion", json={}).json["child"]
     c.simulate_delete(f"/api/node/{child}/kv/key/a")

@@ -65,12 +65,16 @@ def test_cli_init_and_serve(tmp_path: Path) -> None:
     again = subprocess.run([*cli, "init", str(store)], capture_output=True, text=True, check=True)
     assert "already" in again.stdout
     port = free_port()
-    proc = subprocess.Popen([*cli, "serve", str(store), "--port", str(port)], stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*cli, "serve", str(store), "--port", str(port)], stdout=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/server/info", timeout=2) as r:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/server/info", timeout=2
+                ) as r:
                     assert json.load(r)["Storage backend"] == f"file://{store}"
                     break
             except OSError:
@@ -87,6 +91,7 @@ def test_cli_init_and_serve(tmp_path: Path) -> None:
 def test_cli_serve_refuses_non_store(tmp_path: Path) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "cas_dvid.cli", "serve", str(tmp_path / "nope")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 1 and "run init" in r.stderr

@@ -29,7 +29,9 @@ def new_repo(c: falcon.testing.TestClient, kv: str = "kv") -> str:
     return root
 
 
-def post(c: falcon.testing.TestClient, path: str, body: bytes | None = None, **kw: object) -> falcon.testing.Result:
+def post(
+    c: falcon.testing.TestClient, path: str, body: bytes | None = None, **kw: object
+) -> falcon.testing.Result:
     return c.simulate_post(path, body=body, **kw)  # type: ignore[arg-type]
 
 
@@ -40,7 +42,15 @@ def test_repo_info_shape(client: falcon.testing.TestClient) -> None:
     root = new_repo(client)
     info = client.simulate_get(f"/api/repo/{root[:4]}/info").json
     assert info["Root"] == root and info["Alias"] == "r" and info["Description"] == "d"
-    assert set(info) >= {"Log", "Properties", "DataInstances", "DAG", "MutationID", "Created", "Updated"}
+    assert set(info) >= {
+        "Log",
+        "Properties",
+        "DataInstances",
+        "DAG",
+        "MutationID",
+        "Created",
+        "Updated",
+    }
     node = info["DAG"]["Nodes"][root]
     assert node["VersionID"] == 1 and node["Locked"] is False and node["Branch"] == ""
     assert node["Parents"] == [] and node["Children"] == []
@@ -89,7 +99,10 @@ def test_commit_newversion_branch(client: falcon.testing.TestClient) -> None:
     reuse = client.simulate_post(f"/api/node/{root}/branch", json={"branch": "side"})
     assert reuse.status_code == 400 and "branch already exists" in reuse.text
     for bad in ("", "master"):
-        assert client.simulate_post(f"/api/node/{root}/branch", json={"branch": bad}).status_code == 400
+        assert (
+            client.simulate_post(f"/api/node/{root}/branch", json={"branch": bad}).status_code
+            == 400
+        )
     info = client.simulate_get(f"/api/repo/{root}/info").json
     nodes = info["DAG"]["Nodes"]
     assert nodes[child]["Parents"] == [1] and nodes[side]["Branch"] == "side"
@@ -127,15 +140,23 @@ def test_merge_conflict_free_and_conflicts(client: falcon.testing.TestClient) ->
     b = client.simulate_post(f"/api/node/{root}/branch", json={"branch": "b"}).json["child"]
     post(client, f"/api/node/{a}/kv/key/only-a", b"A")
     post(client, f"/api/node/{b}/kv/key/only-b", b"B")
-    unlocked = client.simulate_post(f"/api/repo/{root}/merge", json={"mergeType": "conflict-free", "parents": [a, b]})
+    unlocked = client.simulate_post(
+        f"/api/repo/{root}/merge", json={"mergeType": "conflict-free", "parents": [a, b]}
+    )
     assert unlocked.status_code == 400 and "unlocked" in unlocked.text
     for n in (a, b):
         client.simulate_post(f"/api/node/{n}/commit", json={})
-    bad_type = client.simulate_post(f"/api/repo/{root}/merge", json={"mergeType": "tree", "parents": [a, b]})
+    bad_type = client.simulate_post(
+        f"/api/repo/{root}/merge", json={"mergeType": "tree", "parents": [a, b]}
+    )
     assert bad_type.status_code == 400
-    one = client.simulate_post(f"/api/repo/{root}/merge", json={"mergeType": "conflict-free", "parents": [a]})
+    one = client.simulate_post(
+        f"/api/repo/{root}/merge", json={"mergeType": "conflict-free", "parents": [a]}
+    )
     assert one.status_code == 400
-    m = client.simulate_post(f"/api/repo/{root}/merge", json={"mergeType": "conflict-free", "parents": [a, b]}).json["child"]
+    m = client.simulate_post(
+        f"/api/repo/{root}/merge", json={"mergeType": "conflict-free", "parents": [a, b]}
+    ).json["child"]
     assert client.simulate_get(f"/api/node/{m}/kv/keys").json == ["only-a", "only-b", "shared"]
     node = client.simulate_get(f"/api/repo/{root}/info").json["DAG"]["Nodes"][m]
     assert node["Locked"] is False and node["Branch"] == "" and len(node["Parents"]) == 2
@@ -148,7 +169,9 @@ def test_merge_conflict_free_and_conflicts(client: falcon.testing.TestClient) ->
     for n in (x, y):
         client.simulate_post(f"/api/node/{n}/commit", json={})
     before = len(client.simulate_get(f"/api/repo/{root}/info").json["DAG"]["Nodes"])
-    r = client.simulate_post(f"/api/repo/{root}/merge", json={"mergeType": "conflict-free", "parents": [x, y]})
+    r = client.simulate_post(
+        f"/api/repo/{root}/merge", json={"mergeType": "conflict-free", "parents": [x, y]}
+    )
     assert r.status_code == 400 and "kv:shared" in r.text and "1 conflicting" in r.text
     assert len(client.simulate_get(f"/api/repo/{root}/info").json["DAG"]["Nodes"]) == before
 
@@ -162,8 +185,12 @@ def test_merge_conflict_free_and_conflicts(client: falcon.testing.TestClient) ->
         pytest.param("zzzz", "could not find UUID", id="non-hex"),
         pytest.param("ffffffffffffffff", "could not find UUID", id="unknown"),
         pytest.param("{root}:nobranch", 'branch "nobranch" not found in repo', id="bad-branch"),
-        pytest.param("{root}:master~5", 'parent 5 is out of range for branch "master"', id="past-root"),
-        pytest.param("{root}:master~x", 'can\'t parse parent "x" in branch "master"', id="bad-offset"),
+        pytest.param(
+            "{root}:master~5", 'parent 5 is out of range for branch "master"', id="past-root"
+        ),
+        pytest.param(
+            "{root}:master~x", 'can\'t parse parent "x" in branch "master"', id="bad-offset"
+        ),
         pytest.param("a:b:c", 'bad UUID specification "a:b:c"', id="two-colons"),
     ],
 )
@@ -175,7 +202,9 @@ def test_bad_uuids(client: falcon.testing.TestClient, spec: str, message: str) -
 
 
 def test_ambiguous_prefix(client: falcon.testing.TestClient) -> None:
-    a = client.simulate_post("/api/repos", json={"root": "abc00000000000000000000000000000"}).json["root"]
+    a = client.simulate_post("/api/repos", json={"root": "abc00000000000000000000000000000"}).json[
+        "root"
+    ]
     client.simulate_post("/api/repos", json={"root": "abc11111111111111111111111111111"})
     r = client.simulate_get("/api/repo/abc/info")
     assert r.status_code == 400 and "more than one UUID matches abc" in r.text
@@ -191,16 +220,46 @@ def test_ambiguous_prefix(client: falcon.testing.TestClient) -> None:
     [
         pytest.param(b"{not json", "Malformed JSON request in body", id="malformed"),
         pytest.param(b"[1, 2]", "must be a JSON object", id="not-object"),
-        pytest.param(json.dumps({"typename": "keyvalue"}).encode(), "requires specification of valid 'dataname'", id="no-name"),
-        pytest.param(json.dumps({"dataname": "x"}).encode(), "requires specification of valid 'typename'", id="no-type"),
-        pytest.param(json.dumps({"typename": "nosuch", "dataname": "x"}).encode(), "Data type 'nosuch' is not supported", id="unknown-type"),
-        pytest.param(json.dumps({"typename": "keyvalue", "dataname": "x", "Compression": 5}).encode(), "Setting for 'Compression' was not a string: 5", id="non-string"),
-        pytest.param(json.dumps({"typename": "keyvalue", "dataname": "kv"}).encode(), 'Data named "kv" already exists in repo', id="duplicate"),
-        pytest.param(json.dumps({"typename": "keyvalue", "dataname": "log"}).encode(), 'cannot use reserved name "log"', id="reserved"),
-        pytest.param(json.dumps({"typename": "keyvalue", "dataname": "x", "versioned": "maybe"}).encode(), "Illegal setting for 'versioned'", id="bad-bool"),
+        pytest.param(
+            json.dumps({"typename": "keyvalue"}).encode(),
+            "requires specification of valid 'dataname'",
+            id="no-name",
+        ),
+        pytest.param(
+            json.dumps({"dataname": "x"}).encode(),
+            "requires specification of valid 'typename'",
+            id="no-type",
+        ),
+        pytest.param(
+            json.dumps({"typename": "nosuch", "dataname": "x"}).encode(),
+            "Data type 'nosuch' is not supported",
+            id="unknown-type",
+        ),
+        pytest.param(
+            json.dumps({"typename": "keyvalue", "dataname": "x", "Compression": 5}).encode(),
+            "Setting for 'Compression' was not a string: 5",
+            id="non-string",
+        ),
+        pytest.param(
+            json.dumps({"typename": "keyvalue", "dataname": "kv"}).encode(),
+            'Data named "kv" already exists in repo',
+            id="duplicate",
+        ),
+        pytest.param(
+            json.dumps({"typename": "keyvalue", "dataname": "log"}).encode(),
+            'cannot use reserved name "log"',
+            id="reserved",
+        ),
+        pytest.param(
+            json.dumps({"typename": "keyvalue", "dataname": "x", "versioned": "maybe"}).encode(),
+            "Illegal setting for 'versioned'",
+            id="bad-bool",
+        ),
     ],
 )
-def test_bad_instance_requests(client: falcon.testing.TestClient, body: bytes, message: str) -> None:
+def test_bad_instance_requests(
+    client: falcon.testing.TestClient, body: bytes, message: str
+) -> None:
     root = new_repo(client)
     r = post(client, f"/api/repo/{root}/instance", body)
     assert r.status_code == 400 and message in r.text, r.text
@@ -210,8 +269,13 @@ def test_bad_instance_requests(client: falcon.testing.TestClient, body: bytes, m
 def test_instance_at_locked_node_refused(client: falcon.testing.TestClient) -> None:
     root = new_repo(client)
     client.simulate_post(f"/api/node/{root}/commit", json={})
-    r = client.simulate_post(f"/api/repo/{root}/instance", json={"typename": "keyvalue", "dataname": "x"})
-    assert r.status_code == 400 and f"New data instance cannot be created on locked node {root}" in r.text
+    r = client.simulate_post(
+        f"/api/repo/{root}/instance", json={"typename": "keyvalue", "dataname": "x"}
+    )
+    assert (
+        r.status_code == 400
+        and f"New data instance cannot be created on locked node {root}" in r.text
+    )
 
 
 def test_unknown_instance(client: falcon.testing.TestClient) -> None:
@@ -231,7 +295,10 @@ def test_tags(client: falcon.testing.TestClient) -> None:
 
 def test_unversioned_instance_writable_everywhere(client: falcon.testing.TestClient) -> None:
     root = new_repo(client)
-    client.simulate_post(f"/api/repo/{root}/instance", json={"typename": "keyvalue", "dataname": "u", "versioned": "false"})
+    client.simulate_post(
+        f"/api/repo/{root}/instance",
+        json={"typename": "keyvalue", "dataname": "u", "versioned": "false"},
+    )
     client.simulate_post(f"/api/node/{root}/commit", json={})
     child = client.simulate_post(f"/api/node/{root}/newversion", json={}).json["child"]
     assert post(client, f"/api/node/{root}/u/key/k", b"at-locked-root").status_code == 200
@@ -287,15 +354,49 @@ def test_delete_at_child_hides_key_only_there(client: falcon.testing.TestClient)
         pytest.param({"Range": "bytes=5-100"}, {}, 206, b"56789", "bytes 5-9/10", id="past-end"),
         pytest.param({"Range": "bytes=20-"}, {}, 416, None, "bytes */10", id="unsatisfiable"),
         pytest.param({}, {"byte_start": "1", "byte_end": "3"}, 200, b"123", None, id="byte-params"),
-        pytest.param({}, {"byte_start": "x", "byte_end": "2"}, 400, b"byte_start must be an unsigned integer", None, id="bad-param"),
-        pytest.param({}, {"byte_start": "1"}, 400, b"requires both byte_start and byte_end", None, id="half-param"),
-        pytest.param({}, {"byte_start": "5", "byte_end": "2"}, 400, b"byte_start 5 must be <= byte_end 2", None, id="reversed"),
-        pytest.param({}, {"byte_start": "3", "byte_end": "10"}, 400, b"byte_end 10 is outside value", None, id="end-outside"),
+        pytest.param(
+            {},
+            {"byte_start": "x", "byte_end": "2"},
+            400,
+            b"byte_start must be an unsigned integer",
+            None,
+            id="bad-param",
+        ),
+        pytest.param(
+            {},
+            {"byte_start": "1"},
+            400,
+            b"requires both byte_start and byte_end",
+            None,
+            id="half-param",
+        ),
+        pytest.param(
+            {},
+            {"byte_start": "5", "byte_end": "2"},
+            400,
+            b"byte_start 5 must be <= byte_end 2",
+            None,
+            id="reversed",
+        ),
+        pytest.param(
+            {},
+            {"byte_start": "3", "byte_end": "10"},
+            400,
+            b"byte_end 10 is outside value",
+            None,
+            id="end-outside",
+        ),
         pytest.param({"Range": "lines=1-2"}, {}, 400, None, None, id="bad-unit"),
     ],
 )
-def test_key_byte_ranges(client: falcon.testing.TestClient, headers: dict[str, str], params: dict[str, str],
-                         status: int, body: bytes | None, content_range: str | None) -> None:
+def test_key_byte_ranges(
+    client: falcon.testing.TestClient,
+    headers: dict[str, str],
+    params: dict[str, str],
+    status: int,
+    body: bytes | None,
+    content_range: str | None,
+) -> None:
     root = new_repo(client)
     post(client, f"/api/node/{root}/kv/key/digits", b"0123456789")
     r = client.simulate_get(f"/api/node/{root}/kv/key/digits", headers=headers, params=params)
@@ -305,7 +406,9 @@ def test_key_byte_ranges(client: falcon.testing.TestClient, headers: dict[str, s
     assert r.headers.get("content-range") == content_range
 
 
-@pytest.mark.parametrize("key", ["with space", "ünïcödé", "a+b=c&d", "semi;colon", "100%", "q?x", "#hash"])
+@pytest.mark.parametrize(
+    "key", ["with space", "ünïcödé", "a+b=c&d", "semi;colon", "100%", "q?x", "#hash"]
+)
 def test_keys_with_escaped_characters(client: falcon.testing.TestClient, key: str) -> None:
     from urllib.parse import quote
 
@@ -330,31 +433,51 @@ def test_keyrange_inclusive_and_values(client: falcon.testing.TestClient) -> Non
     assert client.simulate_get(f"/api/node/{root}/kv/keyrange/b/c").json == ["b", "c"]
     assert client.simulate_get(f"/api/node/{root}/kv/keyrange/b/bz").json == ["b"]
     pb = client.simulate_get(f"/api/node/{root}/kv/keyrangevalues/b/d")
-    assert protobuf.decode_keyvalues(pb.content) == [(k, json.dumps({"k": k}).encode()) for k in "bcd"]
+    assert protobuf.decode_keyvalues(pb.content) == [
+        (k, json.dumps({"k": k}).encode()) for k in "bcd"
+    ]
     js = client.simulate_get(f"/api/node/{root}/kv/keyrangevalues/a/b", params={"json": "true"})
     assert js.json == {"a": {"k": "a"}, "b": {"k": "b"}}
     tar = client.simulate_get(f"/api/node/{root}/kv/keyrangevalues/c/d", params={"tar": "true"})
     with tarfile.open(fileobj=io.BytesIO(tar.content)) as t:
         assert {m.name: t.extractfile(m).read() for m in t.getmembers()} == {  # type: ignore[union-attr]
-            "c": b'{"k": "c"}', "d": b'{"k": "d"}'}
+            "c": b'{"k": "c"}',
+            "d": b'{"k": "d"}',
+        }
 
 
 def test_keyvalues_get_and_post(client: falcon.testing.TestClient) -> None:
     root = new_repo(client)
     body = protobuf.encode_keyvalues([("x", b"1"), ("y", b"2"), ("z", b"3" * 3000)])
     assert post(client, f"/api/node/{root}/kv/keyvalues", body).status_code == 200
-    r = client.simulate_get(f"/api/node/{root}/kv/keyvalues", body=protobuf.encode_keys(["y", "missing"]))
+    r = client.simulate_get(
+        f"/api/node/{root}/kv/keyvalues", body=protobuf.encode_keys(["y", "missing"])
+    )
     assert protobuf.decode_keyvalues(r.content) == [("y", b"2"), ("missing", b"")]
-    r = client.simulate_get(f"/api/node/{root}/kv/keyvalues", body=protobuf.encode_keys(["x"], [("z", 10, 12), ("y", 0, 0)]))
+    r = client.simulate_get(
+        f"/api/node/{root}/kv/keyvalues",
+        body=protobuf.encode_keys(["x"], [("z", 10, 12), ("y", 0, 0)]),
+    )
     assert protobuf.decode_keyvalues(r.content) == [("x", b"1"), ("z", b"333"), ("y", b"2")]
-    out = client.simulate_get(f"/api/node/{root}/kv/keyvalues", body=protobuf.encode_keys([], [("y", 0, 5)]))
-    assert out.status_code == 400 and 'byte_end 5 is outside value for key "y" with 1 bytes' in out.text
+    out = client.simulate_get(
+        f"/api/node/{root}/kv/keyvalues", body=protobuf.encode_keys([], [("y", 0, 5)])
+    )
+    assert (
+        out.status_code == 400
+        and 'byte_end 5 is outside value for key "y" with 1 bytes' in out.text
+    )
     post(client, f"/api/node/{root}/kv/key/j", b'{"a": 1}')
-    r = client.simulate_get(f"/api/node/{root}/kv/keyvalues", body=b'["j", "nope"]', params={"json": "true"})
+    r = client.simulate_get(
+        f"/api/node/{root}/kv/keyvalues", body=b'["j", "nope"]', params={"json": "true"}
+    )
     assert r.content == b'{"j":{"a": 1},"nope":{}}'
-    both = client.simulate_get(f"/api/node/{root}/kv/keyvalues", body=b'["j"]', params={"json": "true", "tar": "true"})
+    both = client.simulate_get(
+        f"/api/node/{root}/kv/keyvalues", body=b'["j"]', params={"json": "true", "tar": "true"}
+    )
     assert both.status_code == 400 and "can only specify tar or json output, not both" in both.text
-    bad = client.simulate_get(f"/api/node/{root}/kv/keyvalues", body=b'{"j": 1}', params={"json": "true"})
+    bad = client.simulate_get(
+        f"/api/node/{root}/kv/keyvalues", body=b'{"j": 1}', params={"json": "true"}
+    )
     assert bad.status_code == 400
     garbage = post(client, f"/api/node/{root}/kv/keyvalues", b"\xff\xff\xff")
     assert garbage.status_code == 400 and "protobuf" in garbage.text
@@ -371,7 +494,9 @@ def test_unknown_keyvalue_endpoint(client: falcon.testing.TestClient) -> None:
     root = new_repo(client)
     r = client.simulate_get(f"/api/node/{root}/kv/nonsense")
     assert r.status_code == 400
-    assert r.text.startswith(f'Bad API call (/api/node/{root}/kv/nonsense) for data "kv".  See API help at http://')
+    assert r.text.startswith(
+        f'Bad API call (/api/node/{root}/kv/nonsense) for data "kv".  See API help at http://'
+    )
 
 
 # -- a real waitress server: every endpoint family once, and cut-off bodies ------------------

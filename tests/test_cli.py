@@ -21,7 +21,9 @@ def server() -> Iterator[LiveServer]:
 def cli(server: LiveServer, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     r = subprocess.run(
         [sys.executable, "-m", "cas_dvid.cli", *args, "--server", server.url],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if ok:
         assert r.returncode == 0, r.stderr
@@ -33,7 +35,10 @@ def test_repo_life_cycle(server: LiveServer) -> None:
     assert out.startswith("Root UUID for new repo is ")
     root = out.split()[-1]
     assert root in cli(server, "repos", "list").stdout
-    assert "Added kv [keyvalue] to node" in cli(server, "repo", root[:8], "new", "keyvalue", "kv").stdout
+    assert (
+        "Added kv [keyvalue] to node"
+        in cli(server, "repo", root[:8], "new", "keyvalue", "kv").stdout
+    )
     grey = cli(server, "repo", root, "new", "keyvalue", "kv2", "Compression=zstd").stdout
     assert "Added kv2" in grey
     assert f"Locked node {root}" in cli(server, "node", root, "commit", "first", "version").stdout
@@ -59,6 +64,8 @@ def test_types_about_help(server: LiveServer) -> None:
 def test_unreachable_server() -> None:
     r = subprocess.run(
         [sys.executable, "-m", "cas_dvid.cli", "repos", "list", "--server", "127.0.0.1:1"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 1 and "cannot reach cas_dvid server at http://127.0.0.1:1" in r.stderr

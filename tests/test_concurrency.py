@@ -37,12 +37,17 @@ def _setup_repo(port: int) -> str:
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     c.request("POST", "/api/repos", body=b"{}")
     root = json.loads(c.getresponse().read())["root"]
-    assert _post(port, f"/api/repo/{root}/instance", b'{"typename":"keyvalue","dataname":"kv"}', c) == 200
+    assert (
+        _post(port, f"/api/repo/{root}/instance", b'{"typename":"keyvalue","dataname":"kv"}', c)
+        == 200
+    )
     return str(root)
 
 
 def _keys_and_values(port: int, root: str) -> dict[str, str]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/node/{root}/kv/keyrangevalues/0/z?json=true") as r:
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{port}/api/node/{root}/kv/keyrangevalues/0/z?json=true"
+    ) as r:
         return {k: v["v"] for k, v in json.load(r).items()}
 
 
@@ -64,7 +69,9 @@ def test_eight_threads_two_hundred_posts_each(file_server: LiveServer) -> None:
             for i in range(200):
                 # each thread rewrites its own keys twice, so "last value" is checkable
                 body = json.dumps({"v": f"{t}-{i}"}).encode()
-                status = _post(file_server.port, f"/api/node/{root}/kv/key/k{t}-{i % 100:03d}", body, conn)
+                status = _post(
+                    file_server.port, f"/api/node/{root}/kv/key/k{t}-{i % 100:03d}", body, conn
+                )
                 assert status == 200
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
@@ -83,7 +90,8 @@ def test_eight_threads_two_hundred_posts_each(file_server: LiveServer) -> None:
 def _spawn_server(store: str, port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "cas_dvid.cli", "serve", store, "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -111,7 +119,9 @@ def test_two_server_processes_on_one_directory(tmp_path: Path) -> None:
             try:
                 for i in range(60):
                     body = json.dumps({"v": f"{t}-{i}"}).encode()
-                    assert _post(port, f"/api/node/{root}/kv/key/k{t}-{i % 30:02d}", body, conn) == 200
+                    assert (
+                        _post(port, f"/api/node/{root}/kv/key/k{t}-{i % 30:02d}", body, conn) == 200
+                    )
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)
 
@@ -146,7 +156,9 @@ def test_commit_racing_writes_loses_nothing_silently(file_server: LiveServer) ->
         go.wait()
         for i in range(150):
             key = f"w{t}-{i:03d}"
-            status = _post(port, f"/api/node/{root}/kv/key/{key}", json.dumps({"v": key}).encode(), conn)
+            status = _post(
+                port, f"/api/node/{root}/kv/key/{key}", json.dumps({"v": key}).encode(), conn
+            )
             with lock:
                 (acked if status == 200 else refused).append(key)
             assert status in (200, 400)
@@ -188,14 +200,20 @@ def _lose_one_race(svc: VersionService, rival: VersionService, root: str) -> lis
 def test_lost_swap_is_retried_on_the_winners_root(
     backend: str, tmp_path: Path, s3_server: S3TestServer, s3_bucket: str
 ) -> None:
-    url = f"file://{tmp_path}/store" if backend == "file" else f"s3://{s3_bucket}/p?endpoint_url={s3_server.endpoint}"
+    url = (
+        f"file://{tmp_path}/store"
+        if backend == "file"
+        else f"s3://{s3_bucket}/p?endpoint_url={s3_server.endpoint}"
+    )
     init_store(url)
     a = VersionService(ObjectStore(open_backend(url)))
     b = VersionService(ObjectStore(open_backend(url)))
     root = a.create_repo()
     a.new_instance(root, "kv", "keyvalue")
     calls = _lose_one_race(a, b, root)
-    KeyValueStore(a).put_many(a.resolve(root), a.instance(a.resolve(root), "kv"), {"mine": b"m"}, "test")
+    KeyValueStore(a).put_many(
+        a.resolve(root), a.instance(a.resolve(root), "kv"), {"mine": b"m"}, "test"
+    )
     assert len(calls) == 2, "the first swap should have lost and been retried once"
     kv = KeyValueStore(b)
     at = b.resolve(root)

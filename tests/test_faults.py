@@ -92,7 +92,10 @@ def test_two_processes_swap_same_ref_one_wins(tmp_path: Path) -> None:
     for trial in range(5):
         token = base.get_ref("heads/node/kv").token
         results = _run_together(
-            [script.format(root=str(root), token=token, value=v) for v in (f"left{trial}".encode(), f"right{trial}".encode())],
+            [
+                script.format(root=str(root), token=token, value=v)
+                for v in (f"left{trial}".encode(), f"right{trial}".encode())
+            ],
             delay=1.0,
         )
         winners = [r for r in results if r["won"]]

@@ -20,24 +20,41 @@ RNG = np.random.default_rng(7)
 
 @pytest.fixture
 def client() -> falcon.testing.TestClient:
-    return falcon.testing.TestClient(create_app(ServerConfig("memory://", max_voxel_bytes=64 << 20)))
+    return falcon.testing.TestClient(
+        create_app(ServerConfig("memory://", max_voxel_bytes=64 << 20))
+    )
 
 
-def new_volume(c: falcon.testing.TestClient, typename: str = "uint8blk", **settings: str) -> tuple[str, str]:
+def new_volume(
+    c: falcon.testing.TestClient, typename: str = "uint8blk", **settings: str
+) -> tuple[str, str]:
     root = c.simulate_post("/api/repos", json={}).json["root"]
-    r = c.simulate_post(f"/api/repo/{root}/instance", json={"typename": typename, "dataname": "g", **settings})
+    r = c.simulate_post(
+        f"/api/repo/{root}/instance", json={"typename": typename, "dataname": "g", **settings}
+    )
     assert r.status_code == 200, r.text
     return root, f"/api/node/{root}/g"
 
 
-def post_raw(c: falcon.testing.TestClient, base: str, vol: np.ndarray, offset: tuple[int, int, int]) -> falcon.testing.Result:
+def post_raw(
+    c: falcon.testing.TestClient, base: str, vol: np.ndarray, offset: tuple[int, int, int]
+) -> falcon.testing.Result:
     z, y, x = vol.shape
-    return c.simulate_post(f"{base}/raw/0_1_2/{x}_{y}_{z}/{offset[0]}_{offset[1]}_{offset[2]}", body=vol.tobytes())
+    return c.simulate_post(
+        f"{base}/raw/0_1_2/{x}_{y}_{z}/{offset[0]}_{offset[1]}_{offset[2]}", body=vol.tobytes()
+    )
 
 
-def get_raw(c: falcon.testing.TestClient, base: str, size: tuple[int, int, int], offset: tuple[int, int, int],
-            dtype: str = "<u1") -> np.ndarray:
-    r = c.simulate_get(f"{base}/raw/0_1_2/{size[0]}_{size[1]}_{size[2]}/{offset[0]}_{offset[1]}_{offset[2]}")
+def get_raw(
+    c: falcon.testing.TestClient,
+    base: str,
+    size: tuple[int, int, int],
+    offset: tuple[int, int, int],
+    dtype: str = "<u1",
+) -> np.ndarray:
+    r = c.simulate_get(
+        f"{base}/raw/0_1_2/{size[0]}_{size[1]}_{size[2]}/{offset[0]}_{offset[1]}_{offset[2]}"
+    )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/octet-stream"
     return np.frombuffer(r.content, dtype=dtype).reshape(size[2], size[1], size[0])
@@ -60,9 +77,17 @@ def parse_records(body: bytes) -> dict[tuple[int, int, int], bytes]:
 
 @pytest.mark.parametrize(
     ("typename", "dtype"),
-    [("uint8blk", "<u1"), ("uint16blk", "<u2"), ("uint32blk", "<u4"), ("uint64blk", "<u8"), ("float32blk", "<f4")],
+    [
+        ("uint8blk", "<u1"),
+        ("uint16blk", "<u2"),
+        ("uint32blk", "<u4"),
+        ("uint64blk", "<u8"),
+        ("float32blk", "<f4"),
+    ],
 )
-def test_raw_round_trip_every_type(client: falcon.testing.TestClient, typename: str, dtype: str) -> None:
+def test_raw_round_trip_every_type(
+    client: falcon.testing.TestClient, typename: str, dtype: str
+) -> None:
     _, base = new_volume(client, typename)
     vol = (RNG.random((32, 64, 96)) * 1000).astype(dtype)
     assert post_raw(client, base, vol, (-32, 0, 32)).status_code == 200
@@ -73,7 +98,9 @@ def test_raw_round_trip_every_type(client: falcon.testing.TestClient, typename: 
     assert info["Extended"]["Values"][0]["DataType"] == typename.removesuffix("blk")
 
 
-def test_unaligned_reads_zero_fill_and_negative_coordinates(client: falcon.testing.TestClient) -> None:
+def test_unaligned_reads_zero_fill_and_negative_coordinates(
+    client: falcon.testing.TestClient,
+) -> None:
     _, base = new_volume(client)
     vol = RNG.integers(1, 255, (64, 64, 64), dtype=np.uint8)
     post_raw(client, base, vol, (-32, -64, 0))
@@ -86,7 +113,9 @@ def test_unaligned_reads_zero_fill_and_negative_coordinates(client: falcon.testi
 
 
 def test_grayscale8_alias_and_settings(client: falcon.testing.TestClient) -> None:
-    _, base = new_volume(client, "grayscale8", BlockSize="64,64,64", VoxelSize="4,4,40", VoxelUnits="nanometers")
+    _, base = new_volume(
+        client, "grayscale8", BlockSize="64,64,64", VoxelSize="4,4,40", VoxelUnits="nanometers"
+    )
     ext = client.simulate_get(f"{base}/info").json["Extended"]
     assert ext["BlockSize"] == [64, 64, 64] and ext["VoxelSize"] == [4, 4, 40]
     assert client.simulate_get(f"{base}/info").json["Extents"] is None
@@ -95,22 +124,39 @@ def test_grayscale8_alias_and_settings(client: falcon.testing.TestClient) -> Non
 def test_extents_grow_and_are_versioned(client: falcon.testing.TestClient) -> None:
     root, base = new_volume(client)
     post_raw(client, base, np.ones((32, 32, 32), np.uint8), (0, 0, 0))
-    assert client.simulate_get(f"{base}/info").json["Extents"] == {"MinPoint": [0, 0, 0], "MaxPoint": [31, 31, 31]}
+    assert client.simulate_get(f"{base}/info").json["Extents"] == {
+        "MinPoint": [0, 0, 0],
+        "MaxPoint": [31, 31, 31],
+    }
     client.simulate_post(f"/api/node/{root}/commit", json={})
     child = client.simulate_post(f"/api/node/{root}/newversion", json={}).json["child"]
     post_raw(client, f"/api/node/{child}/g", np.ones((32, 32, 64), np.uint8), (64, -32, 32))
     assert client.simulate_get(f"/api/node/{child}/g/info").json["Extents"] == {
-        "MinPoint": [0, -32, 0], "MaxPoint": [127, 31, 63]}
+        "MinPoint": [0, -32, 0],
+        "MaxPoint": [127, 31, 63],
+    }
     assert client.simulate_get(f"{base}/info").json["Extents"]["MaxPoint"] == [31, 31, 31]
     meta = client.simulate_get(f"/api/node/{child}/g/metadata")
     assert meta.headers["content-type"] == "application/vnd.dvid-nd-data+json"
     axes = meta.json["Axes"]
-    assert [(a["Label"], a["Size"], a["Offset"]) for a in axes] == [("X", 128, 0), ("Y", 64, -32), ("Z", 64, 0)]
-    r = client.simulate_post(f"/api/node/{child}/g/extents", json={"MinPoint": [0, 0, 0], "MaxPoint": [9, 9, 9]})
+    assert [(a["Label"], a["Size"], a["Offset"]) for a in axes] == [
+        ("X", 128, 0),
+        ("Y", 64, -32),
+        ("Z", 64, 0),
+    ]
+    r = client.simulate_post(
+        f"/api/node/{child}/g/extents", json={"MinPoint": [0, 0, 0], "MaxPoint": [9, 9, 9]}
+    )
     assert r.status_code == 200
     assert client.simulate_get(f"/api/node/{child}/g/info").json["Extents"]["MaxPoint"] == [9, 9, 9]
-    assert client.simulate_post(f"/api/node/{child}/g/resolution", json=[4, 4, 30]).status_code == 200
-    assert client.simulate_get(f"/api/node/{child}/g/info").json["Extended"]["VoxelSize"] == [4, 4, 30]
+    assert (
+        client.simulate_post(f"/api/node/{child}/g/resolution", json=[4, 4, 30]).status_code == 200
+    )
+    assert client.simulate_get(f"/api/node/{child}/g/info").json["Extended"]["VoxelSize"] == [
+        4,
+        4,
+        30,
+    ]
 
 
 def test_equal_blocks_are_stored_once() -> None:
@@ -171,7 +217,10 @@ def test_blocks_get_post_with_background(client: falcon.testing.TestClient) -> N
     _, base = new_volume(client, Background="7")
     a = RNG.integers(0, 255, (32, 32, 32), dtype=np.uint8)
     b = RNG.integers(0, 255, (32, 32, 32), dtype=np.uint8)
-    assert client.simulate_post(f"{base}/blocks/2_3_4/2", body=a.tobytes() + b.tobytes()).status_code == 200
+    assert (
+        client.simulate_post(f"{base}/blocks/2_3_4/2", body=a.tobytes() + b.tobytes()).status_code
+        == 200
+    )
     got = client.simulate_get(f"{base}/blocks/1_3_4/4").content
     assert len(got) == 4 * 32768
     assert got[:32768] == bytes([7]) * 32768 and got[-32768:] == bytes([7]) * 32768
@@ -193,33 +242,46 @@ def test_subvolblocks_and_specificblocks_streams(client: falcon.testing.TestClie
         raw = lz4.block.decompress(payload[4:], uncompressed_size=size)
         want = vol[z * 32 : z * 32 + 32, y * 32 : y * 32 + 32, (x - 1) * 32 : (x - 1) * 32 + 32]
         assert raw == want.tobytes()
-    unc = parse_records(client.simulate_get(f"{base}/subvolblocks/64_64_64/32_0_0",
-                                            params={"compression": "uncompressed"}).content)
+    unc = parse_records(
+        client.simulate_get(
+            f"{base}/subvolblocks/64_64_64/32_0_0", params={"compression": "uncompressed"}
+        ).content
+    )
     assert unc[(2, 1, 1)] == vol[32:, 32:, 32:].tobytes()
-    spec = client.simulate_get(f"{base}/specificblocks",
-                               params={"blocks": "2,1,1,9,9,9,1,0,0", "compression": "uncompressed"})
+    spec = client.simulate_get(
+        f"{base}/specificblocks",
+        params={"blocks": "2,1,1,9,9,9,1,0,0", "compression": "uncompressed"},
+    )
     recs = parse_records(spec.content)
     assert set(recs) == {(2, 1, 1), (1, 0, 0)}
     assert recs[(1, 0, 0)] == vol[:32, :32, :32].tobytes()
     bad = client.simulate_get(f"{base}/subvolblocks/64_64_64/33_0_0")
     assert bad.status_code == 400 and "block-aligned" in bad.text
-    jpeg = client.simulate_get(f"{base}/subvolblocks/64_64_64/32_0_0", params={"compression": "jpeg"})
+    jpeg = client.simulate_get(
+        f"{base}/subvolblocks/64_64_64/32_0_0", params={"compression": "jpeg"}
+    )
     assert jpeg.status_code == 400
 
 
 def test_jpeg_compressed_instance(client: falcon.testing.TestClient) -> None:
     _, base = new_volume(client, Compression="jpeg")
     assert "jpeg compression" in client.simulate_get(f"{base}/info").json["Base"]["Compression"]
-    smooth = np.add.outer(np.add.outer(np.arange(32), np.arange(32)), np.arange(32)).astype(np.uint8) * 2
+    smooth = (
+        np.add.outer(np.add.outer(np.arange(32), np.arange(32)), np.arange(32)).astype(np.uint8) * 2
+    )
     post_raw(client, base, smooth, (0, 0, 0))
     got = get_raw(client, base, (32, 32, 32), (0, 0, 0))
     assert np.abs(got.astype(int) - smooth).mean() < 3
-    recs = parse_records(client.simulate_get(f"{base}/specificblocks", params={"blocks": "0,0,0"}).content)
+    recs = parse_records(
+        client.simulate_get(f"{base}/specificblocks", params={"blocks": "0,0,0"}).content
+    )
     img = _image(recs[(0, 0, 0)])
     assert img.shape == (32 * 32, 32)  # width X, height Y*Z, as DVID stores it
     r = client.simulate_post("/api/repos", json={}).json["root"]
-    bad = client.simulate_post(f"/api/repo/{r}/instance",
-                               json={"typename": "uint16blk", "dataname": "x", "Compression": "jpeg"})
+    bad = client.simulate_post(
+        f"/api/repo/{r}/instance",
+        json={"typename": "uint16blk", "dataname": "x", "Compression": "jpeg"},
+    )
     assert bad.status_code == 400 and "only for uint8" in bad.text
 
 
@@ -229,15 +291,25 @@ def test_jpeg_compressed_instance(client: falcon.testing.TestClient) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "body", "message"),
     [
-        pytest.param("POST", "raw/0_1_2/32_32_32/1_0_0", bytes(32768), "non-block aligned", id="unaligned"),
-        pytest.param("POST", "raw/0_1_2/32_32_32/0_0_0", bytes(100), "voxels data was 100 bytes, expected 32768", id="length"),
+        pytest.param(
+            "POST", "raw/0_1_2/32_32_32/1_0_0", bytes(32768), "non-block aligned", id="unaligned"
+        ),
+        pytest.param(
+            "POST",
+            "raw/0_1_2/32_32_32/0_0_0",
+            bytes(100),
+            "voxels data was 100 bytes, expected 32768",
+            id="length",
+        ),
         pytest.param("POST", "raw/xy/32_32/0_0_0", bytes(1024), "3d", id="post-2d"),
         pytest.param("GET", "raw/0_1_2/0_10_10/0_0_0", None, "positive", id="zero-size"),
         pytest.param("GET", "raw/0_1_2/-5_10_10/0_0_0", None, "positive", id="negative-size"),
         pytest.param("GET", "raw/0_1_2/5000_5000_5000/0_0_0", None, "limit of", id="over-limit"),
         pytest.param("GET", "raw/4d/10_10_10/0_0_0", None, "unsupported dims", id="dims"),
         pytest.param("GET", "raw/0_1_2/10_10_10/a_0_0", None, "integers", id="non-numeric"),
-        pytest.param("GET", "raw/xy/10_10/0_0_0/gif", None, "unsupported image format", id="format"),
+        pytest.param(
+            "GET", "raw/xy/10_10/0_0_0/gif", None, "unsupported image format", id="format"
+        ),
         pytest.param("GET", "raw/xy/10_10/0_0_0/png:5", None, "quality", id="png-quality"),
         pytest.param("GET", "raw/0_1_2/10_10/0_0_0", None, "3 integers", id="2d-size-for-3d"),
         pytest.param("GET", "specificblocks?blocks=1,2", None, "multiple of 3", id="blocks-count"),
@@ -267,7 +339,9 @@ def test_locked_node_refuses_voxel_writes(client: falcon.testing.TestClient) -> 
     root, base = new_volume(client)
     client.simulate_post(f"/api/node/{root}/commit", json={})
     r = post_raw(client, base, np.zeros((32, 32, 32), np.uint8), (0, 0, 0))
-    assert r.status_code == 400 and f'Cannot do POST on endpoint "raw" of locked node {root}' in r.text
+    assert (
+        r.status_code == 400 and f'Cannot do POST on endpoint "raw" of locked node {root}' in r.text
+    )
 
 
 # -- a real server ---------------------------------------------------------------------------
@@ -279,10 +353,17 @@ def test_volume_family_over_waitress() -> None:
         root = json.loads(body)["root"]
         srv.request("POST", f"/api/repo/{root}/instance", b'{"typename":"uint8blk","dataname":"g"}')
         vol = RNG.integers(0, 255, (64, 64, 64), dtype=np.uint8)
-        assert srv.request("POST", f"/api/node/{root}/g/raw/0_1_2/64_64_64/0_0_0", vol.tobytes())[0] == 200
+        assert (
+            srv.request("POST", f"/api/node/{root}/g/raw/0_1_2/64_64_64/0_0_0", vol.tobytes())[0]
+            == 200
+        )
         status, headers, body = srv.request("GET", f"/api/node/{root}/g/raw/0_1_2/50_40_30/7_8_9")
         assert status == 200 and body == vol[9:39, 8:48, 7:57].tobytes()
         status, headers, body = srv.request("GET", f"/api/node/{root}/g/raw/xy/64_64/0_0_3")
         assert headers["content-type"] == "image/png" and np.array_equal(_image(body), vol[3])
-        recs = parse_records(srv.request("GET", f"/api/node/{root}/g/specificblocks?blocks=1,1,1&compression=uncompressed")[2])
+        recs = parse_records(
+            srv.request(
+                "GET", f"/api/node/{root}/g/specificblocks?blocks=1,1,1&compression=uncompressed"
+            )[2]
+        )
         assert recs[(1, 1, 1)] == vol[32:, 32:, 32:].tobytes()

@@ -33,8 +33,17 @@ def make_instance(server: LiveServer, typename: str = "uint8blk") -> tuple[DvidC
     return c, root
 
 
-def read(c: DvidClient, root: str, size: tuple[int, int, int], offset: tuple[int, int, int], dtype: str = "u1") -> np.ndarray:
-    data = c.request("GET", f"/api/node/{root}/g/raw/0_1_2/{size[0]}_{size[1]}_{size[2]}/{offset[0]}_{offset[1]}_{offset[2]}")
+def read(
+    c: DvidClient,
+    root: str,
+    size: tuple[int, int, int],
+    offset: tuple[int, int, int],
+    dtype: str = "u1",
+) -> np.ndarray:
+    data = c.request(
+        "GET",
+        f"/api/node/{root}/g/raw/0_1_2/{size[0]}_{size[1]}_{size[2]}/{offset[0]}_{offset[1]}_{offset[2]}",
+    )
     return np.frombuffer(data, dtype=dtype).reshape(size[2], size[1], size[0])
 
 
@@ -64,7 +73,9 @@ def test_zarr_v3_and_v2_sources(server: LiveServer, tmp_path: Path) -> None:
     vol = RNG.integers(0, 60000, (33, 20, 70), dtype=np.uint16)
     for fmt, offset in ((3, (-40, 0, 0)), (2, (100, 64, 32))):
         path = tmp_path / f"v{fmt}.zarr"
-        arr = zarr.create_array(str(path), shape=vol.shape, chunks=(16, 16, 16), dtype=vol.dtype, zarr_format=fmt)
+        arr = zarr.create_array(
+            str(path), shape=vol.shape, chunks=(16, 16, 16), dtype=vol.dtype, zarr_format=fmt
+        )
         arr[:] = vol
         src = open_source(str(path))
         assert isinstance(src, ZarrSource) and src.shape == vol.shape
@@ -79,7 +90,12 @@ def test_zarr_array_inside_group(server: LiveServer, tmp_path: Path) -> None:
     arr = group.create_array("s0", shape=(32, 32, 32), chunks=(32, 32, 32), dtype="u1")
     vol = RNG.integers(0, 255, (32, 32, 32), dtype=np.uint8)
     arr[:] = vol
-    load(open_source(f"{tmp_path / 'g.zarr'}::s0"), Target.lookup(c, root, "g"), (0, 0, 0), progress=False)
+    load(
+        open_source(f"{tmp_path / 'g.zarr'}::s0"),
+        Target.lookup(c, root, "g"),
+        (0, 0, 0),
+        progress=False,
+    )
     assert np.array_equal(read(c, root, (32, 32, 32), (0, 0, 0)), vol)
 
 
@@ -93,12 +109,40 @@ def test_wrong_dtype_is_refused(server: LiveServer, tmp_path: Path) -> None:
 def test_cli_load_errors(server: LiveServer, tmp_path: Path) -> None:
     c, root = make_instance(server)
     r = subprocess.run(
-        [sys.executable, "-m", "cas_dvid.cli", "node", root, "g", "load", "1,2", str(tmp_path / "*.png"),
-         "--server", server.url], capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "cas_dvid.cli",
+            "node",
+            root,
+            "g",
+            "load",
+            "1,2",
+            str(tmp_path / "*.png"),
+            "--server",
+            server.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 1 and "offset must be X,Y,Z" in r.stderr
     r = subprocess.run(
-        [sys.executable, "-m", "cas_dvid.cli", "node", root, "g", "load", "0,0,0", str(tmp_path / "none*.png"),
-         "--server", server.url], capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "cas_dvid.cli",
+            "node",
+            root,
+            "g",
+            "load",
+            "0,0,0",
+            str(tmp_path / "none*.png"),
+            "--server",
+            server.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 1 and "no files match" in r.stderr

@@ -176,7 +176,9 @@ def test_corrupt_object_is_not_cached_or_returned_later(tmp_path: Path) -> None:
     [
         pytest.param(lambda b: b[:10], "truncated", id="shorter-than-header"),
         pytest.param(lambda b: b[:-7], "truncated|does not decode", id="truncated-payload"),
-        pytest.param(lambda b: b[:2] + b"\x09" + b[3:], "unknown object format version 9", id="version"),
+        pytest.param(
+            lambda b: b[:2] + b"\x09" + b[3:], "unknown object format version 9", id="version"
+        ),
         pytest.param(lambda b: b[:4] + b"\x07" + b[5:], "unknown kind 1 or codec 7", id="codec"),
         pytest.param(lambda b: b"XX" + b[2:], "bad magic", id="magic"),
         pytest.param(lambda b: b"", "truncated", id="empty-file"),

@@ -81,7 +81,9 @@ def fetch(
         return e.code, e.read()
 
 
-def test_publish_to_s3_serve_read_only_and_verify(tmp_path: Path, s3_server: S3TestServer, s3_bucket: str) -> None:
+def test_publish_to_s3_serve_read_only_and_verify(
+    tmp_path: Path, s3_server: S3TestServer, s3_bucket: str
+) -> None:
     local = tmp_path / "store"
     init_store(f"file://{local}")[0].close()
     dest = f"s3://{s3_bucket}/pub?endpoint_url={s3_server.endpoint}"

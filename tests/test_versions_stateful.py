@@ -178,7 +178,8 @@ class VersionsMachine(RuleBasedStateMachine):
     def put(self, data, key: str, value: bytes) -> None:
         i, name = self._write_target(data)
         self._write(
-            i, name,
+            i,
+            name,
             lambda at, inst: self.kv.put_many(at, inst, {key: value}, "POST"),
             lambda m: m.__setitem__(key, value),
         )
@@ -187,7 +188,8 @@ class VersionsMachine(RuleBasedStateMachine):
     def delete(self, data, key: str) -> None:
         i, name = self._write_target(data)
         self._write(
-            i, name,
+            i,
+            name,
             lambda at, inst: self.kv.delete(at, inst, key, "DELETE"),
             lambda m: m.pop(key, None),
         )
@@ -196,7 +198,8 @@ class VersionsMachine(RuleBasedStateMachine):
     def put_many(self, data, items: dict[str, bytes]) -> None:
         i, name = self._write_target(data)
         self._write(
-            i, name,
+            i,
+            name,
             lambda at, inst: self.kv.put_many(at, inst, items, "POST"),
             lambda m: m.update(items),
         )

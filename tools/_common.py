@@ -11,7 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_DIR = Path(os.environ.get("CAS_DVID_SAMPLE", Path(__file__).parents[1] / ".." / "shared" / "sample-grayscale"))
+SAMPLE_DIR = Path(
+    os.environ.get(
+        "CAS_DVID_SAMPLE", Path(__file__).parents[1] / ".." / "shared" / "sample-grayscale"
+    )
+)
 
 
 def load_sample_volume() -> np.ndarray:
@@ -52,10 +56,19 @@ def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
     return statistics.median(times)
 
 
-def report(name: str, ours: float, base: float, unit: str, target: float | None = None, higher_is_better: bool = True) -> bool:
+def report(
+    name: str,
+    ours: float,
+    base: float,
+    unit: str,
+    target: float | None = None,
+    higher_is_better: bool = True,
+) -> bool:
     """Print one figure with its ratio against the baseline; return whether it met ``target``."""
     ratio = ours / base if higher_is_better else base / ours
     ok = target is None or ratio >= target
     mark = "" if target is None else (f"  target >= {target:.2f}x  {'OK' if ok else 'MISSED'}")
-    print(f"{name:<48} {ours:>12.1f} {unit:<8} baseline {base:>12.1f} {unit:<8} ratio {ratio:5.2f}x{mark}")
+    print(
+        f"{name:<48} {ours:>12.1f} {unit:<8} baseline {base:>12.1f} {unit:<8} ratio {ratio:5.2f}x{mark}"
+    )
     return ok

@@ -79,7 +79,8 @@ def run_client(port: int, prefix: str, n: int, value: bytes, clients: int) -> tu
     rates = []
     for method in ("POST", "GET"):
         threads = [
-            threading.Thread(target=_loop, args=(port, method, paths[c::clients], value)) for c in range(clients)
+            threading.Thread(target=_loop, args=(port, method, paths[c::clients], value))
+            for c in range(clients)
         ]
         t0 = time.perf_counter()
         for t in threads:
@@ -95,9 +96,12 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clients", type=int, default=1, help="concurrent client connections")
-    ap.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
-                    help="where the store goes (default /dev/shm: this VM's disk speed drifts 5x "
-                         "within minutes; pass /tmp to include it)")
+    ap.add_argument(
+        "--dir",
+        default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+        help="where the store goes (default /dev/shm: this VM's disk speed drifts 5x "
+        "within minutes; pass /tmp to include it)",
+    )
     ap.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_baseline:
@@ -106,20 +110,31 @@ def main() -> int:
     value = os.urandom(4096)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         store = str(Path(tmp) / "store")
-        subprocess.run([sys.executable, "-m", "cas_dvid.cli", "init", store], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "cas_dvid.cli", "init", store], check=True, capture_output=True
+        )
         ours_port, base_port = free_port(), free_port()
-        ours = start([sys.executable, "-m", "cas_dvid.cli", "serve", store, "--port", str(ours_port)], ours_port)
+        ours = start(
+            [sys.executable, "-m", "cas_dvid.cli", "serve", store, "--port", str(ours_port)],
+            ours_port,
+        )
         base = start([sys.executable, __file__, "--serve-baseline", str(base_port)], base_port)
         try:
             conn = http.client.HTTPConnection("127.0.0.1", ours_port)
             conn.request("POST", "/api/repos", body=b"{}")
             root = json.loads(conn.getresponse().read())["root"]
-            conn.request("POST", f"/api/repo/{root}/instance", body=b'{"typename":"keyvalue","dataname":"kv"}')
+            conn.request(
+                "POST",
+                f"/api/repo/{root}/instance",
+                body=b'{"typename":"keyvalue","dataname":"kv"}',
+            )
             conn.getresponse().read()
             results: dict[str, list[tuple[float, float]]] = {"ours": [], "dict": []}
             for _ in range(args.rounds):
                 for name, port in (("dict", base_port), ("ours", ours_port)):
-                    results[name].append(run_client(port, f"/api/node/{root}/kv", args.requests, value, args.clients))
+                    results[name].append(
+                        run_client(port, f"/api/node/{root}/kv", args.requests, value, args.clients)
+                    )
                     # distinct keys per round so every POST writes something new
                     value = os.urandom(4096)
         finally:
@@ -132,8 +147,11 @@ def main() -> int:
         b = statistics.median(x[i] for x in results["dict"])
         met = o / b >= target
         ok &= met
-        print(f"{label} x{args.clients} client(s)".ljust(34) + f" ours {o:8.0f} req/s   dict endpoint {b:8.0f} req/s   ratio {o / b:5.2f}x  "
-              f"target >= {target:.1f}x  {'OK' if met else 'MISSED'}")
+        print(
+            f"{label} x{args.clients} client(s)".ljust(34)
+            + f" ours {o:8.0f} req/s   dict endpoint {b:8.0f} req/s   ratio {o / b:5.2f}x  "
+            f"target >= {target:.1f}x  {'OK' if met else 'MISSED'}"
+        )
     return 0 if ok else 1
 
 

@@ -72,7 +72,11 @@ def bench_put_get(base_dir: Path, rounds: int) -> bool:
             for which in order:
                 d = base_dir / f"{which}-{name}-{r}"
                 d.mkdir()
-                times[which] = plain_files(d, blocks) if which == "plain" else ours(d, blocks, which == "batched")
+                times[which] = (
+                    plain_files(d, blocks)
+                    if which == "plain"
+                    else ours(d, blocks, which == "batched")
+                )
             if r:
                 ratios[name].append(times["plain"] / times[name])
                 speeds["plain"].append(total / times["plain"])
@@ -93,9 +97,16 @@ def bench_put_get(base_dir: Path, rounds: int) -> bool:
 
 def bench_blake3() -> bool:
     data = os.urandom(4 << 20)
-    single = statistics.median(_times(lambda: blake3.blake3(b"\x01", max_threads=1).update(data).digest()))
+    single = statistics.median(
+        _times(lambda: blake3.blake3(b"\x01", max_threads=1).update(data).digest())
+    )
     ours_t = statistics.median(_times(lambda: content_id(Kind.BLOB, data)))
-    return report("BLAKE3 4 MiB via content_id vs 1 thread (GB/s)", 4.194 / ours_t / 1e3, 4.194 / single / 1e3, "GB/s")
+    return report(
+        "BLAKE3 4 MiB via content_id vs 1 thread (GB/s)",
+        4.194 / ours_t / 1e3,
+        4.194 / single / 1e3,
+        "GB/s",
+    )
 
 
 def bench_cached_get() -> bool:
@@ -115,7 +126,9 @@ def bench_cached_get() -> bool:
         dict_samples.append(time.perf_counter_ns() - t0)
     med = statistics.median(samples) / 1e3
     base = statistics.median(dict_samples) / 1e3
-    print(f"{'cached get of a hot object, median':<48} {med:>12.2f} us       dict.get {base:.2f} us   target < 5 us  {'OK' if med < 5 else 'MISSED'}")
+    print(
+        f"{'cached get of a hot object, median':<48} {med:>12.2f} us       dict.get {base:.2f} us   target < 5 us  {'OK' if med < 5 else 'MISSED'}"
+    )
     return med < 5
 
 
@@ -132,7 +145,9 @@ def _times(fn, n: int = 30) -> list[float]:  # type: ignore[no-untyped-def]
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--dir", default=None, help="where to write (default: a temp dir on /tmp's disk)")
+    ap.add_argument(
+        "--dir", default=None, help="where to write (default: a temp dir on /tmp's disk)"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         ok = bench_put_get(Path(tmp), args.rounds)

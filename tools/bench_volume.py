@@ -61,11 +61,15 @@ def med(fn, reps: int) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(times)
 
 
-def line(name: str, ours: float, base: float, unit: str, target: float | None, higher: bool = True) -> bool:
+def line(
+    name: str, ours: float, base: float, unit: str, target: float | None, higher: bool = True
+) -> bool:
     ratio = ours / base if higher else base / ours
     ok = target is None or ratio >= target
     t = "" if target is None else f"target >= {target:.1f}x  {'OK' if ok else 'MISSED'}"
-    print(f"{name:<46} ours {ours:9.1f} {unit:<6} baseline {base:9.1f} {unit:<6} ratio {ratio:5.2f}x  {t}")
+    print(
+        f"{name:<46} ours {ours:9.1f} {unit:<6} baseline {base:9.1f} {unit:<6} ratio {ratio:5.2f}x  {t}"
+    )
     return ok
 
 
@@ -99,8 +103,13 @@ def zarr_write(path: str, vol: np.ndarray) -> float:
     from zarr.codecs import BloscCodec
 
     t0 = time.perf_counter()
-    arr = zarr.create_array(store=path, shape=vol.shape, chunks=(B, B, B), dtype="u1",
-                            compressors=BloscCodec(cname="lz4", shuffle="noshuffle"))
+    arr = zarr.create_array(
+        store=path,
+        shape=vol.shape,
+        chunks=(B, B, B),
+        dtype="u1",
+        compressors=BloscCodec(cname="lz4", shuffle="noshuffle"),
+    )
     arr[:] = vol
     return time.perf_counter() - t0
 
@@ -128,8 +137,19 @@ def ts_create(path: str, vol: np.ndarray) -> None:
             "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [B, B, B]}},
             "chunk_key_encoding": {"name": "default"},
             "data_type": "uint8",
-            "codecs": [{"name": "bytes"}, {"name": "blosc", "configuration": {
-                "cname": "lz4", "clevel": 5, "shuffle": "noshuffle", "typesize": 1, "blocksize": 0}}],
+            "codecs": [
+                {"name": "bytes"},
+                {
+                    "name": "blosc",
+                    "configuration": {
+                        "cname": "lz4",
+                        "clevel": 5,
+                        "shuffle": "noshuffle",
+                        "typesize": 1,
+                        "blocksize": 0,
+                    },
+                },
+            ],
         },
         "create": True,
         "delete_existing": True,
@@ -207,14 +227,24 @@ def fetch(conn: http.client.HTTPConnection, path: str) -> bytes:
 
 def bench_http(store: str, reps: int) -> bool:
     p1, p2 = free_port(), free_port()
-    ours = start([sys.executable, "-m", "cas_dvid.cli", "serve", store, "--port", str(p1)],
-                 f"http://127.0.0.1:{p1}/api/heartbeat")
-    ready = start([sys.executable, __file__, "--serve-ready", str(p2)], f"http://127.0.0.1:{p2}/ready")
+    ours = start(
+        [sys.executable, "-m", "cas_dvid.cli", "serve", store, "--port", str(p1)],
+        f"http://127.0.0.1:{p1}/api/heartbeat",
+    )
+    ready = start(
+        [sys.executable, __file__, "--serve-ready", str(p2)], f"http://127.0.0.1:{p2}/ready"
+    )
     try:
-        c1, c2 = http.client.HTTPConnection("127.0.0.1", p1), http.client.HTTPConnection("127.0.0.1", p2)
+        c1, c2 = (
+            http.client.HTTPConnection("127.0.0.1", p1),
+            http.client.HTTPConnection("127.0.0.1", p2),
+        )
         root = next(iter(json.loads(fetch(c1, "/api/repos/info"))))
         cuts = offsets(reps, seed=9)
-        paths = [f"/api/node/{root}/grayscale/raw/0_1_2/{CUT}_{CUT}_{CUT}/{x}_{y}_{z}" for x, y, z in cuts]
+        paths = [
+            f"/api/node/{root}/grayscale/raw/0_1_2/{CUT}_{CUT}_{CUT}/{x}_{y}_{z}"
+            for x, y, z in cuts
+        ]
         for p in paths:  # warm the server's cache: this figure is about the transport
             fetch(c1, p)
         ours_t, base_t = [], []
@@ -226,14 +256,22 @@ def bench_http(store: str, reps: int) -> bool:
             fetch(c2, "/ready")
             base_t.append(time.perf_counter() - t0)
         mb = CUT**3 / 1e6
-        ok = line("HTTP GET raw 256^3 (MB/s)", mb / statistics.median(ours_t), mb / statistics.median(base_t), "MB/s", 0.6)
+        ok = line(
+            "HTTP GET raw 256^3 (MB/s)",
+            mb / statistics.median(ours_t),
+            mb / statistics.median(base_t),
+            "MB/s",
+            0.6,
+        )
         slices = []
         for z in range(10, 10 + reps * 3, 3):
             t0 = time.perf_counter()
             fetch(c1, f"/api/node/{root}/grayscale/raw/xy/512_512/0_0_{z}")
             slices.append(time.perf_counter() - t0)
         m = statistics.median(slices) * 1e3
-        print(f"{'XY 512x512 PNG slice, median (ms)':<46} ours {m:9.1f} ms     target < 50 ms  {'OK' if m < 50 else 'MISSED'}")
+        print(
+            f"{'XY 512x512 PNG slice, median (ms)':<46} ours {m:9.1f} ms     target < 50 ms  {'OK' if m < 50 else 'MISSED'}"
+        )
         return ok and m < 50
     finally:
         for p in (ours, ready):
@@ -257,11 +295,21 @@ def main() -> int:
         writes, zwrites = [], []
         for i in range(3):
             ztime = zarr_write(str(tmp / f"z{i}.zarr"), vol)
-            otime = ours_write(f"file://{tmp}/w{i}", vol) if i < 2 else ours_write(f"file://{store}", vol)
+            otime = (
+                ours_write(f"file://{tmp}/w{i}", vol)
+                if i < 2
+                else ours_write(f"file://{store}", vol)
+            )
             writes.append(otime)
             zwrites.append(ztime)
         mb = vol.nbytes / 1e6
-        ok = line("write 512^3 (MB/s)", mb / statistics.median(writes), mb / statistics.median(zwrites), "MB/s", 1.0)
+        ok = line(
+            "write 512^3 (MB/s)",
+            mb / statistics.median(writes),
+            mb / statistics.median(zwrites),
+            "MB/s",
+            1.0,
+        )
         ok &= bench_reads(tmp, f"file://{store}", vol, args.reps)
         ok &= bench_http(store, args.reps)
     return 0 if ok else 1

@@ -30,5 +30,14 @@ class Diff:
             if limit and n >= limit:
                 break
             (added if old is None else removed if new is None else changed).append(show(key))
-        send_json(resp, {"from": at_a.uuid, "to": at_b.uuid, "data": inst.name,
-                         "added": added, "changed": changed, "removed": removed})
+        send_json(
+            resp,
+            {
+                "from": at_a.uuid,
+                "to": at_b.uuid,
+                "data": inst.name,
+                "added": added,
+                "changed": changed,
+                "removed": removed,
+            },
+        )

@@ -26,6 +26,7 @@ DIMS_2D = {"xy": (0, 1), "0_1": (0, 1), "xz": (0, 2), "0_2": (0, 2), "yz": (1, 2
 DIMS_3D = {"0_1_2", "vol", "xyz"}
 IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "tif": "image/tiff", "bmp": "image/bmp"}
 
+
 def parse_dims(text: str) -> tuple[int, int] | None:
     """2-D axes for ``xy``-like dims, None for 3-D; 400 for anything else."""
     dims = text.replace(",", "_")
@@ -33,7 +34,9 @@ def parse_dims(text: str) -> tuple[int, int] | None:
         return DIMS_2D[dims]
     if dims in DIMS_3D:
         return None
-    raise InvalidInputError(f"unsupported dims {text!r}: expected xy, xz, yz, 0_1, 0_2, 1_2, 0_1_2 or vol")
+    raise InvalidInputError(
+        f"unsupported dims {text!r}: expected xy, xz, yz, 0_1, 0_2, 1_2, 0_1_2 or vol"
+    )
 
 
 def slice_box(axes: tuple[int, int], size: tuple[int, ...], offset: Point3) -> Box3:
@@ -48,7 +51,9 @@ def parse_format(text: str) -> tuple[str, int]:
     name, _, q = text.lower().partition(":")
     name = {"jpeg": "jpg", "tiff": "tif"}.get(name, name)
     if name not in (*IMAGE_TYPES, "raw"):
-        raise InvalidInputError(f"unsupported image format {text!r}: use png, jpg[:quality], tif, bmp or raw")
+        raise InvalidInputError(
+            f"unsupported image format {text!r}: use png, jpg[:quality], tif, bmp or raw"
+        )
     quality = 80
     if q:
         if name != "jpg" or not q.isdigit() or not 1 <= int(q) <= 100:
@@ -102,12 +107,23 @@ class ImageHandler(RoutedHandler):
 
     def _covered(self, at: At, inst: Instance, box: Box3) -> None:
         """A partial (box-pulled) version refuses reads outside what it holds, not zeros."""
-        require_covered(at, inst, (box.start.x, box.start.y, box.start.z), (box.stop.x, box.stop.y, box.stop.z))
+        require_covered(
+            at, inst, (box.start.x, box.start.y, box.start.z), (box.stop.x, box.stop.y, box.stop.z)
+        )
 
-    def _covered_blocks(self, at: At, inst: Instance, lay: Layout, coords: list[tuple[int, int, int]]) -> None:
+    def _covered_blocks(
+        self, at: At, inst: Instance, lay: Layout, coords: list[tuple[int, int, int]]
+    ) -> None:
         b = lay.block
         for x, y, z in coords:
-            self._covered(at, inst, Box3(Point3(x * b.x, y * b.y, z * b.z), Point3((x + 1) * b.x, (y + 1) * b.y, (z + 1) * b.z)))
+            self._covered(
+                at,
+                inst,
+                Box3(
+                    Point3(x * b.x, y * b.y, z * b.z),
+                    Point3((x + 1) * b.x, (y + 1) * b.y, (z + 1) * b.z),
+                ),
+            )
 
     def _limit(self, box: Box3, lay: Layout) -> None:
         nbytes = box.voxels * lay.vtype.dtype.itemsize
@@ -119,16 +135,26 @@ class ImageHandler(RoutedHandler):
 
     # -- raw and isotropic ---------------------------------------------------------------
 
-    def get_raw(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def get_raw(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """GET raw/{dims}/{size}/{offset}[/{format}]."""
         self._get_volume(req, resp, at, inst, args, isotropic=False)
 
-    def get_isotropic(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def get_isotropic(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """GET isotropic/...: like raw, Z rescaled to the XY voxel size."""
         self._get_volume(req, resp, at, inst, args, isotropic=True)
 
     def _get_volume(
-        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str], isotropic: bool
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        at: At,
+        inst: Instance,
+        args: list[str],
+        isotropic: bool,
     ) -> None:
         if len(args) < 3:
             raise InvalidInputError("expected .../{dims}/{size}/{offset}[/{format}]")
@@ -146,7 +172,9 @@ class ImageHandler(RoutedHandler):
             if len(args) > 3 and parse_format(args[3])[0] == "jpg":
                 z, y, x = vol.shape
                 resp.content_type = "image/jpeg"
-                resp.data = encode_image(vol.reshape(z * y, x), "jpg", parse_format(args[3])[1], inst.typename)
+                resp.data = encode_image(
+                    vol.reshape(z * y, x), "jpg", parse_format(args[3])[1], inst.typename
+                )
                 return
             resp.content_type = OCTET
             resp.data = vol.tobytes()
@@ -173,7 +201,9 @@ class ImageHandler(RoutedHandler):
             return np.asarray(vol[:, 0, :])
         return np.asarray(vol[:, :, 0])
 
-    def post_raw(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def post_raw(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """POST raw/0_1_2/{size}/{offset}: a block-aligned subvolume, exact length."""
         if len(args) < 3:
             raise InvalidInputError("expected raw/0_1_2/{size}/{offset}")
@@ -188,7 +218,9 @@ class ImageHandler(RoutedHandler):
             raise InvalidInputError("cannot store voxels in non-block aligned geometry")
         expected = box.voxels * lay.vtype.dtype.itemsize
         if req.content_length is not None and req.content_length != expected:
-            raise InvalidInputError(f"voxels data was {req.content_length} bytes, expected {expected}")
+            raise InvalidInputError(
+                f"voxels data was {req.content_length} bytes, expected {expected}"
+            )
         body = read_body(req, max(expected, 1))
         if len(body) != expected:
             raise InvalidInputError(f"voxels data was {len(body)} bytes, expected {expected}")
@@ -204,11 +236,15 @@ class ImageHandler(RoutedHandler):
         span = parse_size(args[1], 1, "spanX")[0]
         return start, span
 
-    def get_blocks(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def get_blocks(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """GET blocks/{bx_by_bz}/{spanX}: raw blocks along X, missing ones filled with Background."""
         lay = layout_of(inst)
         start, span = self._span(args)
-        self._limit(Box3.at(Point3(0, 0, 0), Point3(lay.block.x * span, lay.block.y, lay.block.z)), lay)
+        self._limit(
+            Box3.at(Point3(0, 0, 0), Point3(lay.block.x * span, lay.block.y, lay.block.z)), lay
+        )
         coords = [(start.x + i, start.y, start.z) for i in range(span)]
         self._covered_blocks(at, inst, lay, coords)
         got = self.images.raw_blocks(at, inst, coords)
@@ -216,14 +252,18 @@ class ImageHandler(RoutedHandler):
         resp.content_type = OCTET
         resp.data = b"".join(got[c].tobytes() if c in got else fill for c in coords)
 
-    def post_blocks(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def post_blocks(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """POST blocks/{bx_by_bz}/{spanX}: spanX raw blocks along X."""
         lay = layout_of(inst)
         start, span = self._span(args)
         expected = lay.block_bytes * span
         body = read_body(req, max(expected, 1))
         if len(body) != expected:
-            raise InvalidInputError(f"blocks data was {len(body)} bytes, expected {expected} for {span} blocks")
+            raise InvalidInputError(
+                f"blocks data was {len(body)} bytes, expected {expected} for {span} blocks"
+            )
         arr = np.frombuffer(body, dtype=lay.vtype.dtype).reshape(span, *lay.block_shape)
         blocks = {(start.x + i, start.y, start.z): arr[i] for i in range(span)}
         self.images.write_blocks(at, inst, blocks, 'POST on endpoint "blocks"')
@@ -253,30 +293,40 @@ class ImageHandler(RoutedHandler):
         try:
             nums = [int(v) for v in text.split(",") if v.strip()]
         except ValueError:
-            raise InvalidInputError(f"blocks must be comma-separated integers, got {text[:80]!r}") from None
+            raise InvalidInputError(
+                f"blocks must be comma-separated integers, got {text[:80]!r}"
+            ) from None
         if not nums or len(nums) % 3:
             raise InvalidInputError("blocks= needs a multiple of 3 integers: x,y,z,x,y,z,...")
         coords = [tuple(nums[i : i + 3]) for i in range(0, len(nums), 3)]
         if len(coords) * lay.block_bytes > self.s.config.max_voxel_bytes:
-            raise InvalidInputError(f"request is over the server's limit of {self.s.config.max_voxel_bytes} bytes")
+            raise InvalidInputError(
+                f"request is over the server's limit of {self.s.config.max_voxel_bytes} bytes"
+            )
         self._covered_blocks(at, inst, lay, coords)  # type: ignore[arg-type]
         stored = self.images.stored(at, inst, coords)  # type: ignore[arg-type]
         self._stream(req, resp, lay, stored)
 
-    def _stream(self, req: falcon.Request, resp: falcon.Response, lay: Layout, stored: dict) -> None:  # type: ignore[type-arg]
+    def _stream(
+        self, req: falcon.Request, resp: falcon.Response, lay: Layout, stored: dict
+    ) -> None:  # type: ignore[type-arg]
         mode = (req.get_param("compression") or "").lower()
         if mode not in ("", "uncompressed", "jpeg"):
             raise InvalidInputError(f"unknown compression {mode!r}: use uncompressed or jpeg")
         coords = list(stored)
         values = [stored[c] for c in coords]
         if mode == "jpeg" and lay.compression != "jpeg":
-            raise InvalidInputError("compression=jpeg needs an instance stored with jpeg compression")
+            raise InvalidInputError(
+                "compression=jpeg needs an instance stored with jpeg compression"
+            )
         if mode == "jpeg" or (not mode and lay.compression == "jpeg"):
             ids = [ObjectId(v[1:]) for v in values]
             payloads = [bytes(p) for p in self.images.store.get_many(ids)]
         else:
             arrays = self.images.decode(lay, values)
-            payloads = [_payload(a, "" if mode == "uncompressed" else lay.compression) for a in arrays]
+            payloads = [
+                _payload(a, "" if mode == "uncompressed" else lay.compression) for a in arrays
+            ]
         parts = []
         for (x, y, z), p in zip(coords, payloads, strict=True):
             parts.append(RECORD.pack(x, y, z, len(p)))
@@ -286,7 +336,9 @@ class ImageHandler(RoutedHandler):
 
     # -- metadata ---------------------------------------------------------------------------
 
-    def get_metadata(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def get_metadata(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """GET metadata: DVID's nd-data description."""
         lay = layout_of(inst)
         extents = self.images.extents(at, inst)
@@ -295,12 +347,21 @@ class ImageHandler(RoutedHandler):
         for i, label in enumerate("XYZ"):
             lo, hi = (extents[0][i], extents[1][i]) if extents else (0, -1)
             res = lay.voxel_size[i]
-            axes.append({"Label": label, "Resolution": int(res) if res.is_integer() else res, "Units": lay.units[i],
-                         "Size": hi - lo + 1, "Offset": lo})
+            axes.append(
+                {
+                    "Label": label,
+                    "Resolution": int(res) if res.is_integer() else res,
+                    "Units": lay.units[i],
+                    "Size": hi - lo + 1,
+                    "Offset": lo,
+                }
+            )
         send_json(resp, {"Axes": axes, "Properties": ext})
         resp.content_type = ND_JSON
 
-    def post_extents(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def post_extents(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """POST extents {"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}."""
         doc = read_json(req, self.s.config.max_json_bytes, required=True)
         try:
@@ -308,16 +369,26 @@ class ImageHandler(RoutedHandler):
             if not all(isinstance(v, int) for v in (*lo, *hi)) or len(lo) != 3 or len(hi) != 3:
                 raise TypeError
         except (TypeError, KeyError):
-            raise InvalidInputError('extents must be {"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}') from None
+            raise InvalidInputError(
+                'extents must be {"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}'
+            ) from None
         self.images.set_extents(at, inst, lo, hi, 'POST on endpoint "extents"')
 
-    def post_resolution(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def post_resolution(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """POST resolution [x, y, z]: the voxel size (repo-wide, as in DVID)."""
         doc = read_json(req, self.s.config.max_json_bytes, required=True)
-        if not (isinstance(doc, list) and len(doc) == 3 and all(isinstance(v, int | float) and v > 0 for v in doc)):
+        if not (
+            isinstance(doc, list)
+            and len(doc) == 3
+            and all(isinstance(v, int | float) and v > 0 for v in doc)
+        ):
             raise InvalidInputError("resolution must be a JSON list of 3 positive numbers")
         text = ",".join(repr(float(v)) for v in doc)
-        self.s.versions.update_instance(at.uuid, inst.name, lambda i: i.settings.__setitem__("voxelsize", text))
+        self.s.versions.update_instance(
+            at.uuid, inst.name, lambda i: i.settings.__setitem__("voxelsize", text)
+        )
 
 
 def _payload(arr: np.ndarray, compression: str) -> bytes:

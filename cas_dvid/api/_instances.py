@@ -17,7 +17,13 @@ class TypeHandler(Protocol):
     """What a datatype's HTTP handler offers the dispatcher."""
 
     def handle(
-        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, endpoint: str, args: list[str]
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        at: At,
+        inst: Instance,
+        endpoint: str,
+        args: list[str],
     ) -> None:
         """Serve one request; raise InvalidInputError for an unknown endpoint."""
 
@@ -31,7 +37,13 @@ class RoutedHandler:
     routes: dict[str, dict[str, Endpoint]]
 
     def handle(
-        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, endpoint: str, args: list[str]
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        at: At,
+        inst: Instance,
+        endpoint: str,
+        args: list[str],
     ) -> None:
         """Dispatch on endpoint and method, with DVID's messages for unknown ones."""
         methods = self.routes.get(endpoint)
@@ -39,7 +51,9 @@ class RoutedHandler:
             raise BadAPICall(req, inst)
         fn = methods.get(req.method)
         if fn is None:
-            raise InvalidInputError(f'{endpoint} endpoint does not support "{req.method.lower()}" HTTP verb')
+            raise InvalidInputError(
+                f'{endpoint} endpoint does not support "{req.method.lower()}" HTTP verb'
+            )
         fn(req, resp, at, inst, args)
 
 
@@ -61,7 +75,15 @@ class InstanceRoute:
         self.s = services
         self.handlers = handlers
 
-    def _dispatch(self, req: falcon.Request, resp: falcon.Response, uuid: str, data: str, endpoint: str, rest: str) -> None:
+    def _dispatch(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        uuid: str,
+        data: str,
+        endpoint: str,
+        rest: str,
+    ) -> None:
         at = self.s.versions.resolve(uuid)
         inst = self.s.versions.instance(at, data)
         args = rest.split("/") if rest else []

@@ -30,7 +30,12 @@ class KeyValueHandler(RoutedHandler):
         self.s = services
         self.kv = KeyValueStore(services.versions)
         self.routes = {
-            "key": {"GET": self.get_key, "HEAD": self.head_key, "POST": self.post_key, "DELETE": self.delete_key},
+            "key": {
+                "GET": self.get_key,
+                "HEAD": self.head_key,
+                "POST": self.post_key,
+                "DELETE": self.delete_key,
+            },
             "keys": {"GET": self.get_keys},
             "keyrange": {"GET": self.get_keyrange},
             "keyrangevalues": {"GET": self.get_keyrangevalues},
@@ -46,7 +51,9 @@ class KeyValueHandler(RoutedHandler):
             raise MissingDataError(f'Key "{key}" not found')
         return key, value
 
-    def get_key(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def get_key(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """GET key/{k}: whole, ``byte_start``/``byte_end`` (inclusive), or an HTTP Range."""
         key, value = self._value(at, inst, args)
         resp.content_type = OCTET
@@ -61,27 +68,37 @@ class KeyValueHandler(RoutedHandler):
         span = _byte_params(req, key, len(value))
         resp.data = value if span is None else value[span[0] : span[1] + 1]
 
-    def head_key(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def head_key(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """HEAD key/{k}: 200 if present, 404 if not."""
         self._value(at, inst, args)
 
-    def post_key(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def post_key(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """POST key/{k}: the body is the value."""
         key = _one_key(args)
         body = read_body(req, self.s.config.max_body_bytes)
         self.kv.put_many(at, inst, {key: body}, 'POST on endpoint "key"')
 
-    def delete_key(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def delete_key(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """DELETE key/{k}: hide it at this version."""
         self.kv.delete(at, inst, _one_key(args), 'DELETE on endpoint "key"')
 
     # -- many keys ------------------------------------------------------------------------
 
-    def get_keys(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def get_keys(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """GET keys: every key, sorted."""
         send_json(resp, self.kv.keys(at, inst))
 
-    def get_keyrange(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def get_keyrange(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """GET keyrange/{k1}/{k2}: keys in [k1, k2]."""
         first, last = _two_keys(args, "keyrange")
         send_json(resp, self.kv.keys(at, inst, first, last) if first <= last else [])
@@ -94,7 +111,9 @@ class KeyValueHandler(RoutedHandler):
         items = list(self.kv.items(at, inst, first, last)) if first <= last else []
         _send_items(req, resp, items)
 
-    def get_keyvalues(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]) -> None:
+    def get_keyvalues(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
         """GET keyvalues: the body names keys (protobuf Keys, or JSON with json/tar=true)."""
         body = read_body(req, self.s.config.max_json_bytes)
         try:
@@ -107,7 +126,9 @@ class KeyValueHandler(RoutedHandler):
             items = [(k, _slice(k, found.get(k), s, e)) for k, s, e in reads]
         except InvalidInputError as exc:
             n = len(reads) if "reads" in locals() else 0
-            raise InvalidInputError(f'GET /keyvalues on {n} keys, data "{inst.name}": {exc}') from None
+            raise InvalidInputError(
+                f'GET /keyvalues on {n} keys, data "{inst.name}": {exc}'
+            ) from None
         _send_items(req, resp, items)
 
     def post_keyvalues(
@@ -152,7 +173,9 @@ def _http_range(header: str, size: int) -> tuple[int, int]:
     """An RFC 7233 single range (an extension: DVID itself offers only byte_start/byte_end)."""
     m = _RANGE_RE.match(header.strip())
     if m is None or m.groups() == ("", ""):
-        raise InvalidInputError(f"unsupported Range header {header!r}: expected bytes=a-b, a- or -n")
+        raise InvalidInputError(
+            f"unsupported Range header {header!r}: expected bytes=a-b, a- or -n"
+        )
     a, b = m.groups()
     if a == "":
         first, last = max(0, size - int(b)), size - 1
@@ -182,9 +205,13 @@ def _check_span(key: str, first: int, last: int, size: int) -> tuple[int, int]:
     if first > last:
         raise InvalidInputError(f'byte_start {first} must be <= byte_end {last} for key "{key}"')
     if first >= size:
-        raise InvalidInputError(f'byte_start {first} is outside value for key "{key}" with {size} bytes')
+        raise InvalidInputError(
+            f'byte_start {first} is outside value for key "{key}" with {size} bytes'
+        )
     if last >= size:
-        raise InvalidInputError(f'byte_end {last} is outside value for key "{key}" with {size} bytes')
+        raise InvalidInputError(
+            f'byte_end {last} is outside value for key "{key}" with {size} bytes'
+        )
     return first, last
 
 
@@ -209,16 +236,26 @@ def _json_reads(body: bytes) -> list[Read]:
         elif isinstance(item, dict) and isinstance(item.get("key"), str):
             s, e = item.get("byte_start"), item.get("byte_end")
             if (s is None) != (e is None):
-                raise InvalidInputError(f'range read for key "{item["key"]}" requires both byte_start and byte_end')
-            if s is not None and not (isinstance(s, int) and isinstance(e, int) and s >= 0 and e >= 0):
-                raise InvalidInputError(f"byte_start and byte_end must be unsigned integers in {item}")
+                raise InvalidInputError(
+                    f'range read for key "{item["key"]}" requires both byte_start and byte_end'
+                )
+            if s is not None and not (
+                isinstance(s, int) and isinstance(e, int) and s >= 0 and e >= 0
+            ):
+                raise InvalidInputError(
+                    f"byte_start and byte_end must be unsigned integers in {item}"
+                )
             reads.append((item["key"], s, e))
         else:
-            raise InvalidInputError(f"expected a key string or {{key, byte_start, byte_end}}, got {item!r}")
+            raise InvalidInputError(
+                f"expected a key string or {{key, byte_start, byte_end}}, got {item!r}"
+            )
     return reads
 
 
-def _send_items(req: falcon.Request, resp: falcon.Response, items: Iterable[tuple[str, bytes | None]]) -> None:
+def _send_items(
+    req: falcon.Request, resp: falcon.Response, items: Iterable[tuple[str, bytes | None]]
+) -> None:
     out = _output(req)
     if out == "tar":
         resp.content_type = "application/tar"

@@ -68,7 +68,9 @@ class NodeBranch(_Resource):
         """A child on a new branch."""
         doc = json_object(read_json(req, self.limit))
         child = self.v.new_child(
-            uuid, branch=string_field(doc, "branch"), note=string_field(doc, "note"),
+            uuid,
+            branch=string_field(doc, "branch"),
+            note=string_field(doc, "note"),
             uuid=string_field(doc, "uuid") or None,
         )
         send_pair(resp, "child", child)
@@ -80,7 +82,9 @@ class NodeNewVersion(_Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """A child on the parent's branch."""
         doc = json_object(read_json(req, self.limit))
-        child = self.v.new_child(uuid, note=string_field(doc, "note"), uuid=string_field(doc, "uuid") or None)
+        child = self.v.new_child(
+            uuid, note=string_field(doc, "note"), uuid=string_field(doc, "uuid") or None
+        )
         send_pair(resp, "child", child)
 
 

@@ -8,8 +8,12 @@ from cas_dvid.datatypes import TypeRegistry, imageblk
 from cas_dvid.objects import to_hex
 from cas_dvid.versions import At, Instance, Repo, VersionService
 
-COMPRESSION_NAMES = {"lz4": "LZ4 compression, level -1", "none": "No compression",
-                     "zstd": "Zstd compression, level 1", "jpeg": "JPEG compression, level 80"}
+COMPRESSION_NAMES = {
+    "lz4": "LZ4 compression, level -1",
+    "none": "No compression",
+    "zstd": "Zstd compression, level 1",
+    "jpeg": "JPEG compression, level 80",
+}
 
 
 def node_json(repo: Repo, uuid: str) -> dict[str, Any]:
@@ -62,7 +66,9 @@ def instance_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, 
     return {"Base": base_json(repo, inst, types), "Extended": extended}
 
 
-def instance_info(versions: VersionService, at: At, inst: Instance, types: TypeRegistry) -> dict[str, Any]:
+def instance_info(
+    versions: VersionService, at: At, inst: Instance, types: TypeRegistry
+) -> dict[str, Any]:
     """GET .../{data}/info: Base, Extended (and Extents for volumes), plus ``TreeRoot``.
 
     ``TreeRoot`` is the id of the instance's tree at this version: two servers showing
@@ -84,7 +90,9 @@ def repo_json(repo: Repo, types: TypeRegistry) -> dict[str, Any]:
         "Description": repo.description,
         "Log": list(repo.log),
         "Properties": dict(repo.properties),
-        "DataInstances": {n: instance_json(repo, i, types) for n, i in sorted(repo.instances.items())},
+        "DataInstances": {
+            n: instance_json(repo, i, types) for n, i in sorted(repo.instances.items())
+        },
         "DAG": {"Root": repo.root, "Nodes": {u: node_json(repo, u) for u in repo.nodes}},
         "MutationID": repo.mutation_id,
         "SavedMutationID": repo.mutation_id + 100,

@@ -35,7 +35,9 @@ class Repos(_Resource):
         """Create a repo; body optional: alias, description, root."""
         doc = json_object(read_json(req, self.limit))
         root = string_field(doc, "root") or None
-        uuid = self.v.create_repo(string_field(doc, "alias"), string_field(doc, "description"), root)
+        uuid = self.v.create_repo(
+            string_field(doc, "alias"), string_field(doc, "description"), root
+        )
         send_pair(resp, "root", uuid)
 
 
@@ -81,12 +83,16 @@ class RepoInstance(_Resource):
         typename = _required(doc, lower, "typename")
         name = _required(doc, lower, "dataname")
         dtype = self.s.types.get(typename)
-        versioned = parse_bool(_str(doc, lower, "versioned"), "versioned") if "versioned" in lower else True
+        versioned = (
+            parse_bool(_str(doc, lower, "versioned"), "versioned") if "versioned" in lower else True
+        )
         tags = parse_tags(_str(doc, lower, "tags")) if "tags" in lower else {}
         settings = parse_settings(doc, skip=("typename", "dataname", "versioned", "tags"))
         if dtype.check_settings is not None:
             settings = dtype.check_settings(settings)
-        self.v.new_instance(at.uuid, name, dtype.name, versioned=versioned, settings=settings, tags=tags)
+        self.v.new_instance(
+            at.uuid, name, dtype.name, versioned=versioned, settings=settings, tags=tags
+        )
         send_pair(resp, "result", f"Added {name} [{dtype.name}] to node {at.uuid}")
 
 
@@ -134,7 +140,9 @@ class RepoMerge(_Resource):
         """Merge two or more locked parents into a new unlocked child."""
         doc = json_object(read_json(req, self.limit, required=True))
         child = self.v.merge(
-            uuid, string_list(doc, "parents"), string_field(doc, "note"),
+            uuid,
+            string_list(doc, "parents"),
+            string_field(doc, "note"),
             string_field(doc, "mergeType", ""),
         )
         send_pair(resp, "child", child)

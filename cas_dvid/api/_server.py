@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import falcon
 
@@ -50,7 +50,7 @@ class ServerInfo:
             "Datastore Version": DATASTORE_VERSION,
             "DVID Version": f"cas_dvid {cas_dvid.__version__}",
             "Storage backend": self.backend_url,
-            "Server time": datetime.now(timezone.utc).isoformat(),
+            "Server time": datetime.now(UTC).isoformat(),
             "Server uptime": f"{time.monotonic() - self.started:.1f}s",
             "RPC Address": "",
             "Host": socket.gethostname(),

@@ -29,7 +29,9 @@ class _ReadOnly:
             )
 
 
-def create_app(config: ServerConfig, store: ObjectStore | None = None) -> falcon.App[falcon.Request, falcon.Response]:
+def create_app(
+    config: ServerConfig, store: ObjectStore | None = None
+) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the WSGI app for ``config`` (``store`` lets tests share one object store)."""
     if store is None:
         store = ObjectStore(open_backend(config.store_url), cache_bytes=config.cache_bytes)

@@ -20,6 +20,7 @@ class ServerConfig:
             re-read; heads, and so data, are always re-read).
         cache_bytes: budget of the decoded-object cache.
         note: free text shown in /api/server/info.
+
     """
 
     store_url: str = "memory://"

@@ -52,7 +52,9 @@ def status_for(exc: CasDvidError) -> str:
     return falcon.HTTP_500
 
 
-def handle_cas_error(req: falcon.Request, resp: falcon.Response, exc: CasDvidError, params: Any) -> None:
+def handle_cas_error(
+    req: falcon.Request, resp: falcon.Response, exc: CasDvidError, params: Any
+) -> None:
     """Falcon error handler: plain text, DVID style; corruption and backend faults are logged."""
     resp.status = status_for(exc)
     if isinstance(exc, CorruptObjectError | BackendError):
@@ -61,7 +63,9 @@ def handle_cas_error(req: falcon.Request, resp: falcon.Response, exc: CasDvidErr
     resp.text = getattr(exc, "body", None) or dvid_text(str(exc), req.path)
 
 
-def handle_http_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError, params: Any) -> None:
+def handle_http_error(
+    req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError, params: Any
+) -> None:
     """Falcon's own errors (unknown route, bad method) as plain text too."""
     resp.status = exc.status
     resp.content_type = TEXT
@@ -72,7 +76,9 @@ def handle_http_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HT
         resp.set_header(name, value)
 
 
-def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params: Any) -> None:
+def handle_unexpected(
+    req: falcon.Request, resp: falcon.Response, exc: Exception, params: Any
+) -> None:
     """A bug: log the traceback, answer 500 in plain text rather than falcon's JSON."""
     if isinstance(exc, falcon.HTTPError):
         handle_http_error(req, resp, exc, params)

@@ -40,7 +40,9 @@ def open_backend(url: str, *, create: bool = False) -> Backend:
     scheme = parts.scheme.lower()
     if scheme == "file":
         path = (parts.netloc + parts.path) or "."
-        return LocalBackend(Path(path), fsync=opts.get("fsync", "0").lower() in _TRUE, create=create)
+        return LocalBackend(
+            Path(path), fsync=opts.get("fsync", "0").lower() in _TRUE, create=create
+        )
     if scheme == "memory":
         name = parts.netloc + parts.path
         return MemoryBackend.named(name) if name else MemoryBackend()
@@ -58,7 +60,9 @@ def open_backend(url: str, *, create: bool = False) -> Backend:
             read_timeout=float(opts.get("read_timeout", 60)),
             max_attempts=int(opts.get("max_attempts", 3)),
         )
-    raise InvalidInputError(f"unknown store URL scheme {parts.scheme!r}: use file://, s3:// or memory://")
+    raise InvalidInputError(
+        f"unknown store URL scheme {parts.scheme!r}: use file://, s3:// or memory://"
+    )
 
 
 def __getattr__(name: str) -> object:

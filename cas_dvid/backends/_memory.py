@@ -33,7 +33,9 @@ def check_token(name: str, current: bytes | None, expected: str | None) -> None:
     token = None if current is None else ref_token(current)
     if token != expected:
         raise ConflictError(
-            f"ref {name} changed: expected {expected or 'absent'}, found {token or 'absent'}", current, token
+            f"ref {name} changed: expected {expected or 'absent'}, found {token or 'absent'}",
+            current,
+            token,
         )
 
 

@@ -109,7 +109,9 @@ class S3Backend(Backend):
             ) from exc
         except botocore.exceptions.ClientError as exc:
             if _code(exc) in ("NoSuchBucket",):
-                raise BackendError(f"bucket {self.bucket} does not exist at {self.endpoint}") from exc
+                raise BackendError(
+                    f"bucket {self.bucket} does not exist at {self.endpoint}"
+                ) from exc
             raise
 
     def _okey(self, key: str) -> str:
@@ -138,7 +140,9 @@ class S3Backend(Backend):
         """PutObject with If-None-Match: * (a 412 means it was already there)."""
         body = b"".join(parts)
         try:
-            self._call("put", self._client.put_object, Key=self._okey(key), Body=body, IfNoneMatch="*")
+            self._call(
+                "put", self._client.put_object, Key=self._okey(key), Body=body, IfNoneMatch="*"
+            )
         except botocore.exceptions.ClientError as exc:
             if _status(exc) == 412 or _code(exc) == "PreconditionFailed":
                 return False
@@ -199,7 +203,9 @@ class S3Backend(Backend):
         self.check_conditional_writes()
         cond = {"IfNoneMatch": "*"} if expected is None else {"IfMatch": expected}
         try:
-            resp = self._call("swap ref", self._client.put_object, Key=self._rkey(name), Body=value, **cond)
+            resp = self._call(
+                "swap ref", self._client.put_object, Key=self._rkey(name), Body=value, **cond
+            )
         except botocore.exceptions.ClientError as exc:
             self._raise_conflict(name, expected, exc)
         return str(resp["ETag"])
@@ -208,11 +214,15 @@ class S3Backend(Backend):
         """DeleteObject conditioned on the ETag."""
         self.check_conditional_writes()
         try:
-            self._call("delete ref", self._client.delete_object, Key=self._rkey(name), IfMatch=expected)
+            self._call(
+                "delete ref", self._client.delete_object, Key=self._rkey(name), IfMatch=expected
+            )
         except botocore.exceptions.ClientError as exc:
             self._raise_conflict(name, expected, exc)
 
-    def _raise_conflict(self, name: str, expected: str | None, exc: botocore.exceptions.ClientError) -> None:
+    def _raise_conflict(
+        self, name: str, expected: str | None, exc: botocore.exceptions.ClientError
+    ) -> None:
         if _status(exc) in (404, 409, 412) or _code(exc) in ("PreconditionFailed", "NoSuchKey"):
             try:
                 cur: Ref | None = self.get_ref(name)

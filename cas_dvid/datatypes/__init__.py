@@ -21,10 +21,12 @@ class TypeRegistry:
         try:
             return self._by_name[name]
         except KeyError:
-            raise InvalidInputError(f"Data type '{name}' is not supported in current DVID executable") from None
+            raise InvalidInputError(
+                f"Data type '{name}' is not supported in current DVID executable"
+            ) from None
 
     def urls(self) -> dict[str, str]:
-        """name -> TypeURL for /api/server/types."""
+        """Name -> TypeURL for /api/server/types."""
         return {t.name: t.full_url for t in self.types}
 
 

@@ -40,7 +40,9 @@ class Box3:
     @property
     def size(self) -> Point3:
         """Extent on each axis."""
-        return Point3(self.stop.x - self.start.x, self.stop.y - self.start.y, self.stop.z - self.start.z)
+        return Point3(
+            self.stop.x - self.start.x, self.stop.y - self.start.y, self.stop.z - self.start.z
+        )
 
     @property
     def voxels(self) -> int:
@@ -56,7 +58,9 @@ class Box3:
 
     def aligned(self, block: Point3) -> bool:
         """Whether both corners fall on block boundaries."""
-        return all(v % b == 0 for p in (self.start, self.stop) for v, b in zip(p, block, strict=True))
+        return all(
+            v % b == 0 for p in (self.start, self.stop) for v, b in zip(p, block, strict=True)
+        )
 
     def intersect(self, other: Box3) -> Box3 | None:
         """The overlap, or None."""

@@ -44,7 +44,10 @@ class VoxelType:
         """Its registry entry."""
         aliases = ("grayscale8",) if self.name == "uint8blk" else ()
         return DataType(
-            self.name, f"imageblk/{self.label}.go", "0.2", aliases,
+            self.name,
+            f"imageblk/{self.label}.go",
+            "0.2",
+            aliases,
             check_settings=lambda s: check_settings(self, s),
         )
 
@@ -110,15 +113,21 @@ def layout(vtype: VoxelType, settings: dict[str, str]) -> Layout:
     """Parse settings as DVID names them (keys lower-cased)."""
     block = parse_block_size(settings.get("blocksize", DEFAULT_BLOCK))
     voxel = parse_floats(settings.get("voxelsize", "8,8,8"), 3, "VoxelSize")
-    units = tuple(u.strip() for u in settings.get("voxelunits", "nanometers,nanometers,nanometers").split(","))
+    units = tuple(
+        u.strip() for u in settings.get("voxelunits", "nanometers,nanometers,nanometers").split(",")
+    )
     if len(units) == 1:
         units = units * 3
     if len(units) != 3:
-        raise InvalidInputError(f"VoxelUnits must have 1 or 3 names, got {settings.get('voxelunits')!r}")
+        raise InvalidInputError(
+            f"VoxelUnits must have 1 or 3 names, got {settings.get('voxelunits')!r}"
+        )
     try:
         bg = vtype.dtype.type(float(settings.get("background", "0")))
     except (ValueError, OverflowError):
-        raise InvalidInputError(f"Background must be a number, got {settings.get('background')!r}") from None
+        raise InvalidInputError(
+            f"Background must be a number, got {settings.get('background')!r}"
+        ) from None
     compression, quality = _compression(settings.get("compression", "lz4"), vtype)
     return Layout(vtype, block, voxel, units, bg.item(), compression, quality)  # type: ignore[arg-type]
 
@@ -128,7 +137,9 @@ def layout_of(inst: Instance) -> Layout:
     try:
         vtype = VOXEL_TYPES[inst.typename]
     except KeyError:
-        raise InvalidInputError(f"instance {inst.name!r} is a {inst.typename}, not a voxel type") from None
+        raise InvalidInputError(
+            f"instance {inst.name!r} is a {inst.typename}, not a voxel type"
+        ) from None
     return layout(vtype, inst.settings)
 
 
@@ -148,7 +159,9 @@ def _jpeg_encode(block: np.ndarray, quality: int) -> bytes:
 
     z, y, x = block.shape
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(block).reshape(z * y, x), mode="L").save(buf, "JPEG", quality=quality)
+    Image.fromarray(np.ascontiguousarray(block).reshape(z * y, x), mode="L").save(
+        buf, "JPEG", quality=quality
+    )
     return buf.getvalue()
 
 
@@ -159,7 +172,9 @@ def _jpeg_decode(data: bytes | memoryview, shape: tuple[int, int, int]) -> np.nd
     return img.reshape(shape)
 
 
-def _copy_plan(box: Box3, b: Point3, bx: int, by: int, bz: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+def _copy_plan(
+    box: Box3, b: Point3, bx: int, by: int, bz: int
+) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     """(destination in the output, source in the block) for block (bx, by, bz) within ``box``."""
     dst, src = [], []
     for lo, hi, start, edge in (
@@ -206,7 +221,9 @@ class ImageStore:
         found = self.tree.get_many(self.versions.root_at(at, inst), keys)
         return {c: found[k] for c, k in zip(coords, keys, strict=True) if k in found}
 
-    def stored_in_box(self, at: At, inst: Instance, first: Point3, last: Point3) -> dict[Coord, bytes]:
+    def stored_in_box(
+        self, at: At, inst: Instance, first: Point3, last: Point3
+    ) -> dict[Coord, bytes]:
         """Tree values of stored blocks with coordinates in [first, last] (inclusive)."""
         xs = np.arange(first.x, last.x + 1)
         ys = np.arange(first.y, last.y + 1)
@@ -217,15 +234,18 @@ class ImageStore:
         keys = [BLOCK_CLASS + k for k in block_keys(0, grid)]
         found = self.tree.get_many(self.versions.root_at(at, inst), keys)
         return {
-            (int(x), int(y), int(z)): found[k] for (z, y, x), k in zip(grid.tolist(), keys, strict=True) if k in found
+            (int(x), int(y), int(z)): found[k]
+            for (z, y, x), k in zip(grid.tolist(), keys, strict=True)
+            if k in found
         }
 
     def decode(self, lay: Layout, values: Sequence[bytes]) -> list[np.ndarray]:
         """Block arrays for tree values, fetched on the store's pool (read-only views)."""
-
         return self.store.map(lambda v: self._block(lay, v), list(values))
 
-    def raw_blocks(self, at: At, inst: Instance, coords: Sequence[Coord]) -> dict[Coord, np.ndarray]:
+    def raw_blocks(
+        self, at: At, inst: Instance, coords: Sequence[Coord]
+    ) -> dict[Coord, np.ndarray]:
         """Arrays of the stored blocks among ``coords``."""
         lay = layout_of(inst)
         stored = self.stored(at, inst, coords)
@@ -233,7 +253,12 @@ class ImageStore:
         return dict(zip(stored, arrays, strict=True))
 
     def write_blocks(
-        self, at: At, inst: Instance, blocks: dict[Coord, np.ndarray], what: str, box: Box3 | None = None
+        self,
+        at: At,
+        inst: Instance,
+        blocks: dict[Coord, np.ndarray],
+        what: str,
+        box: Box3 | None = None,
     ) -> None:
         """Store whole blocks (ZYX arrays of the block shape) in one tree apply."""
         if not blocks:
@@ -246,15 +271,22 @@ class ImageStore:
             )
             tag = JPEG_BLOB
         else:
-            payloads = [np.ascontiguousarray(blocks[c], dtype=lay.vtype.dtype).data.cast("B") for c in coords]
+            payloads = [
+                np.ascontiguousarray(blocks[c], dtype=lay.vtype.dtype).data.cast("B")
+                for c in coords
+            ]
             tag = BLOB
         ids = self.store.put_many([(Kind.BLOB, p) for p in payloads], COMPRESSIONS[lay.compression])
-        ops: dict[bytes, object] = {block_tree_key(*c): bytes((tag,)) + oid for c, oid in zip(coords, ids, strict=True)}
+        ops: dict[bytes, object] = {
+            block_tree_key(*c): bytes((tag,)) + oid for c, oid in zip(coords, ids, strict=True)
+        }
         if box is None:
             xs, ys, zs = zip(*coords, strict=True)
             b = lay.block
-            box = Box3(Point3(min(xs) * b.x, min(ys) * b.y, min(zs) * b.z),
-                       Point3((max(xs) + 1) * b.x, (max(ys) + 1) * b.y, (max(zs) + 1) * b.z))
+            box = Box3(
+                Point3(min(xs) * b.x, min(ys) * b.y, min(zs) * b.z),
+                Point3((max(xs) + 1) * b.x, (max(ys) + 1) * b.y, (max(zs) + 1) * b.z),
+            )
         ops[EXTENTS_KEY] = _extents_update(box)
         self.versions.write(at, inst, ops, what)  # type: ignore[arg-type]
 
@@ -284,7 +316,9 @@ class ImageStore:
         self.store.map(lambda part: self._fill(lay, out, part), work)  # type: ignore[arg-type]
         return out
 
-    def _fill(self, lay: Layout, out: np.ndarray, plans: list[tuple[bytes | None, tuple[slice, slice]]]) -> None:
+    def _fill(
+        self, lay: Layout, out: np.ndarray, plans: list[tuple[bytes | None, tuple[slice, slice]]]
+    ) -> None:
         for value, (dst, src) in plans:
             if value is None:
                 out[dst] = 0
@@ -296,7 +330,9 @@ class ImageStore:
         if value[0] == JPEG_BLOB:
             return _jpeg_decode(data, lay.block_shape)
         if data.nbytes != lay.block_bytes:
-            raise InvalidInputError(f"stored block has {data.nbytes} bytes, expected {lay.block_bytes}")
+            raise InvalidInputError(
+                f"stored block has {data.nbytes} bytes, expected {lay.block_bytes}"
+            )
         return np.frombuffer(data, dtype=lay.vtype.dtype).reshape(lay.block_shape)
 
     def write(self, at: At, inst: Instance, offset: Point3, data: np.ndarray, what: str) -> None:
@@ -313,7 +349,9 @@ class ImageStore:
             for iy in range(ny // b.y):
                 for ix in range(nx // b.x):
                     blocks[(first.x + ix, first.y + iy, first.z + iz)] = data[
-                        iz * b.z : (iz + 1) * b.z, iy * b.y : (iy + 1) * b.y, ix * b.x : (ix + 1) * b.x
+                        iz * b.z : (iz + 1) * b.z,
+                        iy * b.y : (iy + 1) * b.y,
+                        ix * b.x : (ix + 1) * b.x,
                     ]
         self.write_blocks(at, inst, blocks, what, box)
 
@@ -327,7 +365,9 @@ class ImageStore:
         doc = json.loads(raw[1:])
         return doc["MinPoint"], doc["MaxPoint"]
 
-    def set_extents(self, at: At, inst: Instance, lo: Iterable[int], hi: Iterable[int], what: str) -> None:
+    def set_extents(
+        self, at: At, inst: Instance, lo: Iterable[int], hi: Iterable[int], what: str
+    ) -> None:
         """Replace the extents (POST extents)."""
         doc = {"MinPoint": list(lo), "MaxPoint": list(hi)}
         self.versions.write(at, inst, {EXTENTS_KEY: b"\x00" + json.dumps(doc).encode()}, what)
@@ -353,7 +393,9 @@ def extended_info(inst: Instance) -> dict[str, object]:
     }
 
 
-def extents_info(extents: tuple[list[int], list[int]] | None, inst: Instance) -> tuple[dict[str, object], object]:
+def extents_info(
+    extents: tuple[list[int], list[int]] | None, inst: Instance
+) -> tuple[dict[str, object], object]:
     """Extended with Min/Max points and indices filled in, and the ``Extents`` member."""
     ext = extended_info(inst)
     if extents is None:

@@ -20,7 +20,9 @@ def tree_key(key: str) -> bytes:
     if not raw:
         raise InvalidInputError("key must not be empty")
     if len(raw) + 1 > MAX_KEY_SIZE:
-        raise InvalidInputError(f"key of {len(raw)} bytes is over the {MAX_KEY_SIZE - 1}-byte limit")
+        raise InvalidInputError(
+            f"key of {len(raw)} bytes is over the {MAX_KEY_SIZE - 1}-byte limit"
+        )
     return CLASS + raw
 
 
@@ -47,7 +49,13 @@ class KeyValueStore:
         tkeys = {tree_key(k): k for k in keys}
         found = self.tree.get_many(self.versions.root_at(at, inst), list(tkeys))
         ks = list(found)
-        return dict(zip((tkeys[k] for k in ks), decode_values(self.store, [found[k] for k in ks]), strict=True))
+        return dict(
+            zip(
+                (tkeys[k] for k in ks),
+                decode_values(self.store, [found[k] for k in ks]),
+                strict=True,
+            )
+        )
 
     def put_many(self, at: At, inst: Instance, items: Mapping[str, bytes], what: str) -> None:
         """Write several keys in one tree apply and one head swap."""
@@ -60,12 +68,19 @@ class KeyValueStore:
         """Hide ``key`` at this version (ancestors keep it); absent keys are fine."""
         self.versions.write(at, inst, {tree_key(key): None}, what)
 
-    def keys(self, at: At, inst: Instance, first: str | None = None, last: str | None = None) -> list[str]:
+    def keys(
+        self, at: At, inst: Instance, first: str | None = None, last: str | None = None
+    ) -> list[str]:
         """Keys in order, optionally within [first, last] inclusive."""
         return [user_key(k) for k, _ in self._range(at, inst, first, last)]
 
     def items(
-        self, at: At, inst: Instance, first: str | None = None, last: str | None = None, batch: int = 256
+        self,
+        at: At,
+        inst: Instance,
+        first: str | None = None,
+        last: str | None = None,
+        batch: int = 256,
     ) -> Iterator[tuple[str, bytes]]:
         """(key, value) in key order within [first, last], blobs fetched in batches."""
         chunk: list[tuple[bytes, bytes]] = []
@@ -80,7 +95,9 @@ class KeyValueStore:
         values = decode_values(self.store, [v for _, v in chunk])
         return ((user_key(k), v) for (k, _), v in zip(chunk, values, strict=True))
 
-    def _range(self, at: At, inst: Instance, first: str | None, last: str | None) -> Iterator[tuple[bytes, bytes]]:
+    def _range(
+        self, at: At, inst: Instance, first: str | None, last: str | None
+    ) -> Iterator[tuple[bytes, bytes]]:
         start = CLASS if first is None else tree_key(first)
         root = self.versions.root_at(at, inst)
         if last is None:

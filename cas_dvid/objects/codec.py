@@ -161,7 +161,9 @@ def decode(stored: BytesLike, what: str = "object") -> tuple[Kind, BytesLike]:
         else:
             raw = _zstd_d().decompress(payload, max_output_size=h.raw_length)
     except (lz4.block.LZ4BlockError, zstandard.ZstdError) as exc:
-        raise CorruptObjectError(f"{what}: {h.codec.name.lower()} payload does not decode: {exc}") from exc
+        raise CorruptObjectError(
+            f"{what}: {h.codec.name.lower()} payload does not decode: {exc}"
+        ) from exc
     n = memoryview(raw).nbytes
     if n != h.raw_length:
         raise CorruptObjectError(

@@ -51,7 +51,9 @@ class ObjectStore:
 
     # -- batching -------------------------------------------------------------
 
-    def _map(self, fn: Callable[[T], R], items: Sequence[T], min_batch: int | None = None) -> list[R]:
+    def _map(
+        self, fn: Callable[[T], R], items: Sequence[T], min_batch: int | None = None
+    ) -> list[R]:
         if len(items) < (self._min_batch if min_batch is None else min_batch) or self._threads <= 1:
             return [fn(x) for x in items]
         if self._pool is None:
@@ -65,10 +67,14 @@ class ObjectStore:
     def put(self, kind: Kind, data: BytesLike, codec: Codec | None = None) -> ObjectId:
         """Store ``data`` as ``kind`` and return its id (idempotent)."""
         oid = content_id(kind, data)
-        self.backend.put_if_absent(to_hex(oid), encode(kind, data, self.codec if codec is None else codec))
+        self.backend.put_if_absent(
+            to_hex(oid), encode(kind, data, self.codec if codec is None else codec)
+        )
         return oid
 
-    def put_many(self, items: Iterable[tuple[Kind, BytesLike]], codec: Codec | None = None) -> list[ObjectId]:
+    def put_many(
+        self, items: Iterable[tuple[Kind, BytesLike]], codec: Codec | None = None
+    ) -> list[ObjectId]:
         """Store many objects; ids come back in input order."""
         return self._map(lambda kd: self.put(kd[0], kd[1], codec), list(items))
 

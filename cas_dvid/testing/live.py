@@ -17,15 +17,23 @@ class LiveServer:
     def __init__(self, app: Any, threads: int = 8) -> None:
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         self._server = waitress.server.create_server(
-            app, host="127.0.0.1", port=0, threads=threads,
-            outbuf_overflow=64 << 20, inbuf_overflow=64 << 20,
+            app,
+            host="127.0.0.1",
+            port=0,
+            threads=threads,
+            outbuf_overflow=64 << 20,
+            inbuf_overflow=64 << 20,
         )
         self.port = int(self._server.effective_port)  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         """One request over a fresh connection; returns status, headers, body."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)

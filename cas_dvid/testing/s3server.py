@@ -51,7 +51,9 @@ class S3TestServer:
             if self._proc.poll() is not None:
                 self._log.seek(0)
                 err = self._log.read().decode(errors="replace")
-                raise RuntimeError(f"moto server exited with {self._proc.returncode}: {err[-2000:]}")
+                raise RuntimeError(
+                    f"moto server exited with {self._proc.returncode}: {err[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1):
                     return self

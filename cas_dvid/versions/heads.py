@@ -69,7 +69,13 @@ class Heads:
         return _parse(name, ref.value, ref.token)
 
     def swap(
-        self, node_uuid: str, data_uuid: str, expected: Head | None, root: ObjectId, *, seal: bool = False
+        self,
+        node_uuid: str,
+        data_uuid: str,
+        expected: Head | None,
+        root: ObjectId,
+        *,
+        seal: bool = False,
     ) -> Head:
         """Compare-and-swap a head (``expected=None``: it must not exist yet)."""
         value = (SEALED if seal else OPEN) + bytes(root)
@@ -124,7 +130,12 @@ class HeadWriter:
         self._lock = threading.Lock()
 
     def write(
-        self, node_uuid: str, data_uuid: str, ops: Ops, start: Callable[[], ObjectId], locked_msg: str
+        self,
+        node_uuid: str,
+        data_uuid: str,
+        ops: Ops,
+        start: Callable[[], ObjectId],
+        locked_msg: str,
     ) -> ObjectId:
         """Apply ``ops`` at the head; return the root that includes them.
 
@@ -148,7 +159,12 @@ class HeadWriter:
         return me.root
 
     def _apply(
-        self, node_uuid: str, data_uuid: str, batch: list[_Pending], start: Callable[[], ObjectId], locked_msg: str
+        self,
+        node_uuid: str,
+        data_uuid: str,
+        batch: list[_Pending],
+        start: Callable[[], ObjectId],
+        locked_msg: str,
     ) -> None:
         merged: Ops = {}
         for p in batch:
@@ -183,7 +199,9 @@ class HeadWriter:
                 return new_root
             except ConflictError:
                 continue  # another process moved the head: re-apply on its root
-        raise ConflictError(f"gave up after {MAX_SWAP_ATTEMPTS} lost swaps on {head_ref(node_uuid, data_uuid)}")
+        raise ConflictError(
+            f"gave up after {MAX_SWAP_ATTEMPTS} lost swaps on {head_ref(node_uuid, data_uuid)}"
+        )
 
     def _resolve(self, base: ObjectId, ops: Ops) -> tuple[dict[bytes, bytes], list[bytes]]:
         """Split ops into puts and deletes, running updates against ``base``'s values."""

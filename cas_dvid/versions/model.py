@@ -6,7 +6,7 @@ import json
 import re
 import secrets
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cas_dvid.errors import CorruptObjectError
@@ -18,7 +18,7 @@ _UUID_RE = re.compile(r"[0-9a-f]{32}")
 
 def now() -> str:
     """Current UTC time in Go's RFC3339Nano form, as DVID's JSON shows times."""
-    t = datetime.now(timezone.utc)
+    t = datetime.now(UTC)
     frac = f"{t.microsecond * 1000:09d}".rstrip("0")
     return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
 

@@ -13,7 +13,9 @@ def branch_leaf(repo: Repo, branch: str) -> str:
     name = "" if branch == "master" else branch
     on = [n for n in repo.nodes.values() if n.branch == name]
     leaves = [
-        n for n in on if not any(repo.nodes[c].branch == name for c in n.children if c in repo.nodes)
+        n
+        for n in on
+        if not any(repo.nodes[c].branch == name for c in n.children if c in repo.nodes)
     ]
     if not leaves:
         raise InvalidInputError(f'branch "{branch}" not found in repo "{repo.root}"')

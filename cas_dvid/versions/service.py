@@ -60,7 +60,11 @@ class VersionService:
     def load_repo(self, root: str) -> Repo:
         """Read a repo record (reusing the parsed copy when the bytes are unchanged)."""
         cached = self._repo_cache.get(root)
-        if cached is not None and self.metadata_ttl and time.monotonic() - cached[2] < self.metadata_ttl:
+        if (
+            cached is not None
+            and self.metadata_ttl
+            and time.monotonic() - cached[2] < self.metadata_ttl
+        ):
             return cached[1]
         try:
             ref = self.backend.get_ref(REPO_REF + root)
@@ -96,7 +100,9 @@ class VersionService:
                 continue
             self._repo_cache[root] = (raw, repo, time.monotonic())
             return repo
-        raise ConflictError(f"repo {root} is changing too fast; gave up after {MAX_CAS_ATTEMPTS} tries")
+        raise ConflictError(
+            f"repo {root} is changing too fast; gave up after {MAX_CAS_ATTEMPTS} tries"
+        )
 
     def repo_roots(self) -> list[str]:
         """Root UUIDs of every repo in the store."""
@@ -209,38 +215,59 @@ class VersionService:
     def set_node_note(self, spec: str, note: str) -> None:
         """Set a node's note (refused on a locked node)."""
         at = self.resolve(spec)
-        self.update_repo(at.repo.root, lambda r: _unlocked(r, at.uuid, "post").__setattr__("note", note))
+        self.update_repo(
+            at.repo.root, lambda r: _unlocked(r, at.uuid, "post").__setattr__("note", note)
+        )
 
     def append_node_log(self, spec: str, lines: list[str]) -> None:
         """Append to a node's log (refused on a locked node)."""
         at = self.resolve(spec)
         stamp = now()
         self.update_repo(
-            at.repo.root, lambda r: _unlocked(r, at.uuid, "post").log.extend(f"{stamp}  {x}" for x in lines)
+            at.repo.root,
+            lambda r: _unlocked(r, at.uuid, "post").log.extend(f"{stamp}  {x}" for x in lines),
         )
 
     def new_instance(
-        self, spec: str, name: str, typename: str, *, versioned: bool = True,
-        settings: dict[str, str] | None = None, tags: dict[str, str] | None = None,
+        self,
+        spec: str,
+        name: str,
+        typename: str,
+        *,
+        versioned: bool = True,
+        settings: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
     ) -> Instance:
         """Add a data instance to the repo of ``spec`` (names are unique per repo)."""
         at = self.resolve(spec)
         if not name or "/" in name:
-            raise InvalidInputError(f"invalid data instance name {name!r}: it must be non-empty, without '/'")
+            raise InvalidInputError(
+                f"invalid data instance name {name!r}: it must be non-empty, without '/'"
+            )
         if name in RESERVED_NAMES:
             raise InvalidInputError(f'cannot use reserved name "{name}"')
         inst = Instance(
-            name=name, typename=typename, data_uuid=new_uuid(), versioned=versioned,
-            settings=dict(settings or {}), tags=dict(tags or {}), created_at=at.uuid, created=now(),
+            name=name,
+            typename=typename,
+            data_uuid=new_uuid(),
+            versioned=versioned,
+            settings=dict(settings or {}),
+            tags=dict(tags or {}),
+            created_at=at.uuid,
+            created=now(),
         )
 
         def change(r: Repo) -> None:
             if r.nodes[at.uuid].locked:
                 raise LockedError(f"New data instance cannot be created on locked node {at.uuid}")
             if name in r.instances:
-                raise InvalidInputError(f'Data named "{name}" already exists in repo (root {r.root})')
+                raise InvalidInputError(
+                    f'Data named "{name}" already exists in repo (root {r.root})'
+                )
             r.instances[name] = inst
-            r.log.append(f"{now()}  New data instance \"{name}\" of type \"{typename}\" with config {settings or {}}")
+            r.log.append(
+                f'{now()}  New data instance "{name}" of type "{typename}" with config {settings or {}}'
+            )
 
         self.update_repo(at.repo.root, change)
         return inst
@@ -267,34 +294,53 @@ class VersionService:
         repo = at.repo
         for _ in range(MAX_CAS_ATTEMPTS):
             roots = {
-                inst.data_uuid: to_hex(self.heads.seal(at.uuid, inst.data_uuid, _start(repo, at.uuid, inst)))
+                inst.data_uuid: to_hex(
+                    self.heads.seal(at.uuid, inst.data_uuid, _start(repo, at.uuid, inst))
+                )
                 for inst in repo.instances.values()
                 if inst.versioned
             }
             node = repo.nodes[at.uuid]
             stamp = now()
             commit = Commit(
-                uuid=at.uuid, repo=repo.root,
+                uuid=at.uuid,
+                repo=repo.root,
                 parents=[repo.nodes[p].commit or "" for p in node.parents],
                 roots=roots,
-                instances={i.data_uuid: f"{i.name}:{i.typename}" for i in repo.instances.values() if i.versioned},
-                branch=node.branch, note=note or node.note,
+                instances={
+                    i.data_uuid: f"{i.name}:{i.typename}"
+                    for i in repo.instances.values()
+                    if i.versioned
+                },
+                branch=node.branch,
+                note=note or node.note,
                 log=node.log + [f"{stamp}  {x}" for x in lines],
-                created=node.created, committed=stamp,
+                created=node.created,
+                committed=stamp,
             )
             cid = to_hex(save_commit(self.store, commit))
             try:
-                repo = self.update_repo(repo.root, functools.partial(_lock_node, uuid=at.uuid, roots=roots, cid=cid, commit=commit))
+                repo = self.update_repo(
+                    repo.root,
+                    functools.partial(
+                        _lock_node, uuid=at.uuid, roots=roots, cid=cid, commit=commit
+                    ),
+                )
                 return cid
             except _InstancesChanged:
                 repo = self.load_repo(repo.root)
         raise ConflictError(f"could not commit {at.uuid}: instances kept changing")
 
     def new_child(
-        self, spec: str, *, branch: str | None = None, note: str = "", uuid: str | None = None,
+        self,
+        spec: str,
+        *,
+        branch: str | None = None,
+        note: str = "",
+        uuid: str | None = None,
         any_uuid: bool = False,
     ) -> str:
-        """newversion (branch None: the parent's branch) or branch (a new branch name).
+        """Newversion (branch None: the parent's branch) or branch (a new branch name).
 
         ``any_uuid`` lets a tag name the child with a non-hex string, as DVID's tag does.
         """
@@ -325,7 +371,9 @@ class VersionService:
             raise
         return child
 
-    def merge(self, spec: str, parents: list[str], note: str = "", merge_type: str = "conflict-free") -> str:
+    def merge(
+        self, spec: str, parents: list[str], note: str = "", merge_type: str = "conflict-free"
+    ) -> str:
         """Make an unlocked master child of two or more locked parents by three-way tree merges."""
         if len(parents) < 2:
             raise InvalidInputError("Must specify at least two parent UUIDs using 'parents' field")
@@ -349,7 +397,8 @@ class VersionService:
         if conflicts:
             shown = conflicts[:100]
             raise InvalidInputError(
-                f"merge has {len(conflicts)} conflicting keys; first {len(shown)}: " + ", ".join(shown)
+                f"merge has {len(conflicts)} conflicting keys; first {len(shown)}: "
+                + ", ".join(shown)
             )
         child = new_uuid()
         self._index_uuid(child, repo.root)
@@ -416,6 +465,7 @@ class VersionService:
         """
         at = self.resolve(spec)
         inst = _instance(at.repo, name)
+
         def drop(r: Repo) -> None:
             r.instances.pop(name, None)
 
@@ -454,7 +504,13 @@ class VersionService:
         head = self.heads.read(uuid, inst.data_uuid)
         return head.root if head is not None else _start(at.repo, uuid, inst)
 
-    def write(self, at: At, inst: Instance, ops: Mapping[bytes, bytes | None | Update], what: str = "write") -> ObjectId:
+    def write(
+        self,
+        at: At,
+        inst: Instance,
+        ops: Mapping[bytes, bytes | None | Update],
+        what: str = "write",
+    ) -> ObjectId:
         """Apply puts (value bytes) and deletes (None) at a version; return the new root.
 
         ``what`` names the request for the locked-node error, e.g. 'POST on endpoint "key"'.
@@ -463,13 +519,17 @@ class VersionService:
         msg = f"Cannot do {what} of locked node {at.uuid}"
         if inst.versioned and at.node.locked:
             raise LockedError(msg)
-        return self.writer.write(uuid, inst.data_uuid, dict(ops), lambda: _start(at.repo, uuid, inst), msg)
+        return self.writer.write(
+            uuid, inst.data_uuid, dict(ops), lambda: _start(at.repo, uuid, inst), msg
+        )
 
     def instance(self, at: At, name: str) -> Instance:
         """The instance called ``name`` in the repo of ``at``."""
         return _instance(at.repo, name)
 
-    def diff(self, a: At, b: At, inst: Instance) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
+    def diff(
+        self, a: At, b: At, inst: Instance
+    ) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
         """Keys whose values differ between two versions, in key order."""
         return self.tree.diff(self.root_at(a, inst), self.root_at(b, inst))
 
@@ -517,13 +577,21 @@ def _lock_node(repo: Repo, uuid: str, roots: dict[str, str], cid: str, commit: C
     node.updated = commit.committed
 
 
-def _add_node(repo: Repo, uuid: str, parents: list[str], branch: str, note: str, start: dict[str, str]) -> None:
+def _add_node(
+    repo: Repo, uuid: str, parents: list[str], branch: str, note: str, start: dict[str, str]
+) -> None:
     if uuid in repo.nodes:
         raise InvalidInputError(f"UUID {uuid} already exists in datastore")
     t = now()
     repo.nodes[uuid] = Node(
-        uuid=uuid, version_id=repo.next_version_id, branch=branch, note=note,
-        parents=list(parents), start=start, created=t, updated=t,
+        uuid=uuid,
+        version_id=repo.next_version_id,
+        branch=branch,
+        note=note,
+        parents=list(parents),
+        start=start,
+        created=t,
+        updated=t,
     )
     repo.next_version_id += 1
     for p in parents:
