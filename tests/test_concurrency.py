@@ -19,7 +19,7 @@ from cas_dvid.backends import open_backend
 from cas_dvid.datatypes.keyvalue import KeyValueStore
 from cas_dvid.errors import LockedError
 from cas_dvid.objects import ObjectStore
-from cas_dvid.storeinfo import init_store
+from cas_dvid.versions.stores import init_store
 from cas_dvid.testing.live import LiveServer
 from cas_dvid.testing.s3server import S3TestServer, free_port
 from cas_dvid.versions import VersionService
@@ -189,7 +189,7 @@ def _lose_one_race(svc: VersionService, rival: VersionService, root: str) -> lis
         out = original(*a, **kw)
         if not fired:
             fired.append(1)
-            KeyValueStore(rival).put_many(rival.resolve(root), inst, {"rival": b"r"}, "test")
+            KeyValueStore.on(rival).put_many(rival.resolve(root), inst, {"rival": b"r"}, "test")
         return out
 
     svc.tree.apply = apply_then_interfere  # type: ignore[method-assign]
@@ -211,11 +211,11 @@ def test_lost_swap_is_retried_on_the_winners_root(
     root = a.create_repo()
     a.new_instance(root, "kv", "keyvalue")
     calls = _lose_one_race(a, b, root)
-    KeyValueStore(a).put_many(
+    KeyValueStore.on(a).put_many(
         a.resolve(root), a.instance(a.resolve(root), "kv"), {"mine": b"m"}, "test"
     )
     assert len(calls) == 2, "the first swap should have lost and been retried once"
-    kv = KeyValueStore(b)
+    kv = KeyValueStore.on(b)
     at = b.resolve(root)
     assert kv.keys(at, b.instance(at, "kv")) == ["mine", "rival"]
     a.commit(root)

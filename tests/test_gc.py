@@ -12,8 +12,9 @@ import pytest
 
 from cas_dvid.api import ServerConfig, create_app
 from cas_dvid.objects import Kind, ObjectId, ObjectStore
-from cas_dvid.storeinfo import init_store
-from cas_dvid.sync import StorePeer, sample
+from cas_dvid.versions.stores import init_store
+from cas_dvid.sync import StorePeer
+from cas_dvid.testing import sample
 from cas_dvid.sync.gc import collect
 from cas_dvid.sync.publish import publish, unpublish
 from cas_dvid.sync.verify import verify_all

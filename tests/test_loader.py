@@ -13,8 +13,9 @@ import zarr
 from PIL import Image
 
 from cas_dvid.api import ServerConfig, create_app
-from cas_dvid.client import DvidClient
-from cas_dvid.loader import ImageStack, Target, ZarrSource, load, open_source
+from cas_dvid.api.client import DvidClient
+from cas_dvid.cli.load import Target, load
+from cas_dvid.datatypes.sources import ImageStack, ZarrSource, open_source
 from cas_dvid.testing.live import LiveServer
 
 RNG = np.random.default_rng(3)

@@ -10,7 +10,7 @@ import falcon.testing
 import numpy as np
 
 from cas_dvid.api import ServerConfig, create_app
-from cas_dvid.storeinfo import init_store
+from cas_dvid.versions.stores import init_store
 
 
 def test_box_pull_refuses_reads_outside_the_region(tmp_path: Path) -> None:

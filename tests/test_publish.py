@@ -13,7 +13,7 @@ import boto3
 import numpy as np
 
 from cas_dvid.api import ServerConfig, create_app
-from cas_dvid.storeinfo import init_store
+from cas_dvid.versions.stores import init_store
 from cas_dvid.testing.live import LiveServer
 from cas_dvid.testing.s3server import S3TestServer, free_port
 

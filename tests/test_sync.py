@@ -11,16 +11,15 @@ import pytest
 from cas_dvid.errors import ConflictError, CorruptObjectError, InvalidInputError
 from cas_dvid.objects import ObjectId, ObjectStore, to_hex
 from cas_dvid.objects.ids import BytesLike
-from cas_dvid.storeinfo import init_store
-from cas_dvid.sync import (
-    StorePeer,
-    parse_box,
-    partial_box,
-    require_covered,
-    sample,
-    transfer_version,
-)
-from cas_dvid.sync.abc import INCOMPLETE_REF
+from cas_dvid.versions.stores import init_store
+from cas_dvid.datatypes.geometry import Box3, Point3, parse_box
+from cas_dvid.datatypes.partial import Region, partial_region
+from cas_dvid.datatypes.partial import require_covered as _require_covered
+from cas_dvid.datatypes.regions import Spatial
+from cas_dvid.sync import StorePeer, transfer_version
+from cas_dvid.testing import sample
+from cas_dvid.versions import At, Instance
+from cas_dvid.versions.refs import INCOMPLETE_REF
 from cas_dvid.sync.clone import clone
 from cas_dvid.sync.verify import verify_all, verify_version
 from cas_dvid.trees.keys import parse_block_key
@@ -28,6 +27,17 @@ from cas_dvid.versions import VersionService
 
 EDGE = 16
 GRID = (8, 8, 4)  # 256 blocks of 4 KiB
+SPATIAL = Spatial(b"\x17", Point3(EDGE, EDGE, EDGE))
+
+
+def partial_box(vs: VersionService, at: At, inst: Instance) -> Region | None:
+    return partial_region(at.repo, at.uuid, inst, SPATIAL)
+
+
+def require_covered(
+    at: At, inst: Instance, lo: tuple[int, int, int], hi: tuple[int, int, int]
+) -> None:
+    _require_covered(at, inst, SPATIAL, Box3(Point3(*lo), Point3(*hi)))
 
 
 def new_store(path: Path) -> ObjectStore:

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects import ObjectId
-from cas_dvid.sync.filters import BoxFilter, parse_box
-from cas_dvid.sync.framing import encode_frames, pack_bits, parse_frames, read_frames, unpack_bits
-from cas_dvid.sync.partial import record_transfer, region_boxes
+from cas_dvid.datatypes.geometry import Point3, parse_box
+from cas_dvid.datatypes.regions import BoxFilter, Spatial
+from cas_dvid.objects.framing import encode_frames, pack_bits, parse_frames, read_frames, unpack_bits
+from cas_dvid.datatypes.partial import record_transfer, region_boxes
 from cas_dvid.trees.keys import block_key
 from cas_dvid.versions import Node, Repo
 
@@ -38,11 +39,11 @@ def boxes(draw: st.DrawFn) -> str:
 @settings(max_examples=300, deadline=None)
 @given(boxes(), st.integers(0, len(KEYS) - 1), st.integers(0, len(KEYS) - 1))
 def test_overlaps_is_exact_on_block_ranges(box: str, i: int, j: int) -> None:
-    f = BoxFilter(parse_box(box), (8, 8, 8))
+    f = BoxFilter(parse_box(box), Spatial(b"\x17", Point3(8, 8, 8)))
     lo, hi = sorted((i, j))
     if lo == hi:
         return
-    (x0, y0, z0), (x1, y1, z1) = f.box.blocks(f.block_size)
+    (x0, y0, z0), (x1, y1, z1) = f.box.blocks(f.spatial.block)
     kept = [
         b"\x17" + block_key(0, z, y, x)
         for z in range(z0, z1 + 1)
@@ -54,7 +55,7 @@ def test_overlaps_is_exact_on_block_ranges(box: str, i: int, j: int) -> None:
 
 
 def test_keep_matches_box_arithmetic() -> None:
-    f = BoxFilter(parse_box("10,0,0,20,9,5"), (8, 8, 8))  # x blocks 1..2, y 0..1, z 0
+    f = BoxFilter(parse_box("10,0,0,20,9,5"), Spatial(b"\x17", Point3(8, 8, 8)))  # x blocks 1..2, y 0..1, z 0
     kept = {
         (x, y, z)
         for z, y, x in itertools.product(range(4), repeat=3)
@@ -66,7 +67,7 @@ def test_keep_matches_box_arithmetic() -> None:
 
 
 def test_scales_halve_the_box() -> None:
-    f = BoxFilter(parse_box("64,0,0,128,32,32"), (32, 32, 32))
+    f = BoxFilter(parse_box("64,0,0,128,32,32"), Spatial(b"\x17", Point3(32, 32, 32)))
     assert f.keep(b"\x17" + block_key(0, 0, 0, 2)) and not f.keep(b"\x17" + block_key(0, 0, 0, 1))
     assert f.keep(b"\x17" + block_key(1, 0, 0, 1)) and not f.keep(b"\x17" + block_key(1, 0, 0, 2))
 

@@ -17,8 +17,9 @@ import pytest
 from cas_dvid.errors import CorruptObjectError
 from cas_dvid.objects import Kind, ObjectId, ObjectStore, content_id, to_hex
 from cas_dvid.objects.codec import encode
-from cas_dvid.storeinfo import init_store
-from cas_dvid.sync import HttpPeer, StorePeer, sample, transfer_version
+from cas_dvid.versions.stores import init_store
+from cas_dvid.sync import HttpPeer, StorePeer, transfer_version
+from cas_dvid.testing import sample
 from cas_dvid.sync.verify import verify_version
 from cas_dvid.testing.s3server import free_port
 from cas_dvid.versions import VersionService

@@ -24,6 +24,7 @@ from hypothesis.stateful import (
 
 from cas_dvid.backends import MemoryBackend
 from cas_dvid.datatypes.base import decode_values, encode_value
+from cas_dvid.datatypes import default_registry
 from cas_dvid.datatypes.keyvalue import KeyValueStore, tree_key, user_key
 from cas_dvid.errors import InvalidInputError, LockedError, NotFoundError
 from cas_dvid.objects import ObjectId, ObjectStore
@@ -94,8 +95,8 @@ class MNode:
 class VersionsMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.svc = VersionService(ObjectStore(MemoryBackend()))
-        self.kv = KeyValueStore(self.svc)
+        self.svc = VersionService(ObjectStore(MemoryBackend()), show_key=default_registry().show_key)
+        self.kv = KeyValueStore.on(self.svc)
         self.root = self.svc.create_repo("stateful")
         self.nodes: list[MNode] = [MNode(self.root, [], "", {})]
         self.flat: dict[str, bytes] | None = None
@@ -446,7 +447,7 @@ TestVersionsStateful = VersionsMachine.TestCase
 
 def _svc() -> tuple[VersionService, KeyValueStore]:
     svc = VersionService(ObjectStore(MemoryBackend()))
-    return svc, KeyValueStore(svc)
+    return svc, KeyValueStore.on(svc)
 
 
 def test_uuid_resolution() -> None:
@@ -568,7 +569,7 @@ def test_refusals_leave_no_trace() -> None:
     assert set(svc.resolve(root).repo.nodes) == nodes
     with pytest.raises(InvalidInputError):
         at = svc.resolve(a)
-        KeyValueStore(svc).put_many(at, svc.instance(at, "kv"), {"": b"x"}, "POST")
+        KeyValueStore.on(svc).put_many(at, svc.instance(at, "kv"), {"": b"x"}, "POST")
 
 
 def test_merge_with_a_descendant_keeps_the_descendants_content() -> None:

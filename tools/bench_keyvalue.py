@@ -42,7 +42,7 @@ class DictKeys:
 
 
 def serve_baseline(port: int) -> None:
-    from cas_dvid.serve import serve
+    from cas_dvid.api.serve import serve
 
     app = falcon.App()
     app.add_route("/api/node/{uuid}/kv/key/{key}", DictKeys())

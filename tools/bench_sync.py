@@ -25,8 +25,9 @@ from _common import em_blocks, report  # noqa: E402
 
 from cas_dvid.api import ServerConfig, create_app  # noqa: E402
 from cas_dvid.objects import Kind, ObjectId, ObjectStore  # noqa: E402
-from cas_dvid.storeinfo import init_store  # noqa: E402
-from cas_dvid.sync import HttpPeer, Options, StorePeer, sample, transfer_version  # noqa: E402
+from cas_dvid.versions.stores import init_store  # noqa: E402
+from cas_dvid.sync import HttpPeer, Options, StorePeer, transfer_version  # noqa: E402
+from cas_dvid.testing import sample  # noqa: E402
 from cas_dvid.sync.clone import clone  # noqa: E402
 from cas_dvid.sync.gc import collect  # noqa: E402
 from cas_dvid.sync.verify import verify_version  # noqa: E402

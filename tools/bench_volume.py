@@ -31,7 +31,7 @@ from cas_dvid.backends import open_backend  # noqa: E402
 from cas_dvid.datatypes.geometry import Box3, Point3  # noqa: E402
 from cas_dvid.datatypes.imageblk import ImageStore  # noqa: E402
 from cas_dvid.objects import ObjectStore  # noqa: E402
-from cas_dvid.storeinfo import init_store  # noqa: E402
+from cas_dvid.versions.stores import init_store  # noqa: E402
 from cas_dvid.testing.s3server import free_port  # noqa: E402
 from cas_dvid.versions import VersionService  # noqa: E402
 
@@ -80,7 +80,7 @@ def ours_open(url: str, cache: int) -> tuple[ImageStore, object, object]:
     v = VersionService(ObjectStore(open_backend(url), cache_bytes=cache))
     root = v.repo_roots()[0]
     at = v.resolve(root)
-    return ImageStore(v), at, v.instance(at, "grayscale")
+    return ImageStore.on(v), at, v.instance(at, "grayscale")
 
 
 def ours_write(url: str, vol: np.ndarray) -> float:
@@ -88,7 +88,7 @@ def ours_write(url: str, vol: np.ndarray) -> float:
     v = VersionService(ObjectStore(open_backend(url)))
     root = v.create_repo()
     inst = v.new_instance(root, "grayscale", "uint8blk", settings={"blocksize": f"{B},{B},{B}"})
-    images = ImageStore(v)
+    images = ImageStore.on(v)
     t0 = time.perf_counter()
     for z in range(0, N, B):  # one block-thick slab per call, as the loader sends them
         images.write(v.resolve(root), inst, Point3(0, 0, z), vol[z : z + B], "bench")
@@ -191,7 +191,7 @@ def bench_reads(tmp: Path, url: str, vol: np.ndarray, reps: int) -> bool:
 def serve_ready_body(port: int) -> None:
     import falcon
 
-    from cas_dvid.serve import serve
+    from cas_dvid.api.serve import serve
 
     body = bytes(CUT**3)
 

@@ -9,18 +9,25 @@ from typing import Any
 import falcon
 
 from cas_dvid.api.config import ServerConfig
-from cas_dvid.datatypes import TypeRegistry
+from cas_dvid.datatypes import DataServices, TypeRegistry
 from cas_dvid.errors import InvalidInputError, TooLargeError
+from cas_dvid.objects import ObjectStore
 from cas_dvid.versions import VersionService
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """What resources are handed: the version service, datatypes and the config."""
+    """What resources are handed: versions, the datatypes and their services, the config."""
 
     versions: VersionService
     types: TypeRegistry
+    data: DataServices
     config: ServerConfig
+
+    @property
+    def store(self) -> ObjectStore:
+        """The object store under everything."""
+        return self.versions.store
 
 
 def read_body(req: falcon.Request, limit: int) -> bytes:
@@ -54,6 +61,11 @@ def json_object(doc: Any, what: str = "request") -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise InvalidInputError(f"{what} must be a JSON object, got {type(doc).__name__}")
     return doc
+
+
+def config_object(doc: Any, what: str = "request") -> dict[str, Any]:
+    """A JSON object whose keys DVID reads case-insensitively (its Config): keys lower-cased."""
+    return {k.lower(): v for k, v in json_object(doc, what).items()}
 
 
 def string_field(doc: dict[str, Any], name: str, default: str = "") -> str:

@@ -5,39 +5,34 @@ from __future__ import annotations
 import falcon
 
 from cas_dvid.api._common import Services, send_json
-from cas_dvid.datatypes import keyvalue
 from cas_dvid.errors import InvalidInputError
 
 
 class Diff:
-    """GET /api/cas/diff/{from}/{to}/{data}: keys added, changed and removed between versions."""
+    """GET /api/cas/diff/{from}/{to}/{data}[?limit=N]: what changed between two versions.
+
+    Answers ``{"from", "to", "data", "added", "changed", "removed"}``, each list the
+    changed entries in key order as the datatype names them (``block 3_0_1``,
+    ``extents``, a keyvalue key...).  Computed by the tree diff: its cost follows the
+    change, not the size of the data.
+    """
 
     def __init__(self, services: Services) -> None:
-        self.v = services.versions
+        self.s = services
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, a: str, b: str, data: str) -> None:
-        """Computed by the tree diff: cost follows the change, not the data size."""
-        at_a, at_b = self.v.resolve(a), self.v.resolve(b)
+        """The diff, at most ``limit`` entries (0: all)."""
+        versions = self.s.versions
+        at_a, at_b = versions.resolve(a), versions.resolve(b)
         if at_a.repo.root != at_b.repo.root:
             raise InvalidInputError(f"versions {at_a.uuid} and {at_b.uuid} are in different repos")
-        inst = self.v.instance(at_a, data)
-        show = keyvalue.user_key if inst.typename == "keyvalue" else bytes.hex
+        inst = at_a.instance(data)
+        show = self.s.types.get(inst.typename).show_key
         limit = req.get_param_as_int("limit", min_value=1) or 0
-        added: list[str] = []
-        changed: list[str] = []
-        removed: list[str] = []
-        for n, (key, old, new) in enumerate(self.v.diff(at_a, at_b, inst)):
+        lists: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
+        for n, (key, old, new) in enumerate(versions.diff(at_a, at_b, inst)):
             if limit and n >= limit:
                 break
-            (added if old is None else removed if new is None else changed).append(show(key))
-        send_json(
-            resp,
-            {
-                "from": at_a.uuid,
-                "to": at_b.uuid,
-                "data": inst.name,
-                "added": added,
-                "changed": changed,
-                "removed": removed,
-            },
-        )
+            kind = "added" if old is None else "removed" if new is None else "changed"
+            lists[kind].append(show(key))
+        send_json(resp, {"from": at_a.uuid, "to": at_b.uuid, "data": inst.name, **lists})

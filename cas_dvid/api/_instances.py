@@ -1,51 +1,42 @@
-"""Instance routes: /api/node/{uuid}/{data}/{endpoint}[/...], dispatched by datatype."""
+"""Instance routes: /api/node/{uuid}/{data}/{endpoint}[/...], dispatched by datatype.
+
+Each datatype's HTTP handler lives in a module of ``cas_dvid.api.types`` and
+registers itself with ``@handles(ServiceClass)``; the app imports every module of
+that package, so adding a datatype touches no list here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 import falcon
 
 from cas_dvid.api._common import Services, json_object, read_json, send_json
 from cas_dvid.api._render import instance_info
+from cas_dvid.datatypes import TypeService
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.versions import At, Instance
-
-
-class TypeHandler(Protocol):
-    """What a datatype's HTTP handler offers the dispatcher."""
-
-    def handle(
-        self,
-        req: falcon.Request,
-        resp: falcon.Response,
-        at: At,
-        inst: Instance,
-        endpoint: str,
-        args: list[str],
-    ) -> None:
-        """Serve one request; raise InvalidInputError for an unknown endpoint."""
-
 
 Endpoint = Callable[[falcon.Request, falcon.Response, At, Instance, list[str]], None]
 
 
 class RoutedHandler:
-    """A datatype's handler: ``routes[endpoint][method]`` names the method serving it."""
+    """A datatype's handler: ``routes[endpoint][method]`` names the method serving it.
+
+    Subclasses are built once per app; each takes its datatype's service from
+    ``services.data``.
+    """
 
     routes: dict[str, dict[str, Endpoint]]
 
-    def handle(
-        self,
-        req: falcon.Request,
-        resp: falcon.Response,
-        at: At,
-        inst: Instance,
-        endpoint: str,
-        args: list[str],
-    ) -> None:
-        """Dispatch on endpoint and method, with DVID's messages for unknown ones."""
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    def route(
+        self, req: falcon.Request, at: At, inst: Instance, endpoint: str, args: list[str]
+    ) -> tuple[Endpoint, list[str]]:
+        """The method serving ``endpoint`` (subclasses may rewrite aliases first)."""
         methods = self.routes.get(endpoint)
         if methods is None:
             raise BadAPICall(req, inst)
@@ -54,7 +45,23 @@ class RoutedHandler:
             raise InvalidInputError(
                 f'{endpoint} endpoint does not support "{req.method.lower()}" HTTP verb'
             )
-        fn(req, resp, at, inst, args)
+        return fn, args
+
+
+H = TypeVar("H", bound=type[RoutedHandler])
+HANDLERS: dict[type[TypeService], type[RoutedHandler]] = {}
+
+
+def handles(service: type[TypeService]) -> Callable[[H], H]:
+    """Register a handler class for every datatype served by ``service``."""
+
+    def register(cls: H) -> H:
+        if service in HANDLERS:
+            raise ValueError(f"{service.__name__} already has a handler")
+        HANDLERS[service] = cls
+        return cls
+
+    return register
 
 
 class BadAPICall(InvalidInputError):
@@ -64,39 +71,39 @@ class BadAPICall(InvalidInputError):
         super().__init__(f"Bad API call for data {inst.name!r}")
         self.body = (
             f'Bad API call ({req.path}) for data "{inst.name}".  '
-            f"See API help at http://{req.host}/api/help/{inst.typename}\n"
+            f"See API help at {req.scheme}://{req.netloc}/api/help/{inst.typename}\n"
         )
 
 
 class InstanceRoute:
     """The one route for every instance endpoint; generic ones (info, tags) are answered here."""
 
-    def __init__(self, services: Services, handlers: dict[str, TypeHandler]) -> None:
+    def __init__(self, services: Services) -> None:
         self.s = services
-        self.handlers = handlers
+        self.handlers = {
+            cls: HANDLERS[cls](services)
+            for cls in {t.service for t in services.types.types}
+            if cls in HANDLERS
+        }
 
     def _dispatch(
-        self,
-        req: falcon.Request,
-        resp: falcon.Response,
-        uuid: str,
-        data: str,
-        endpoint: str,
-        rest: str,
+        self, req: falcon.Request, resp: falcon.Response, uuid: str, data: str, endpoint: str, rest: str
     ) -> None:
         at = self.s.versions.resolve(uuid)
-        inst = self.s.versions.instance(at, data)
+        inst = at.instance(data)
+        dtype = self.s.types.get(inst.typename)
         args = rest.split("/") if rest else []
         if endpoint == "info" and req.method in ("GET", "HEAD"):
-            send_json(resp, instance_info(self.s.versions, at, inst, self.s.types))
+            send_json(resp, instance_info(self.s, at, inst))
             return
-        if endpoint == "tags" and inst.typename in ("keyvalue", "labelmap", "annotation"):
+        if endpoint == "tags" and dtype.has_tags:
             self._tags(req, resp, at, inst)
             return
-        handler = self.handlers.get(inst.typename)
+        handler = self.handlers.get(dtype.service)
         if handler is None:
             raise InvalidInputError(f"no HTTP handler for data type {inst.typename!r}")
-        handler.handle(req, resp, at, inst, endpoint, args)
+        fn, args = handler.route(req, at, inst, endpoint, args)
+        fn(req, resp, at, inst, args)
 
     def _tags(self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance) -> None:
         if req.method == "GET":
@@ -112,10 +119,10 @@ class InstanceRoute:
         def change(i: Instance) -> None:
             i.tags = dict(doc) if replace else {**i.tags, **doc}
 
-        self.s.versions.update_instance(at.uuid, inst.name, change)
+        self.s.versions.edits.update_instance(at, inst.name, change)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **kw: Any) -> None:
-        """GET."""
+        """Every method goes to the datatype's handler."""
         self._dispatch(req, resp, kw["uuid"], kw["data"], kw["endpoint"], kw.get("rest", ""))
 
     on_head = on_get

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cas_dvid.datatypes import TypeRegistry, imageblk
+from cas_dvid.api._common import Services
+from cas_dvid.datatypes import TypeRegistry
 from cas_dvid.objects import to_hex
-from cas_dvid.versions import At, Instance, Repo, VersionService
-
-COMPRESSION_NAMES = {
-    "lz4": "LZ4 compression, level -1",
-    "none": "No compression",
-    "zstd": "Zstd compression, level 1",
-    "jpeg": "JPEG compression, level 80",
-}
+from cas_dvid.versions import At, Instance, Repo
 
 
 def node_json(repo: Repo, uuid: str) -> dict[str, Any]:
@@ -38,11 +32,6 @@ def node_json(repo: Repo, uuid: str) -> dict[str, Any]:
 def base_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, Any]:
     """DVID's ``Base`` block of instance info."""
     t = types.get(inst.typename)
-    compression = inst.settings.get("compression", "lz4").split(":")[0].lower()
-    if compression == "jpeg":
-        compression_text = f"jpeg compression, level {inst.settings.get('compression', '').partition(':')[2] or 80}"
-    else:
-        compression_text = COMPRESSION_NAMES.get(compression, compression)
     return {
         "TypeName": t.name,
         "TypeURL": t.full_url,
@@ -50,7 +39,7 @@ def base_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, Any]
         "DataUUID": inst.data_uuid,
         "Name": inst.name,
         "RepoUUID": inst.created_at or repo.root,
-        "Compression": compression_text,
+        "Compression": t.compression(inst),
         "Checksum": "No checksum",
         "Syncs": [],
         "Versioned": inst.versioned,
@@ -61,24 +50,22 @@ def base_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, Any]
 
 
 def instance_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, Any]:
-    """Instance entry of repo info: Base and Extended."""
-    extended = imageblk.extended_info(inst) if inst.typename in imageblk.VOXEL_TYPES else {}
-    return {"Base": base_json(repo, inst, types), "Extended": extended}
+    """Instance entry of repo info: Base and Extended (no I/O)."""
+    return {
+        "Base": base_json(repo, inst, types),
+        "Extended": types.get(inst.typename).extended(inst),
+    }
 
 
-def instance_info(
-    versions: VersionService, at: At, inst: Instance, types: TypeRegistry
-) -> dict[str, Any]:
-    """GET .../{data}/info: Base, Extended (and Extents for volumes), plus ``TreeRoot``.
+def instance_info(services: Services, at: At, inst: Instance) -> dict[str, Any]:
+    """GET .../{data}/info: Base, the datatype's Extended (and Extents), plus ``TreeRoot``.
 
     ``TreeRoot`` is the id of the instance's tree at this version: two servers showing
     the same one hold the same data.
     """
-    doc = instance_json(at.repo, inst, types)
-    if inst.typename in imageblk.VOXEL_TYPES:
-        extents = imageblk.ImageStore(versions).extents(at, inst)
-        doc["Extended"], doc["Extents"] = imageblk.extents_info(extents, inst)
-    doc["TreeRoot"] = to_hex(versions.root_at(at, inst))
+    doc = {"Base": base_json(at.repo, inst, services.types)}
+    doc.update(services.data.for_instance(inst).info(at, inst))
+    doc["TreeRoot"] = to_hex(services.versions.root_at(at, inst))
     return doc
 
 

@@ -8,6 +8,7 @@ import falcon
 
 from cas_dvid.api._common import (
     Services,
+    config_object,
     json_object,
     posted_member,
     read_json,
@@ -32,8 +33,8 @@ class Repos(_Resource):
     """POST /api/repos: a new repo."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Create a repo; body optional: alias, description, root."""
-        doc = json_object(read_json(req, self.limit))
+        """Create a repo; body optional: alias, description, root (any case, as DVID)."""
+        doc = config_object(read_json(req, self.limit))
         root = string_field(doc, "root") or None
         uuid = self.v.create_repo(
             string_field(doc, "alias"), string_field(doc, "description"), root
@@ -57,8 +58,8 @@ class RepoInfo(_Resource):
         send_json(resp, repo_json(self.v.resolve(uuid).repo, self.s.types))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
-        """Set alias and/or description."""
-        doc = json_object(read_json(req, self.limit, required=True))
+        """Set alias and/or description (keys in any case, as DVID)."""
+        doc = config_object(read_json(req, self.limit, required=True))
         alias = string_field(doc, "alias") if "alias" in doc else None
         desc = string_field(doc, "description") if "description" in doc else None
         self.v.set_repo_info(uuid, alias, desc)
@@ -146,3 +147,28 @@ class RepoMerge(_Resource):
             string_field(doc, "mergeType", ""),
         )
         send_pair(resp, "child", child)
+
+
+class DeleteRepo(_Resource):
+    """DELETE /api/cas/repo/{uuid}?imsurethiscanbedeleted=true: DVID's `repos delete` over HTTP."""
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
+        """Remove the repo holding ``uuid`` (its objects stay until gc)."""
+        _sure(req)
+        repo = self.v.delete_repo(uuid)
+        send_json(resp, {"deleted": repo.root})
+
+
+class DeleteInstance(_Resource):
+    """DELETE /api/cas/repo/{uuid}/{name}?imsurethiscanbedeleted=true: `repo UUID delete NAME`."""
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, uuid: str, name: str) -> None:
+        """Remove a data instance from every version of its repo."""
+        _sure(req)
+        inst = self.v.delete_instance(uuid, name)
+        send_json(resp, {"deleted": inst.name, "data_uuid": inst.data_uuid})
+
+
+def _sure(req: falcon.Request) -> None:
+    if not req.get_param_as_bool("imsurethiscanbedeleted"):
+        raise InvalidInputError("deletion needs the query string imsurethiscanbedeleted=true")

@@ -12,8 +12,13 @@ import falcon
 import cas_dvid
 from cas_dvid.api.config import ServerConfig
 from cas_dvid.api.help import help_text
+from cas_dvid.datatypes import TypeRegistry
 
 DATASTORE_VERSION = "1"
+DVID_API_VERSION = "v1.0.0"
+"""The DVID release whose HTTP API this server speaks; clients parse this field
+(neuclease insists on ``v`` and integer parts), so cas_dvid's own version has a field
+of its own."""
 
 
 class Help:
@@ -23,6 +28,18 @@ class Help:
         """GET /api/help."""
         resp.content_type = falcon.MEDIA_TEXT
         resp.text = help_text()
+
+
+class TypeHelp:
+    """GET /api/help/{type}: a datatype's own help text, as DVID serves it."""
+
+    def __init__(self, types: TypeRegistry) -> None:
+        self.types = types
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, typename: str) -> None:
+        """The text, or DVID's 400 for an unknown type."""
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = self.types.get(typename).help
 
 
 class Heartbeat:
@@ -48,7 +65,8 @@ class ServerInfo:
             "Cores": str(os.cpu_count() or 1),
             "Maximum Cores": str(os.cpu_count() or 1),
             "Datastore Version": DATASTORE_VERSION,
-            "DVID Version": f"cas_dvid {cas_dvid.__version__}",
+            "DVID Version": DVID_API_VERSION,
+            "cas_dvid Version": cas_dvid.__version__,
             "Storage backend": self.backend_url,
             "Server time": datetime.now(UTC).isoformat(),
             "Server uptime": f"{time.monotonic() - self.started:.1f}s",

@@ -1,4 +1,4 @@
-"""Extensions for sync under /api/cas/sync/: object transfer and refs; repo deletion.
+"""The server side of sync under /api/cas/sync/: object transfer and refs.
 
 The read-only queries (negotiate, have, fetch) take a body; they answer POST, and
 GET with the same body too, so that pulling from a read-only server (which refuses
@@ -20,9 +20,10 @@ from cas_dvid.errors import (
     MissingDataError,
     NotFoundError,
 )
+from cas_dvid.backends import Ref
 from cas_dvid.objects import ObjectId, parse_object_id, to_hex
-from cas_dvid.sync._store import StorePeer
-from cas_dvid.sync.framing import CONTENT_TYPE, encode_frames, pack_bits, parse_frames, unpack_ids
+from cas_dvid.objects.framing import CONTENT_TYPE, encode_frames, pack_bits, parse_frames, unpack_ids
+from cas_dvid.versions.refs import have_closures, read_ref
 
 BINARY = "application/octet-stream"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -36,10 +37,18 @@ class RejectedObjectError(CorruptObjectError):
 
 
 class _Resource:
-    def __init__(self, services: Services, peer: StorePeer) -> None:
+    def __init__(self, services: Services) -> None:
         self.s = services
-        self.peer = peer
+        self.store = services.store
+        self.backend = services.store.backend
         self.limit = services.config.max_body_bytes
+
+    def fetch(self, ids: list[ObjectId]) -> list[tuple[ObjectId, bytes]]:
+        """Stored forms in request order; a missing one is a 404 naming it."""
+        try:
+            return self.store.map(lambda i: (i, self.store.get_stored(i)), ids)
+        except NotFoundError as exc:
+            raise MissingDataError(str(exc)) from None
 
 
 def _ids(body: bytes) -> list[ObjectId]:
@@ -57,7 +66,8 @@ class Negotiate(_Resource):
         doc = json_object(read_json(req, self.s.config.max_json_bytes))
         names = string_list(doc, "refs")
         ids = [parse_object_id(h) for h in string_list(doc, "have")]
-        refs, have = self.peer.negotiate(names, ids)
+        refs: dict[str, Ref | None] = {n: read_ref(self.backend, n) for n in names}
+        have = have_closures(self.store, ids)
         send_json(
             resp,
             {
@@ -81,7 +91,7 @@ class Have(_Resource):
         """Bit i (high bit first) is set when id i is stored with its whole closure."""
         ids = _ids(read_body(req, self.limit))
         resp.content_type = BINARY
-        resp.data = pack_bits(self.peer.has(ids))
+        resp.data = pack_bits(have_closures(self.store, ids))
 
     on_get = on_post
 
@@ -92,10 +102,7 @@ class Fetch(_Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Objects in request order; a missing one is a 404 naming it."""
         ids = _ids(read_body(req, self.limit))
-        try:
-            items = self.peer.fetch(ids)
-        except NotFoundError as exc:
-            raise MissingDataError(str(exc)) from None
+        items = self.fetch(ids)
         resp.content_type = CONTENT_TYPE
         resp.data = encode_frames(items)
 
@@ -110,7 +117,7 @@ class Objects(_Resource):
         body = read_body(req, self.limit)
         items = list(parse_frames(body))
         try:
-            written = self.peer.put(items)
+            written = sum(self.store.map(lambda it: self.store.put_stored(*it), items))
         except CorruptObjectError as exc:
             raise RejectedObjectError(f"refused: {exc}") from None
         send_json(resp, {"received": len(items), "written": written})
@@ -129,7 +136,7 @@ class Object(_Resource):
             resp.status = falcon.HTTP_304
             return
         try:
-            resp.data = self.peer.get_stored(ident)
+            resp.data = self.store.get_stored(ident)
         except NotFoundError as exc:
             raise MissingDataError(str(exc)) from None
         resp.content_type = BINARY
@@ -142,7 +149,7 @@ class Refs(_Resource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """A JSON list of names."""
-        send_json(resp, self.peer.list_refs(req.get_param("prefix") or ""))
+        send_json(resp, sorted(self.backend.list_refs(req.get_param("prefix") or "")))
 
 
 class RefItem(_Resource):
@@ -150,7 +157,7 @@ class RefItem(_Resource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         """The value; its token in X-Ref-Token."""
-        ref = self.peer.get_ref(name)
+        ref = read_ref(self.backend, name)
         if ref is None:
             raise MissingDataError(f"ref {name} not found")
         resp.content_type = BINARY
@@ -165,7 +172,7 @@ class RefItem(_Resource):
             raise InvalidInputError("PUT of a ref needs If-Match: <token> or If-None-Match: *")
         value = read_body(req, self.s.config.max_json_bytes)
         try:
-            token = self.peer.cas_ref(name, expected, value)
+            token = self.backend.cas_ref(name, expected, value)
         except ConflictError as exc:
             self._stale(resp, exc)
             return
@@ -178,7 +185,7 @@ class RefItem(_Resource):
         if expected is None:
             raise InvalidInputError("DELETE of a ref needs If-Match: <token>")
         try:
-            self.peer.delete_ref(name, expected)
+            self.backend.delete_ref(name, expected)
         except ConflictError as exc:
             self._stale(resp, exc)
 
@@ -194,40 +201,12 @@ class RefItem(_Resource):
             resp.data = exc.current
 
 
-class DeleteRepo(_Resource):
-    """DELETE /api/cas/repo/{uuid}?imsurethiscanbedeleted=true: DVID's `repos delete` over HTTP."""
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
-        """Remove the repo holding ``uuid`` (its objects stay until gc)."""
-        _sure(req)
-        repo = self.s.versions.delete_repo(uuid)
-        send_json(resp, {"deleted": repo.root})
-
-
-class DeleteInstance(_Resource):
-    """DELETE /api/cas/repo/{uuid}/{name}?imsurethiscanbedeleted=true: DVID's `repo UUID delete NAME`."""
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, uuid: str, name: str) -> None:
-        """Remove a data instance from every version of its repo."""
-        _sure(req)
-        inst = self.s.versions.delete_instance(uuid, name)
-        send_json(resp, {"deleted": inst.name, "data_uuid": inst.data_uuid})
-
-
-def _sure(req: falcon.Request) -> None:
-    if not req.get_param_as_bool("imsurethiscanbedeleted"):
-        raise InvalidInputError("deletion needs the query string imsurethiscanbedeleted=true")
-
-
 def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: Services) -> None:
-    """Register the sync and deletion routes."""
-    peer = StorePeer(services.versions.store)
-    app.add_route("/api/cas/sync/negotiate", Negotiate(services, peer))
-    app.add_route("/api/cas/sync/have", Have(services, peer))
-    app.add_route("/api/cas/sync/fetch", Fetch(services, peer))
-    app.add_route("/api/cas/sync/objects", Objects(services, peer))
-    app.add_route("/api/cas/sync/object/{oid}", Object(services, peer))
-    app.add_route("/api/cas/sync/refs", Refs(services, peer))
-    app.add_route("/api/cas/sync/ref/{name:path}", RefItem(services, peer))
-    app.add_route("/api/cas/repo/{uuid}", DeleteRepo(services, peer))
-    app.add_route("/api/cas/repo/{uuid}/{name}", DeleteInstance(services, peer))
+    """Register the sync routes."""
+    app.add_route("/api/cas/sync/negotiate", Negotiate(services))
+    app.add_route("/api/cas/sync/have", Have(services))
+    app.add_route("/api/cas/sync/fetch", Fetch(services))
+    app.add_route("/api/cas/sync/objects", Objects(services))
+    app.add_route("/api/cas/sync/object/{oid}", Object(services))
+    app.add_route("/api/cas/sync/refs", Refs(services))
+    app.add_route("/api/cas/sync/ref/{name:path}", RefItem(services))

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import falcon
 
-from cas_dvid.api import _ext, _nodes, _repos, _server, _sync
+import importlib
+import pkgutil
+
+from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, types
 from cas_dvid.api._common import Services
-from cas_dvid.api._imageblk import ImageHandler
-from cas_dvid.api._instances import InstanceRoute, TypeHandler
-from cas_dvid.api._keyvalue import KeyValueHandler
+from cas_dvid.api._instances import InstanceRoute
 from cas_dvid.api.config import ServerConfig
 from cas_dvid.api.errors import handle_cas_error, handle_http_error, handle_unexpected
 from cas_dvid.backends import open_backend
-from cas_dvid.datatypes import default_registry
-from cas_dvid.datatypes.imageblk import VOXEL_TYPES
+from cas_dvid.datatypes import Context, default_registry
 from cas_dvid.errors import CasDvidError
 from cas_dvid.objects import ObjectStore
 from cas_dvid.versions import VersionService
+
+
+def _load_handlers() -> None:
+    """Import every handler module of ``cas_dvid.api.types`` (each registers itself)."""
+    for info in pkgutil.iter_modules(types.__path__):
+        importlib.import_module(f"{types.__name__}.{info.name}")
 
 
 class _ReadOnly:
@@ -42,14 +48,17 @@ def create_app(
     app.add_error_handler(CasDvidError, handle_cas_error)
     app.add_error_handler(falcon.HTTPError, handle_http_error)
 
+    registry = default_registry()
+    versions = VersionService(store, metadata_ttl=config.metadata_ttl, show_key=registry.show_key)
+    data = registry.open(Context(versions, store, max_voxel_bytes=config.max_voxel_bytes))
+    s = Services(versions, registry, data, config)
     app.add_route("/api/help", _server.Help())
+    app.add_route("/api/help/{typename}", _server.TypeHelp(registry))
     app.add_route("/api/heartbeat", _server.Heartbeat())
     app.add_route("/api/server/info", _server.ServerInfo(config, store.backend.url))
-    registry = default_registry()
-    s = Services(VersionService(store, metadata_ttl=config.metadata_ttl), registry, config)
-    types = _server.ServerTypes(registry.urls())
-    app.add_route("/api/server/types", types)
-    app.add_route("/api/server/compiled-types", types)
+    server_types = _server.ServerTypes(registry.urls())
+    app.add_route("/api/server/types", server_types)
+    app.add_route("/api/server/compiled-types", server_types)
 
     app.add_route("/api/repos", _repos.Repos(s))
     app.add_route("/api/repos/info", _repos.ReposInfo(s))
@@ -68,13 +77,13 @@ def create_app(
     app.add_route("/api/node/{uuid}/newversion", _nodes.NodeNewVersion(s))
     app.add_route("/api/node/{uuid}/tag", _nodes.NodeTag(s))
 
-    images = ImageHandler(s)
-    handlers: dict[str, TypeHandler] = {"keyvalue": KeyValueHandler(s)}
-    handlers.update({name: images for name in VOXEL_TYPES})
-    instances = InstanceRoute(s, handlers)
+    _load_handlers()
+    instances = InstanceRoute(s)
     app.add_route("/api/node/{uuid}/{data}/{endpoint}", instances)
     app.add_route("/api/node/{uuid}/{data}/{endpoint}/{rest:path}", instances)
 
     app.add_route("/api/cas/diff/{a}/{b}/{data}", _ext.Diff(s))
+    app.add_route("/api/cas/repo/{uuid}", _repos.DeleteRepo(s))
+    app.add_route("/api/cas/repo/{uuid}/{name}", _repos.DeleteInstance(s))
     _sync.add_routes(app, s)
     return app

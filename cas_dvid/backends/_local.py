@@ -232,9 +232,15 @@ class LocalBackend(Backend):
         check_token(name, current, expected)
 
     def list_refs(self, prefix: str = "") -> Iterator[str]:
-        """Ref files under refs/ whose name starts with ``prefix``, sorted."""
+        """Ref files under refs/ whose name starts with ``prefix``, sorted.
+
+        PERF: the walk starts in the folder the prefix names (``uuids/`` for
+        ``uuids/ab``), so listing one kind of ref never reads the others.
+        """
         names = []
-        for dirpath, _, files in os.walk(self._refs):
+        folder = prefix.rpartition("/")[0]
+        start = os.path.join(self._refs, folder) if folder and ".." not in folder else self._refs
+        for dirpath, _, files in os.walk(start):
             rel = os.path.relpath(dirpath, self._refs)
             for f in files:
                 if f.endswith((".lock", _PARTIAL)):

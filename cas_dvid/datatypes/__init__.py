@@ -1,9 +1,23 @@
-"""Datatypes: what the trees of each instance hold, and how DVID clients see it."""
+"""Datatypes: what the trees of each instance hold, and how DVID clients see it.
+
+Every module or package here that defines ``DATATYPES`` (a list of ``DataType``)
+is a datatype; ``default_registry()`` finds them all, so adding one touches no list.
+"""
 
 from __future__ import annotations
 
-from cas_dvid.datatypes.base import DataType
+import functools
+import importlib
+import pkgutil
+from collections.abc import Iterator
+from typing import TypeVar
+
+from cas_dvid.datatypes.base import Context, DataType, TypeService
+from cas_dvid.datatypes.regions import Spatial
 from cas_dvid.errors import InvalidInputError
+from cas_dvid.versions import Instance
+
+S = TypeVar("S", bound=TypeService)
 
 
 class TypeRegistry:
@@ -11,9 +25,11 @@ class TypeRegistry:
 
     def __init__(self, types: list[DataType]) -> None:
         self._by_name: dict[str, DataType] = {}
-        self.types = types
-        for t in types:
+        self.types = sorted(types, key=lambda t: t.name)
+        for t in self.types:
             for name in (t.name, *t.aliases):
+                if name in self._by_name:
+                    raise ValueError(f"two datatypes are called {name!r}")
                 self._by_name[name] = t
 
     def get(self, name: str) -> DataType:
@@ -26,15 +42,56 @@ class TypeRegistry:
             ) from None
 
     def urls(self) -> dict[str, str]:
-        """Name -> TypeURL for /api/server/types."""
+        """name -> TypeURL for /api/server/types."""
         return {t.name: t.full_url for t in self.types}
 
+    def spatial(self, inst: Instance) -> Spatial | None:
+        """How ``inst`` keys its blocks, None if it is not spatial."""
+        return self.get(inst.typename).spatial(inst)
 
+    def show_key(self, inst: Instance, key: bytes) -> str:
+        """A tree key of ``inst`` as people read it."""
+        return self.get(inst.typename).show_key(key)
+
+    def open(self, ctx: Context) -> DataServices:
+        """One service per datatype family, over ``ctx``."""
+        return DataServices(self, ctx)
+
+
+class DataServices:
+    """The services of every datatype, built once per server."""
+
+    def __init__(self, registry: TypeRegistry, ctx: Context) -> None:
+        self.registry = registry
+        self.ctx = ctx
+        self._by_class: dict[type[TypeService], TypeService] = {}
+        for t in registry.types:
+            if t.service not in self._by_class:
+                self._by_class[t.service] = t.service(ctx)
+
+    def of(self, cls: type[S]) -> S:
+        """The one service of class ``cls``."""
+        service = self._by_class[cls]
+        assert isinstance(service, cls)
+        return service
+
+    def for_instance(self, inst: Instance) -> TypeService:
+        """The service of ``inst``'s datatype."""
+        return self._by_class[self.registry.get(inst.typename).service]
+
+
+def _datatype_modules() -> Iterator[object]:
+    for info in pkgutil.iter_modules(__path__):
+        yield importlib.import_module(f"{__name__}.{info.name}")
+
+
+@functools.cache
 def default_registry() -> TypeRegistry:
-    """Every datatype this build serves."""
-    from cas_dvid.datatypes import imageblk, keyvalue
+    """Every datatype this build serves: the ``DATATYPES`` of each module here."""
+    types: list[DataType] = []
+    for module in _datatype_modules():
+        types += getattr(module, "DATATYPES", [])
+    return TypeRegistry(types)
 
-    return TypeRegistry([keyvalue.TYPE, *(t.datatype for t in imageblk.VOXEL_TYPES.values())])
 
-
-__all__ = ["DataType", "TypeRegistry", "default_registry"]
+__all__ = ["Context", "DataServices", "DataType", "TypeRegistry", "TypeService", "default_registry"]

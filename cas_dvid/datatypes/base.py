@@ -1,15 +1,29 @@
-"""What every datatype shares: its name, URL, settings parsing and the values it stores."""
+"""What every datatype shares: its identity and settings, its service, and the values it stores.
+
+A datatype module (or package) under ``cas_dvid/datatypes/`` defines:
+
+- ``DATATYPES``: the ``DataType`` records it offers (name, aliases, DVID's type URL,
+  settings check, help text, how it keys its blocks if it is spatial, how to show a
+  tree key to people);
+- a ``TypeService`` subclass named by those records: the reads and writes of its
+  instances at a version, built once per server with a ``Context``.
+
+The registry (``cas_dvid.datatypes``) finds every such module by itself; nothing
+else lists the datatypes.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
+from cas_dvid.datatypes.regions import Spatial
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects import Kind, ObjectId, ObjectStore
-from cas_dvid.trees import MAX_VALUE_SIZE
+from cas_dvid.trees import MAX_VALUE_SIZE, Tree
+from cas_dvid.versions import At, Instance, VersionService
 
 TYPE_URL_ROOT = "github.com/janelia-flyem/dvid/datatype/"
 
@@ -21,18 +35,97 @@ MAX_INLINE = MAX_VALUE_SIZE - 1
 
 
 @dataclass(frozen=True, slots=True)
-class DataType:
-    """A datatype's identity as DVID shows it in info and /api/server/types.
+class Context:
+    """What a datatype's service is handed: the versions, and the store and tree under them."""
 
-    ``check_settings`` validates (and may normalise) the lower-cased settings of a
-    new instance, raising InvalidInputError with DVID's kind of message.
+    versions: VersionService
+    store: ObjectStore
+    max_voxel_bytes: int = 3 << 30
+    """Largest voxel request (read or write) a service will serve (DVID's is 3 GB)."""
+
+    @property
+    def tree(self) -> Tree:
+        """The tree every instance's versions live in."""
+        return self.versions.tree
+
+
+class TypeService:
+    """Reads and writes of one datatype family's instances at versions (one per server)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.versions = ctx.versions
+        self.store = ctx.store
+        self.tree = ctx.tree
+
+    @classmethod
+    def on(cls, versions: VersionService) -> Self:
+        """A service over ``versions`` and its store, with default limits (tests, tools)."""
+        return cls(Context(versions, versions.store))
+
+    def check_voxel_bytes(self, nbytes: int) -> None:
+        """Refuse a request for more voxel bytes than the server's limit, naming it."""
+        limit = self.ctx.max_voxel_bytes
+        if nbytes > limit:
+            raise InvalidInputError(
+                f"request for {nbytes} bytes of voxels is over the server's limit of "
+                f"{limit} bytes (max_voxel_bytes)"
+            )
+
+    def info(self, at: At, inst: Instance) -> dict[str, Any]:
+        """DVID's ``Extended`` (and, for volumes, ``Extents``) of GET info at a version."""
+        return {"Extended": {}}
+
+
+def _hex(key: bytes) -> str:
+    return key.hex()
+
+
+def _not_spatial(inst: Instance) -> Spatial | None:
+    return None
+
+
+def _as_given(settings: dict[str, str]) -> dict[str, str]:
+    return settings
+
+
+def _no_extended(inst: Instance) -> dict[str, Any]:
+    return {}
+
+
+def _lz4_text(inst: Instance) -> str:
+    return "LZ4 compression, level -1"
+
+
+@dataclass(frozen=True, slots=True)
+class DataType:
+    """A datatype as DVID shows it (name, TypeURL, version) and what it knows of its data.
+
+    Attributes:
+        service: the ``TypeService`` class serving its instances (shared by a family).
+        check_settings: validates (and may normalise) the lower-cased settings of a
+            new instance, raising InvalidInputError with DVID's kind of message.
+        spatial: for an instance, how its blocks are keyed (None: not spatial).
+        show_key: a tree key as people read it (diffs, merge conflicts).
+        has_tags: whether DVID offers the generic ``tags`` endpoint for it.
+        help: the text of ``/api/help/{type}``.
+        extended: DVID's ``Extended`` info block without any I/O (repo listings).
+        compression: the ``Base.Compression`` text of an instance.
+
     """
 
     name: str
     url: str
     version: str
+    service: type[TypeService]
     aliases: tuple[str, ...] = ()
-    check_settings: Callable[[dict[str, str]], dict[str, str]] | None = None
+    check_settings: Callable[[dict[str, str]], dict[str, str]] = _as_given
+    spatial: Callable[[Instance], Spatial | None] = _not_spatial
+    show_key: Callable[[bytes], str] = _hex
+    has_tags: bool = False
+    help: str = ""
+    extended: Callable[[Instance], dict[str, Any]] = _no_extended
+    compression: Callable[[Instance], str] = _lz4_text
 
     @property
     def full_url(self) -> str:
@@ -86,16 +179,36 @@ def encode_value(store: ObjectStore, value: bytes) -> tuple[bytes, ObjectId | No
     return bytes((BLOB,)) + oid, oid
 
 
+def blob_value(oid: ObjectId, tag: int = BLOB) -> bytes:
+    """The tree value naming blob ``oid`` (``JPEG_BLOB`` for a JPEG-coded block)."""
+    return bytes((tag,)) + oid
+
+
+def inline_value(payload: bytes) -> bytes:
+    """The tree value holding ``payload`` itself (at most ``MAX_INLINE`` bytes)."""
+    if len(payload) > MAX_INLINE:
+        raise InvalidInputError(f"inline value of {len(payload)} bytes is over {MAX_INLINE}")
+    return bytes((INLINE,)) + payload
+
+
+def inline_payload(value: bytes) -> bytes:
+    """The payload of an inline tree value."""
+    if value[:1] != bytes((INLINE,)):
+        raise InvalidInputError(f"expected an inline value, got tag {value[:1]!r}")
+    return value[1:]
+
+
 def decode_values(store: ObjectStore, values: list[bytes]) -> list[bytes]:
     """Payloads for tree values, fetching blob objects in one batch."""
     out: list[bytes | None] = [None] * len(values)
     blob_pos, blob_ids = [], []
     for i, v in enumerate(values):
+        ref = value_ref(v)
         if v[:1] == bytes((INLINE,)):
             out[i] = v[1:]
-        elif v[:1] == bytes((BLOB,)) and len(v) == 33:
+        elif ref is not None:
             blob_pos.append(i)
-            blob_ids.append(ObjectId(v[1:]))
+            blob_ids.append(ref)
         else:
             raise InvalidInputError(f"unreadable stored value tag {v[:1]!r}")
     for i, data in zip(blob_pos, store.get_many(blob_ids, Kind.BLOB), strict=True):
@@ -112,3 +225,8 @@ def value_ref(value: bytes) -> ObjectId | None:
     if len(value) == 33 and value[0] in BLOB_TAGS:
         return ObjectId(value[1:])
     return None
+
+
+def value_tag(value: bytes) -> int:
+    """The tag byte of a tree value (``INLINE``, ``BLOB`` or ``JPEG_BLOB``)."""
+    return value[0]

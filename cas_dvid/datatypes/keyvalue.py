@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from cas_dvid.datatypes.base import DataType, decode_values, encode_value
+from cas_dvid.datatypes.base import Context, DataType, TypeService, decode_values, encode_value
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.trees import MAX_KEY_SIZE
-from cas_dvid.versions import At, Instance, VersionService
-
-TYPE = DataType("keyvalue", "keyvalue", "0.2")
+from cas_dvid.versions import At, Instance
 
 CLASS = b"\xb1"  # DVID's keyvalue TKey class 177; one tree can hold other classes beside it
+
+HELP = """keyvalue: string keys to byte values, versioned.
+
+  GET  .../key/{k}            the value (Range: bytes=a-b, or ?byte_start=&byte_end=, inclusive)
+  HEAD .../key/{k}            200 if present, 404 if not
+  POST .../key/{k}            the body is the value
+  DELETE .../key/{k}          hide the key at this version (ancestors keep it)
+  GET  .../keys               every key, a sorted JSON list
+  GET  .../keyrange/{k1}/{k2} keys in [k1, k2]
+  GET  .../keyrangevalues/{k1}/{k2}[?json=true|tar=true]  values (protobuf KeyValues default)
+  GET  .../keyvalues          body: protobuf Keys, or a JSON list with json=true / tar=true
+  POST .../keyvalues          body: protobuf KeyValues, written in one batch
+  GET|POST .../tags           instance tags
+
+Keys are UTF-8, without '/' (DVID would act on the part before it; refused here).
+"""
 
 
 def tree_key(key: str) -> bytes:
@@ -31,13 +45,18 @@ def user_key(tkey: bytes) -> str:
     return tkey[1:].decode("utf-8", "surrogateescape")
 
 
-class KeyValueStore:
-    """Reads and writes of one keyvalue instance at a version."""
+def show_key(tkey: bytes) -> str:
+    """A tree key as people read it: the key itself for keyvalue entries."""
+    if tkey[:1] == CLASS:
+        return tkey[1:].decode("utf-8", "backslashreplace")
+    return tkey.hex()
 
-    def __init__(self, versions: VersionService) -> None:
-        self.versions = versions
-        self.store = versions.store
-        self.tree = versions.tree
+
+class KeyValueStore(TypeService):
+    """Reads and writes of keyvalue instances at a version."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
 
     def get(self, at: At, inst: Instance, key: str) -> bytes | None:
         """The value of ``key``, or None."""
@@ -103,3 +122,10 @@ class KeyValueStore:
         if last is None:
             return self.tree.range(root, start, bytes((CLASS[0] + 1,)))
         return self.tree.range(root, start, tree_key(last), end_inclusive=True)
+
+
+DATATYPES = [
+    DataType(
+        "keyvalue", "keyvalue", "0.2", KeyValueStore, show_key=show_key, has_tags=True, help=HELP
+    )
+]

@@ -28,7 +28,7 @@ from cas_dvid.errors import (
 from cas_dvid.objects import ObjectId
 from cas_dvid.objects.ids import BytesLike
 from cas_dvid.sync.abc import Peer
-from cas_dvid.sync.framing import CONTENT_TYPE, frame_parts, pack_ids, parse_frames, unpack_bits
+from cas_dvid.objects.framing import CONTENT_TYPE, frame_parts, pack_ids, parse_frames, unpack_bits
 
 PREFIX = "/api/cas/sync"
 

@@ -9,9 +9,10 @@ from typing import TypeVar
 
 from cas_dvid.backends import Backend, Ref
 from cas_dvid.errors import NotFoundError
-from cas_dvid.objects import ObjectId, ObjectStore, to_hex
+from cas_dvid.objects import ObjectId, ObjectStore
 from cas_dvid.objects.ids import BytesLike
-from cas_dvid.sync.abc import Peer, read_incomplete
+from cas_dvid.sync.abc import Peer
+from cas_dvid.versions.refs import have_closures
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -71,11 +72,7 @@ class StorePeer(Peer):
     def has(self, ids: Sequence[ObjectId]) -> list[bool]:
         """Stored, and not listed as incomplete."""
         self.stats.add(requests=1, have_requests=1, have_ids=len(ids))
-        if not ids:
-            return []
-        incomplete = read_incomplete(self)
-        present = self.backend.has_many([to_hex(i) for i in ids])
-        return [p and i not in incomplete for i, p in zip(ids, present, strict=True)]
+        return have_closures(self.store, ids)
 
     def fetch(self, ids: Sequence[ObjectId]) -> list[tuple[ObjectId, bytes]]:
         """Stored forms as the backend holds them (the receiver verifies)."""

@@ -11,9 +11,8 @@ from cas_dvid.backends import Ref
 from cas_dvid.errors import ConflictError, NotFoundError
 from cas_dvid.objects import ObjectId
 from cas_dvid.objects.ids import BytesLike
+from cas_dvid.versions.refs import INCOMPLETE_REF, incomplete_ids
 
-INCOMPLETE_REF = "sync/incomplete"
-"""Ids a filtered transfer stored without everything below them (see ``Peer.has``)."""
 
 
 @dataclass(slots=True)
@@ -114,22 +113,11 @@ class Peer(ABC):
         self.close()
 
 
-def read_incomplete(peer: Peer) -> set[ObjectId]:
-    """The ids a peer lists as stored without their whole closure."""
-    ref = peer.get_ref(INCOMPLETE_REF)
-    return set() if ref is None else set(split_ids(ref.value))
-
-
-def split_ids(raw: bytes) -> list[ObjectId]:
-    """Concatenated 32-byte ids."""
-    return [ObjectId(raw[i : i + 32]) for i in range(0, len(raw) - len(raw) % 32, 32)]
-
-
 def update_incomplete(peer: Peer, add: set[ObjectId], complete: set[ObjectId]) -> None:
     """Add ids to the incomplete list and drop ids now known complete (compare-and-swap)."""
     for _ in range(100):
         ref = peer.get_ref(INCOMPLETE_REF)
-        have = set() if ref is None else set(split_ids(ref.value))
+        have = incomplete_ids(ref)
         new = (have - complete) | add
         if new == have:
             return

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from cas_dvid.errors import ConflictError
 from cas_dvid.objects import ObjectId, parse_object_id
-from cas_dvid.sync.abc import INCOMPLETE_REF, Peer, split_ids, update_incomplete
-from cas_dvid.sync.filters import Box, KeyFilter
+from cas_dvid.sync.abc import Peer, update_incomplete
+from cas_dvid.datatypes.geometry import Box3
+from cas_dvid.datatypes.partial import PROPERTY, region_boxes, region_filter
+from cas_dvid.datatypes.regions import KeyFilter
 from cas_dvid.sync.ops import Report, fill_report, start_counters
-from cas_dvid.sync.partial import PROPERTY, region_boxes, region_filter
-from cas_dvid.sync.publish import PUBLISHED_REF, published
-from cas_dvid.sync.records import REPO_REF, UUID_REF, load_commits, load_record, merge_record
+from cas_dvid.sync.publish import published
+from cas_dvid.sync.records import load_commits, merge_record, spatial
 from cas_dvid.sync.transfer import Options, Walker
 from cas_dvid.trees import EMPTY_ROOT
 from cas_dvid.versions import Instance, Repo
+from cas_dvid.versions.refs import (
+    HEAD_PREFIX,
+    INCOMPLETE_REF,
+    head_ref,
+    incomplete_ids,
+    parse_head_ref,
+    published_ref,
+    read_repo,
+    repo_ref,
+    repo_roots,
+    uuid_ref,
+)
 
-HEAD_REF = "heads/"
 
 
 Root = tuple[ObjectId, KeyFilter | None]
@@ -26,7 +38,7 @@ def _open_roots(repo: Repo, heads: dict[str, bytes], filters: _Filters) -> list[
     live = {i.data_uuid: i for i in repo.instances.values()}
     for u, node in repo.nodes.items():
         for d, inst in live.items():
-            value = heads.get(f"{HEAD_REF}{u}/{d}")
+            value = heads.get(head_ref(u, d))
             if value is not None and len(value) == 33:
                 out.append((ObjectId(value[1:]), filters.get(repo, u, inst)))
             elif not node.locked and d in node.start and (inst.versioned or u == repo.root):
@@ -38,27 +50,24 @@ class _Filters:
     """What a partial source holds of each version (one object per distinct region)."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, tuple[Box, ...] | None], KeyFilter | None] = {}
+        self._cache: dict[tuple[str, tuple[Box3, ...] | None], KeyFilter | None] = {}
 
     def get(self, repo: Repo, u: str, inst: Instance) -> KeyFilter | None:
         key = (inst.data_uuid, region_boxes(repo, u, inst.data_uuid))
         if key not in self._cache:
-            self._cache[key] = region_filter(repo, u, inst)
+            self._cache[key] = region_filter(repo, u, inst, spatial(inst))
         return self._cache[key]
 
 
 def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
     """Copy every repo, version, head and published snapshot of ``src`` into ``dst``."""
     t0 = start_counters(src, dst)
-    records = {
-        n[len(REPO_REF) :]: load_record(src, n[len(REPO_REF) :]) for n in src.list_refs(REPO_REF)
-    }
+    records = {root: read_repo(src, root) for root in repo_roots(src)}
     head_names = [
         n
-        for n in src.list_refs(HEAD_REF)
-        if (parts := n.split("/"))
-        and len(parts) == 3
-        and any(parts[1] in r.nodes and r.instance_by_data_uuid(parts[2]) for r in records.values())
+        for n in src.list_refs(HEAD_PREFIX)
+        if (nd := parse_head_ref(n)) is not None
+        and any(nd[0] in r.nodes and r.instance_by_data_uuid(nd[1]) for r in records.values())
     ]
     heads = (
         {n: r.value for n, r in src.get_refs(head_names).items() if r is not None}
@@ -75,10 +84,10 @@ def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
         }
         | {m.commit for m in pins.values()}
     )
-    names = [REPO_REF + root for root in records]
+    names = [repo_ref(root) for root in records]
     refs, have = dst.negotiate([*names, INCOMPLETE_REF], cids)
     for root, repo in records.items():  # NOTE: conflicts fail before any send
-        before = refs[REPO_REF + root]
+        before = refs[repo_ref(root)]
         merge_record(
             None if before is None else Repo.from_json(before.value),
             repo,
@@ -106,7 +115,7 @@ def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
             roots += [(r, None) for r in m.roots.values()]
     inc = refs[INCOMPLETE_REF]
     walker = Walker(
-        src, dst, options or Options(), watch=set() if inc is None else set(split_ids(inc.value))
+        src, dst, options or Options(), watch=incomplete_ids(inc)
     )
     result = walker.run(r for r in dict.fromkeys(roots) if r[0] != EMPTY_ROOT)
     walker.sender.put([(c, stored) for c, (_, stored) in commits.items()])
@@ -115,7 +124,7 @@ def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
         update_incomplete(dst, partial | result.incomplete, result.complete)
     report = Report(src.url, dst.url, versions=[u for r in records.values() for u in r.nodes])
     report.refs_moved = _move_refs(
-        dst, records, heads, {PUBLISHED_REF + c: m.raw for c, m in pins.items()}
+        dst, records, heads, {published_ref(c): m.raw for c, m in pins.items()}
     )
     fill_report(report, walker, len(commits), dst, src, t0)
     return report
@@ -129,9 +138,9 @@ def _move_refs(
         moved |= _create(dst, name, value)
     for root, repo in records.items():
         for u in sorted(repo.nodes):
-            moved |= _create(dst, UUID_REF + u, root.encode())
+            moved |= _create(dst, uuid_ref(u), root.encode())
         for _ in range(100):
-            ref = dst.get_ref(REPO_REF + root)
+            ref = dst.get_ref(repo_ref(root))
             before = None if ref is None else Repo.from_json(ref.value)
             merged, _, _ = merge_record(
                 before, repo, list(repo.nodes), list(repo.instances.values())
@@ -141,7 +150,7 @@ def _move_refs(
             if ref is not None and raw == ref.value:
                 break
             try:
-                dst.cas_ref(REPO_REF + root, None if ref is None else ref.token, raw)
+                dst.cas_ref(repo_ref(root), None if ref is None else ref.token, raw)
                 moved = True
                 break
             except ConflictError:

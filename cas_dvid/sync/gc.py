@@ -40,16 +40,14 @@ from cas_dvid.backends import ByteRange, LocalBackend
 from cas_dvid.errors import CorruptObjectError, NotFoundError
 from cas_dvid.objects import Codec, Kind, ObjectId, ObjectStore, parse_object_id, to_hex
 from cas_dvid.objects.codec import HEADER_SIZE, decode, parse_header
-from cas_dvid.sync.publish import PUBLISHED_REF, Manifest
+from cas_dvid.sync.publish import Manifest
 from cas_dvid.sync.walk import NodeDecoder, node_refs
 from cas_dvid.trees import EMPTY_ROOT
 from cas_dvid.versions import Commit, Repo
+from cas_dvid.versions.refs import GC_REF, HEAD_PREFIX, PUBLISHED_PREFIX, REPO_PREFIX, parse_head_ref
 
-GC_REF = "gc/last"
 DEFAULT_GRACE = 3600.0
 SLACK = 600.0  # NOTE: a batch of new tree nodes lands within seconds; allow for clock skew too
-REPO_REF = "repos/"
-HEAD_REF = "heads/"
 
 
 @dataclass(slots=True)
@@ -176,7 +174,7 @@ def collect_roots(store: ObjectStore) -> set[ObjectId]:
     backend = store.backend
     roots: set[ObjectId] = set()
     live: set[tuple[str, str]] = set()
-    for name in backend.list_refs(REPO_REF):
+    for name in backend.list_refs(REPO_PREFIX):
         try:
             repo = Repo.from_json(backend.get_ref(name).value)
         except NotFoundError:
@@ -195,16 +193,15 @@ def collect_roots(store: ObjectStore) -> set[ObjectId]:
                 roots.update(parse_object_id(r) for d, r in commit.roots.items() if d in versioned)
             else:
                 roots.update(parse_object_id(r) for d, r in node.start.items() if d in datas)
-    for name in backend.list_refs(HEAD_REF):
-        parts = name.split("/")
-        if len(parts) == 3 and (parts[1], parts[2]) in live:
+    for name in backend.list_refs(HEAD_PREFIX):
+        if parse_head_ref(name) in live:
             try:
                 value = backend.get_ref(name).value
             except NotFoundError:
                 continue
             if len(value) == 33:
                 roots.add(ObjectId(value[1:]))
-    for name in backend.list_refs(PUBLISHED_REF):
+    for name in backend.list_refs(PUBLISHED_PREFIX):
         try:
             m = Manifest.parse(backend.get_ref(name).value)
         except NotFoundError:

@@ -9,22 +9,23 @@ from dataclasses import dataclass, field
 from cas_dvid.backends import Ref
 from cas_dvid.errors import ConflictError, InvalidInputError, NotFoundError
 from cas_dvid.objects import ObjectId, parse_object_id
-from cas_dvid.sync import partial as _partial
-from cas_dvid.sync.abc import INCOMPLETE_REF, Peer, split_ids, update_incomplete
-from cas_dvid.sync.filters import Box, IntersectFilter, KeyFilter, instance_filter
-from cas_dvid.sync.partial import region_boxes, region_filter
+from cas_dvid.sync.abc import Peer, update_incomplete
+from cas_dvid.datatypes import partial as _partial
+from cas_dvid.datatypes.geometry import Box3
+from cas_dvid.datatypes.partial import box_filter, region_boxes, region_filter
+from cas_dvid.datatypes.regions import IntersectFilter, KeyFilter
 from cas_dvid.sync.records import (
-    REPO_REF,
-    UUID_REF,
     commit_id,
     history,
     load_commits,
     merge_record,
     resolve,
+    spatial,
     select_instances,
 )
 from cas_dvid.sync.transfer import Options, Walker, WalkResult
 from cas_dvid.versions import Commit, Instance, Repo
+from cas_dvid.versions.refs import INCOMPLETE_REF, incomplete_ids, repo_ref, uuid_ref
 
 MAX_REF_ATTEMPTS = 100
 
@@ -45,7 +46,7 @@ class Report:
     have_requests: int = 0
     requests: int = 0
     refs_moved: bool = False
-    partial: tuple[Box, ...] | None = None
+    partial: tuple[Box3, ...] | None = None
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -62,7 +63,7 @@ class Report:
         )
 
 
-Region = tuple[Box, ...] | None
+Region = tuple[Box3, ...] | None
 
 
 @dataclass(slots=True)
@@ -71,7 +72,7 @@ class _Selection:
     uuid: str
     nodes: list[str]
     instances: list[Instance]
-    box: Box | None
+    box: Box3 | None
     _cache: dict[tuple[str, Region], tuple[KeyFilter | None, Region]] = field(default_factory=dict)
 
     @property
@@ -93,12 +94,12 @@ class _Selection:
 
 
 def _combine(
-    inst: Instance | None, box: Box | None, held: Region, u: str, repo: Repo
+    inst: Instance | None, box: Box3 | None, held: Region, u: str, repo: Repo
 ) -> tuple[KeyFilter | None, Region]:
-    asked = None if inst is None else instance_filter(inst, box)
+    asked = None if inst is None else box_filter(box, spatial(inst))
     if held is None or inst is None:
         return asked, None if asked is None or box is None else (box,)
-    have = region_filter(repo, u, inst)
+    have = region_filter(repo, u, inst, spatial(inst))
     if asked is None or box is None:
         return have, held
     both = tuple(b for b in (box.intersect(h) for h in held) if b is not None)
@@ -106,7 +107,7 @@ def _combine(
 
 
 def _select(
-    src: Peer, spec: str, data: Iterable[str] | None, box: Box | None, flatten: bool
+    src: Peer, spec: str, data: Iterable[str] | None, box: Box3 | None, flatten: bool
 ) -> _Selection:
     repo, uuid = resolve(src, spec)
     commit_id(repo, uuid)
@@ -120,7 +121,7 @@ def transfer_version(
     spec: str,
     *,
     data: Iterable[str] | None = None,
-    box: Box | None = None,
+    box: Box3 | None = None,
     flatten: bool = False,
     options: Options | None = None,
 ) -> Report:
@@ -129,13 +130,13 @@ def transfer_version(
     opts = options or Options()
     sel = _select(src, spec, data, box, flatten)
     cids = [commit_id(sel.repo, u) for u in sel.nodes]
-    name = REPO_REF + sel.repo.root
+    name = repo_ref(sel.repo.root)
     refs, have = dst.negotiate([name, INCOMPLETE_REF], cids)
     dst_repo = None if refs[name] is None else Repo.from_json(refs[name].value)  # type: ignore[union-attr]
     merge_record(
         dst_repo, sel.repo, sel.nodes, sel.instances
     )  # NOTE: conflicts fail before any send
-    watch = set() if refs[INCOMPLETE_REF] is None else set(split_ids(refs[INCOMPLETE_REF].value))  # type: ignore[union-attr]
+    watch = incomplete_ids(refs[INCOMPLETE_REF])
     todo = [u for u, h in zip(sel.nodes, have, strict=True) if not h]
     report = Report(
         src.url, dst.url, versions=todo, skipped=[u for u in sel.nodes if u not in todo]
@@ -215,7 +216,7 @@ def _move_refs(
     ``known`` is the record as negotiated: the first attempt trusts it (a stale one
     only costs a lost swap and a retry), so a no-op transfer adds no round trip.
     """
-    name = REPO_REF + sel.repo.root
+    name = repo_ref(sel.repo.root)
     for attempt in range(MAX_REF_ATTEMPTS):
         ref = known if attempt == 0 else dst.get_ref(name)
         before = None if ref is None else Repo.from_json(ref.value)
@@ -243,7 +244,7 @@ def _move_refs(
 def _index(dst: Peer, uuids: Iterable[str], root: str) -> None:
     for u in sorted(uuids):
         try:
-            dst.cas_ref(UUID_REF + u, None, root.encode())
+            dst.cas_ref(uuid_ref(u), None, root.encode())
         except ConflictError as exc:
             if exc.current is not None and exc.current != root.encode():
                 raise ConflictError(

@@ -26,8 +26,8 @@ from cas_dvid.sync.records import commit_id, resolve
 from cas_dvid.sync.transfer import Options
 from cas_dvid.sync.walk import verified
 from cas_dvid.versions import Commit, now
+from cas_dvid.versions.refs import PUBLISHED_PREFIX, published_ref
 
-PUBLISHED_REF = "published/"
 MANIFEST_FORMAT = 1
 
 
@@ -81,10 +81,10 @@ def build_manifest(doc: dict[str, Any]) -> Manifest:
 
 def published(peer: Peer) -> dict[str, Manifest]:
     """Every manifest pinned in a store, by commit id (hex)."""
-    names = peer.list_refs(PUBLISHED_REF)
+    names = peer.list_refs(PUBLISHED_PREFIX)
     refs = peer.get_refs(names) if names else {}
     return {
-        n[len(PUBLISHED_REF) :]: Manifest.parse(r.value) for n, r in refs.items() if r is not None
+        n[len(PUBLISHED_PREFIX) :]: Manifest.parse(r.value) for n, r in refs.items() if r is not None
     }
 
 
@@ -134,7 +134,7 @@ def publish(
 
 def _pin(peer: Peer, cid: ObjectId, manifest: Manifest) -> None:
     peer.put([(manifest.id, manifest.stored())])
-    name = PUBLISHED_REF + to_hex(cid)
+    name = published_ref(to_hex(cid))
     ref = peer.get_ref(name)
     if ref is not None and ref.value == manifest.raw:
         return
@@ -149,7 +149,7 @@ def _pin(peer: Peer, cid: ObjectId, manifest: Manifest) -> None:
 def unpublish(peer: Peer, commit: str) -> None:
     """Drop the pin of a published snapshot (its objects become garbage unless reachable)."""
     cid = parse_object_id(commit)
-    name = PUBLISHED_REF + to_hex(cid)
+    name = published_ref(to_hex(cid))
     ref = peer.get_ref(name)
     if ref is None:
         raise NotFoundError(f"no published snapshot of commit {to_hex(cid)} at {peer.url}")

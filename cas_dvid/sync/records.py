@@ -10,56 +10,24 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 
-from cas_dvid.errors import ConflictError, InvalidInputError, NotFoundError
+from cas_dvid.errors import ConflictError, InvalidInputError
 from cas_dvid.objects import ObjectId, parse_object_id
 from cas_dvid.sync.abc import Peer
 from cas_dvid.sync.walk import verified
+from cas_dvid.datatypes import default_registry
+from cas_dvid.datatypes.regions import Spatial
 from cas_dvid.versions import Commit, Instance, Repo
-from cas_dvid.versions import resolve as _resolve
-
-REPO_REF = "repos/"
-UUID_REF = "uuids/"
+from cas_dvid.versions.refs import Resolver, read_repo
 
 
-def load_record(peer: Peer, root: str) -> Repo:
-    """The repo record ``root`` on ``peer``."""
-    ref = peer.get_ref(REPO_REF + root)
-    if ref is None:
-        raise NotFoundError(f"could not find repo with root {root} at {peer.url}")
-    return Repo.from_json(ref.value)
+def spatial(inst: Instance) -> Spatial | None:
+    """How ``inst`` keys its blocks (None: not spatial), as its datatype says."""
+    return default_registry().spatial(inst)
 
 
 def resolve(peer: Peer, spec: str) -> tuple[Repo, str]:
     """A DVID UUID spec (unique prefix, ``uuid:branch``, ``~N``) on ``peer``: (record, node)."""
-    prefix, branch, steps = _resolve.split_spec(spec.strip())
-    if not prefix and branch is not None:
-        roots = [n[len(REPO_REF) :] for n in peer.list_refs(REPO_REF)]
-        if len(roots) != 1:
-            raise InvalidInputError("UUID must be specified if more than one repo exists")
-        repo = load_record(peer, roots[0])
-        uuid = repo.root
-    else:
-        if not prefix:
-            raise InvalidInputError("empty UUID")
-        ref = peer.get_ref(UUID_REF + prefix) if len(prefix) == 32 else None
-        if ref is not None:
-            uuid, root = prefix, ref.value.decode()
-        else:
-            names = peer.list_refs(UUID_REF + prefix)
-            index = {n[len(UUID_REF) :]: "" for n in names}
-            uuid, _ = _resolve.match_prefix(index, prefix)
-            got = peer.get_ref(UUID_REF + uuid)
-            if got is None:
-                raise NotFoundError(f"could not find UUID with partial match to {prefix}")
-            root = got.value.decode()
-        repo = load_record(peer, root)
-        if uuid not in repo.nodes:
-            raise NotFoundError(f"could not find UUID with partial match to {prefix} at {peer.url}")
-    if branch is not None:
-        uuid = _resolve.branch_leaf(repo, branch)
-    if steps:
-        uuid = _resolve.walk_back(repo, uuid, steps, branch or "")
-    return repo, uuid
+    return Resolver(peer).resolve(spec)
 
 
 def load_commits(peer: Peer, ids: list[ObjectId]) -> dict[ObjectId, tuple[Commit, bytes]]:

@@ -26,7 +26,7 @@ from cas_dvid.errors import CorruptObjectError
 from cas_dvid.objects import Kind, ObjectId, to_hex
 from cas_dvid.objects.ids import BytesLike
 from cas_dvid.sync.abc import Peer
-from cas_dvid.sync.filters import KeyFilter
+from cas_dvid.datatypes.regions import KeyFilter
 from cas_dvid.sync.walk import NodeDecoder, Task, child_tasks, leaf_blobs, verified
 from cas_dvid.trees import EMPTY_ROOT, Node
 

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from cas_dvid.errors import CorruptObjectError, NotFoundError
 from cas_dvid.objects import Kind, ObjectId, parse_object_id, to_hex
 from cas_dvid.sync.abc import Peer
-from cas_dvid.sync.filters import KeyFilter
-from cas_dvid.sync.partial import region_filter
+from cas_dvid.datatypes.partial import region_filter
+from cas_dvid.datatypes.regions import KeyFilter
 from cas_dvid.sync.publish import published
-from cas_dvid.sync.records import REPO_REF, load_record, resolve
+from cas_dvid.sync.records import resolve, spatial
 from cas_dvid.sync.walk import NodeDecoder, child_tasks, leaf_blobs, verified
 from cas_dvid.trees import EMPTY_ROOT
 from cas_dvid.versions import Commit, Repo
+from cas_dvid.versions.refs import head_ref, read_repo, repo_roots
 
 BATCH = 16
 Item = tuple[ObjectId, bytes | None, KeyFilter | None, str]  # id, range start, filter, role
@@ -187,7 +188,7 @@ def _repo_roots(
     roots: list[tuple[ObjectId, KeyFilter | None]] = []
     heads = checker.peer.get_refs(
         [
-            f"heads/{u}/{i.data_uuid}"
+            head_ref(u, i.data_uuid)
             for u in nodes
             for i in repo.instances.values()
             if u not in cids
@@ -195,13 +196,13 @@ def _repo_roots(
     )
     for u in nodes:
         for inst in repo.instances.values():
-            flt = region_filter(repo, u, inst)
+            flt = region_filter(repo, u, inst, spatial(inst))
             if u in cids:
                 c = commits.get(cids[u])
                 if c is not None and inst.data_uuid in c.roots and inst.versioned:
                     roots.append((parse_object_id(c.roots[inst.data_uuid]), flt))
                 continue
-            head = heads.get(f"heads/{u}/{inst.data_uuid}")
+            head = heads.get(head_ref(u, inst.data_uuid))
             if head is not None:
                 roots.append((ObjectId(head.value[1:]), flt))
             elif inst.data_uuid in repo.nodes[u].start:
@@ -258,8 +259,8 @@ def verify_all(
 ) -> VerifyReport:
     """Every version of every repo, and every published snapshot, in the store."""
     checker = Checker(peer, workers=workers, progress=progress)
-    for name in peer.list_refs(REPO_REF):
-        repo = load_record(peer, name[len(REPO_REF) :])
+    for root in repo_roots(peer):
+        repo = read_repo(peer, root)
         checker.trees(_repo_roots(checker, repo, repo.nodes))
         checker.report.versions += list(repo.nodes)
     for cid, pin in published(peer).items():

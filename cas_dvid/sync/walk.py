@@ -9,7 +9,7 @@ from cas_dvid.errors import CorruptObjectError, NotFoundError
 from cas_dvid.objects import Kind, ObjectId, content_id, to_hex
 from cas_dvid.objects.codec import decode
 from cas_dvid.objects.ids import BytesLike
-from cas_dvid.sync.filters import KeyFilter
+from cas_dvid.datatypes.regions import KeyFilter
 from cas_dvid.trees import Node, Tree
 
 Task = tuple[ObjectId, bytes | None, KeyFilter | None]

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from cas_dvid.errors import CorruptObjectError
-from cas_dvid.objects import Kind, ObjectId, ObjectStore, to_hex
+from cas_dvid.objects import Kind, ObjectId, ObjectStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +49,3 @@ def save_commit(store: ObjectStore, commit: Commit) -> ObjectId:
 def load_commit(store: ObjectStore, oid: ObjectId) -> Commit:
     """Load and verify a commit object."""
     return Commit.decode(store.get(oid, Kind.COMMIT))
-
-
-def commit_hex(oid: ObjectId) -> str:
-    """Hex form of a commit id."""
-    return to_hex(oid)

@@ -21,6 +21,7 @@ from cas_dvid.backends import Backend
 from cas_dvid.errors import ConflictError, CorruptObjectError, LockedError, NotFoundError
 from cas_dvid.objects import ObjectId
 from cas_dvid.trees import Tree
+from cas_dvid.versions.refs import head_ref
 
 OPEN = b"W"
 SEALED = b"L"
@@ -31,11 +32,6 @@ Update = Callable[[bytes | None], bytes | None]
 
 Ops = dict[bytes, "bytes | None | Update"]
 """key -> value, None to delete, or an ``Update`` run on the value current at apply time."""
-
-
-def head_ref(node_uuid: str, data_uuid: str) -> str:
-    """Ref name of a head."""
-    return f"heads/{node_uuid}/{data_uuid}"
 
 
 @dataclass(frozen=True, slots=True)

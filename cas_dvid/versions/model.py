@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cas_dvid.errors import CorruptObjectError
+from cas_dvid.errors import CorruptObjectError, NotFoundError
 
 REPO_FORMAT = 1
 FIRST_MUTATION_ID = 1_000_000_000
@@ -131,3 +131,23 @@ class Repo:
             return cls(**doc)
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptObjectError(f"unreadable repo record: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class At:
+    """A resolved version: the repo record as read and the node's UUID."""
+
+    repo: Repo
+    uuid: str
+
+    @property
+    def node(self) -> Node:
+        """The node record."""
+        return self.repo.nodes[self.uuid]
+
+    def instance(self, name: str) -> Instance:
+        """The instance called ``name`` in this repo (400-style error if there is none)."""
+        try:
+            return self.repo.instances[name]
+        except KeyError:
+            raise NotFoundError(f"invalid data instance name {name!r}") from None

@@ -1,8 +1,8 @@
 """Sample repos for sync tests and benchmarks: a uint8 volume's blocks and a keyvalue instance.
 
-Blocks are written as the uint8blk datatype stores them (a BLOB of raw voxels under
-``b"\\x17" + block_key``), straight through the version service, so a repo of any
-size is built without the HTTP layer.
+Blocks are written as the uint8blk datatype keys and stores them (a BLOB of raw voxels
+per block), straight through the version service, so a repo of any size is built
+without the HTTP layer.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cas_dvid.datatypes import keyvalue
+from cas_dvid.datatypes.base import blob_value, inline_value
+from cas_dvid.datatypes.geometry import Point3
+from cas_dvid.datatypes.imageblk import BLOCK_CLASS
+from cas_dvid.datatypes.regions import Spatial
 from cas_dvid.objects import Kind, ObjectId
-from cas_dvid.trees.keys import block_key
 from cas_dvid.versions import VersionService
-
-BLOCK_CLASS = b"\x17"
-KV_CLASS = b"\xb1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ def em_like(n: int, edge: int, seed: int = 0) -> list[bytes]:
 
 def tree_key(x: int, y: int, z: int) -> bytes:
     """The uint8blk tree key of block (x, y, z)."""
-    return BLOCK_CLASS + block_key(0, z, y, x)
+    return Spatial(BLOCK_CLASS, Point3(1, 1, 1)).key(x, y, z)
 
 
 def build(
@@ -65,10 +66,10 @@ def build(
     ids = vs.store.put_many([(Kind.BLOB, d) for d in data])
     keys = [tree_key(x, y, z) for z in range(nz) for y in range(ny) for x in range(nx)]
     at = vs.resolve(root)
-    vs.write(at, grey, {k: b"\x01" + i for k, i in zip(keys, ids, strict=True)})
+    vs.write(at, grey, {k: blob_value(i) for k, i in zip(keys, ids, strict=True)})
     rng = np.random.default_rng(seed + 1)
     values = {
-        KV_CLASS + f"key{i:06d}".encode(): b"\x00" + rng.bytes(kv_value) for i in range(kv_keys)
+        keyvalue.tree_key(f"key{i:06d}"): inline_value(rng.bytes(kv_value)) for i in range(kv_keys)
     }
     if values:
         vs.write(at, kv, values)
@@ -92,7 +93,7 @@ def change(
     grey = vs.instance(at, "grey")
     data = em_like(len(keys), edge, seed)
     ids = vs.store.put_many([(Kind.BLOB, d) for d in data])
-    vs.write(at, grey, {k: b"\x01" + i for k, i in zip(keys, ids, strict=True)})
+    vs.write(at, grey, {k: blob_value(i) for k, i in zip(keys, ids, strict=True)})
     if commit:
         vs.commit(child, "changed blocks")
     return child, dict(zip(keys, ids, strict=True))

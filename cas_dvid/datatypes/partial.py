@@ -11,8 +11,8 @@ or ``null`` for "complete here" when an ancestor is partial.  A node without an
 entry inherits from its parents (a version made locally from a partial one is
 partial too); a merge of partial parents holds only where all of them do.
 
-Read paths call ``partial_box(versions, at, inst)`` (no I/O: the record is in ``at``)
-or ``require_covered(at, inst, lo, hi)``, which raises a clear 400-style error.
+Read paths call ``require_covered(at, inst, spatial, box)`` (no I/O: the record is in
+``at``), which raises a clear 400-style error; ``partial_region`` says what is held.
 """
 
 from __future__ import annotations
@@ -20,18 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cas_dvid.datatypes.geometry import Box3, parse_box
+from cas_dvid.datatypes.regions import BoxFilter, KeyFilter, Spatial, UnionFilter
 from cas_dvid.errors import InvalidInputError
-from cas_dvid.sync.filters import (
-    Box,
-    BoxFilter,
-    KeyFilter,
-    UnionFilter,
-    parse_block_size,
-    parse_box,
-)
-from cas_dvid.versions import At, Instance, Repo, VersionService
+from cas_dvid.versions import At, Instance, Repo
 
 PROPERTY = "cas.partial"
+MAX_CHECKED_BLOCKS = 1 << 20
 
 
 class OutsideRegionError(InvalidInputError):
@@ -42,8 +37,8 @@ class OutsideRegionError(InvalidInputError):
 class Region:
     """The part of an instance a partial version holds: the blocks touching ``boxes``."""
 
-    boxes: tuple[Box, ...]
-    block_size: tuple[int, int, int]
+    boxes: tuple[Box3, ...]
+    spatial: Spatial
 
     def text(self) -> str:
         """Boxes as ``X0,Y0,Z0,X1,Y1,Z1`` joined by ``;``."""
@@ -52,33 +47,28 @@ class Region:
     def has_block(self, x: int, y: int, z: int) -> bool:
         """Whether block (x, y, z) (scale 0, block coordinates) was transferred."""
         for b in self.boxes:
-            (x0, y0, z0), (x1, y1, z1) = b.blocks(self.block_size)
-            if x0 <= x <= x1 and y0 <= y <= y1 and z0 <= z <= z1:
+            lo, hi = b.blocks(self.spatial.block)
+            if lo.x <= x <= hi.x and lo.y <= y <= hi.y and lo.z <= z <= hi.z:
                 return True
         return False
 
-    def covers(self, lo: tuple[int, int, int], hi: tuple[int, int, int]) -> bool:
-        """Whether every block touched by voxels ``lo``..``hi`` (x y z, hi exclusive) is held."""
-        want = Box(lo, hi)
-        (x0, y0, z0), (x1, y1, z1) = want.blocks(self.block_size)
-        spans = [b.blocks(self.block_size) for b in self.boxes]
-        if any(
-            s[0][0] <= x0
-            and s[0][1] <= y0
-            and s[0][2] <= z0
-            and s[1][0] >= x1
-            and s[1][1] >= y1
-            and s[1][2] >= z1
-            for s in spans
-        ):
-            return True
-        if (x1 - x0 + 1) * (y1 - y0 + 1) * (z1 - z0 + 1) > 1 << 20:
+    def covers(self, want: Box3) -> bool:
+        """Whether every block the voxels of ``want`` touch is held."""
+        block = self.spatial.block
+        first, last = want.blocks(block)
+        for b in self.boxes:
+            lo, hi = b.blocks(block)
+            if lo.x <= first.x and lo.y <= first.y and lo.z <= first.z:
+                if hi.x >= last.x and hi.y >= last.y and hi.z >= last.z:
+                    return True
+        n = (last.x - first.x + 1) * (last.y - first.y + 1) * (last.z - first.z + 1)
+        if n > MAX_CHECKED_BLOCKS:
             return False  # NOTE: a huge read spanning several boxes: refuse rather than loop
         return all(
             self.has_block(x, y, z)
-            for z in range(z0, z1 + 1)
-            for y in range(y0, y1 + 1)
-            for x in range(x0, x1 + 1)
+            for z in range(first.z, last.z + 1)
+            for y in range(first.y, last.y + 1)
+            for x in range(first.x, last.x + 1)
         )
 
 
@@ -87,21 +77,21 @@ def _entries(repo: Repo) -> dict[str, dict[str, Any]]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _boxes(value: Any) -> tuple[Box, ...] | None:
+def _boxes(value: Any) -> tuple[Box3, ...] | None:
     if value is None:
         return None
     return tuple(parse_box(b) for b in value)
 
 
-def _intersect(a: tuple[Box, ...], b: tuple[Box, ...]) -> tuple[Box, ...]:
+def _intersect(a: tuple[Box3, ...], b: tuple[Box3, ...]) -> tuple[Box3, ...]:
     out = [x.intersect(y) for x in a for y in b]
     return tuple(o for o in out if o is not None)
 
 
-def region_boxes(repo: Repo, uuid: str, data_uuid: str) -> tuple[Box, ...] | None:
+def region_boxes(repo: Repo, uuid: str, data_uuid: str) -> tuple[Box3, ...] | None:
     """Boxes held by ``data_uuid`` at node ``uuid`` (None: complete), inherited as documented."""
     entries = _entries(repo)
-    memo: dict[str, tuple[Box, ...] | None] = {}
+    memo: dict[str, tuple[Box3, ...] | None] = {}
     order = [uuid]
     seen = {uuid}
     i = 0
@@ -120,57 +110,48 @@ def region_boxes(repo: Repo, uuid: str, data_uuid: str) -> tuple[Box, ...] | Non
             memo[u] = _boxes(own[data_uuid])
             continue
         held = [b for b in (memo[p] for p in repo.nodes[u].parents if p in memo) if b is not None]
-        acc: tuple[Box, ...] | None = held[0] if held else None
+        acc: tuple[Box3, ...] | None = held[0] if held else None
         for more in held[1:]:
             acc = _intersect(acc, more) if acc is not None else None
         memo[u] = acc
     return memo[uuid]
 
 
-def partial_region(repo: Repo, uuid: str, inst: Instance) -> Region | None:
+def partial_region(repo: Repo, uuid: str, inst: Instance, spatial: Spatial) -> Region | None:
     """The region ``inst`` holds at ``uuid``, or None when the version is complete there."""
     boxes = region_boxes(repo, uuid, inst.data_uuid)
-    if boxes is None:
-        return None
-    return Region(boxes, parse_block_size(inst.settings.get("blocksize")))
+    return None if boxes is None else Region(boxes, spatial)
 
 
-def region_filter(repo: Repo, uuid: str, inst: Instance) -> KeyFilter | None:
+def region_filter(
+    repo: Repo, uuid: str, inst: Instance, spatial: Spatial | None
+) -> KeyFilter | None:
     """The filter selecting what ``inst`` holds at ``uuid`` (None: it is complete there)."""
     boxes = region_boxes(repo, uuid, inst.data_uuid)
-    if boxes is None:
+    if boxes is None or spatial is None:
         return None
-    size = parse_block_size(inst.settings.get("blocksize"))
-    return UnionFilter([BoxFilter(b, size) for b in boxes])
+    return UnionFilter([BoxFilter(b, spatial) for b in boxes])
 
 
-def partial_box(versions: VersionService | None, at: At, inst: Instance) -> Region | None:
-    """The read-path hook: the region ``inst`` holds at ``at``, or None if it is complete.
+def box_filter(box: Box3 | None, spatial: Spatial | None) -> KeyFilter | None:
+    """The filter a ``--box`` transfer applies to an instance (None: everything)."""
+    return None if box is None or spatial is None else BoxFilter(box, spatial)
 
-    ``versions`` is unused (everything needed is in ``at.repo``); it is accepted so
-    callers holding a service can pass it as they pass it elsewhere.
-    """
-    del versions
+
+def require_covered(at: At, inst: Instance, spatial: Spatial, box: Box3) -> None:
+    """Raise ``OutsideRegionError`` (a 400) unless every block ``box`` touches is held."""
     uuid = at.uuid if inst.versioned else at.repo.root
-    return partial_region(at.repo, uuid, inst)
-
-
-def require_covered(
-    at: At, inst: Instance, lo: tuple[int, int, int], hi: tuple[int, int, int]
-) -> None:
-    """Raise ``OutsideRegionError`` (a 400) unless voxels ``lo``..``hi`` (x y z, hi exclusive) are held."""
-    region = partial_box(None, at, inst)
-    if region is None or region.covers(lo, hi):
+    region = partial_region(at.repo, uuid, inst, spatial)
+    if region is None or region.covers(box):
         return
-    want = Box(lo, hi).text()
     raise OutsideRegionError(
         f"data {inst.name!r} at version {at.uuid} was pulled partially (region {region.text()}); "
-        f"voxels {want} reach outside it: pull them first"
+        f"voxels {box.text()} reach outside it: pull them first"
     )
 
 
 def record_transfer(
-    repo: Repo, uuid: str, data_uuid: str, boxes: tuple[Box, ...] | None, *, existed: bool
+    repo: Repo, uuid: str, data_uuid: str, boxes: tuple[Box3, ...] | None, *, existed: bool
 ) -> None:
     """Note in ``repo`` that ``data_uuid`` at ``uuid`` arrived within ``boxes`` (None: whole).
 

@@ -7,8 +7,8 @@ import time
 
 from cas_dvid.backends import Backend, open_backend
 from cas_dvid.errors import BackendError, ConflictError, NotFoundError
+from cas_dvid.versions.refs import STORE_REF
 
-STORE_REF = "store"
 STORE_FORMAT = 1
 
 

@@ -1,26 +1,22 @@
-"""Load image stacks (PNG/TIFF slices) or zarr arrays into a voxel instance over HTTP.
+"""Volumes to load: image stacks (PNG/TIFF slices) or zarr arrays, read slab by slab.
 
-The volume is sent in block-aligned slabs (one block thick in Z, tiled in XY), so any
-offset works: blocks only partly covered by the source are read from the server
-first and merged (read-modify-write), the way DVID's own loader fills blocks.
+``slabs`` plans the block-aligned boxes a source placed at an offset covers (one
+block thick in Z, tiled in XY), so any offset works: a loader reads the blocks only
+partly covered first and merges (read-modify-write), the way DVID's loader does.
 """
 
 from __future__ import annotations
 
 import glob
 import json
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cas_dvid.client import DvidClient, node_path
 from cas_dvid.errors import InvalidInputError
 
-DTYPES = {"uint8": "<u1", "uint16": "<u2", "uint32": "<u4", "uint64": "<u8", "float32": "<f4"}
 TILE_BLOCKS = 16  # XY tile edge in blocks: 512 voxels for 32^3 blocks
 
 
@@ -108,47 +104,6 @@ def open_source(spec: str) -> Source:
     return ZarrSource(spec) if is_zarr else ImageStack(spec)
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """The instance being loaded."""
-
-    client: DvidClient
-    uuid: str
-    name: str
-    block: tuple[int, int, int]  # x, y, z
-    dtype: np.dtype
-
-    @classmethod
-    def lookup(cls, client: DvidClient, uuid: str, name: str) -> Target:
-        """Read BlockSize and voxel type from the instance's info."""
-        info = client.get_json(node_path(uuid, name, "info"))
-        ext: dict[str, Any] = info.get("Extended", {})
-        if "BlockSize" not in ext:
-            raise InvalidInputError(f"{name} is a {info['Base']['TypeName']}, not a voxel instance")
-        label = ext["Values"][0]["DataType"]
-        bx, by, bz = (int(v) for v in ext["BlockSize"])
-        return cls(client, uuid, name, (bx, by, bz), np.dtype(DTYPES[label]))
-
-    def get(self, x0: int, y0: int, z0: int, nx: int, ny: int, nz: int) -> np.ndarray:
-        """GET raw of a box."""
-        data = self.client.request(
-            "GET",
-            node_path(self.uuid, self.name, "raw", "0_1_2", f"{nx}_{ny}_{nz}", f"{x0}_{y0}_{z0}"),
-        )
-        return np.frombuffer(data, dtype=self.dtype).reshape(nz, ny, nx).copy()
-
-    def post(self, x0: int, y0: int, z0: int, vol: np.ndarray) -> None:
-        """POST raw of an aligned box."""
-        nz, ny, nx = vol.shape
-        path = node_path(self.uuid, self.name, "raw", "0_1_2", f"{nx}_{ny}_{nz}", f"{x0}_{y0}_{z0}")
-        self.client.request(
-            "POST",
-            path,
-            np.ascontiguousarray(vol, dtype=self.dtype).tobytes(),
-            {"Content-Type": "application/octet-stream"},
-        )
-
-
 def _floor(v: int, b: int) -> int:
     return (v // b) * b
 
@@ -169,45 +124,6 @@ def slabs(
                 x1 = min(x0 + tx, _ceil(ox + nx, bx))
                 y1 = min(y0 + ty, _ceil(oy + ny, by))
                 yield x0, max(x1, x0 + bx), max(y0, _floor(oy, by)), y1, z0, z0 + bz
-
-
-def load(
-    source: Source, target: Target, offset: tuple[int, int, int], progress: bool = True
-) -> int:
-    """Send ``source`` to ``target`` at ``offset``; return the number of voxels loaded."""
-    from tqdm import tqdm
-
-    if source.dtype != target.dtype:
-        raise InvalidInputError(
-            f"source voxels are {source.dtype}, the instance stores {target.dtype}"
-        )
-    ox, oy, oz = offset
-    nz, ny, nx = source.shape
-    boxes = list(slabs(source.shape, offset, target.block))
-    bar = tqdm(
-        total=nz * ny * nx * source.dtype.itemsize,
-        unit="B",
-        unit_scale=True,
-        desc=f"load {target.name}",
-        disable=not progress or not sys.stderr.isatty(),
-        file=sys.stderr,
-    )
-    with bar:
-        for x0, x1, y0, y1, z0, z1 in boxes:
-            # the part of the source inside this aligned box
-            sx0, sx1 = max(x0, ox), min(x1, ox + nx)
-            sy0, sy1 = max(y0, oy), min(y1, oy + ny)
-            sz0, sz1 = max(z0, oz), min(z1, oz + nz)
-            if sx0 >= sx1 or sy0 >= sy1 or sz0 >= sz1:
-                continue
-            part = source.read(sz0 - oz, sz1 - oz, sy0 - oy, sy1 - oy, sx0 - ox, sx1 - ox)
-            covered = (sx0, sx1, sy0, sy1, sz0, sz1) == (x0, x1, y0, y1, z0, z1)
-            vol = part if covered else target.get(x0, y0, z0, x1 - x0, y1 - y0, z1 - z0)
-            if not covered:
-                vol[sz0 - z0 : sz1 - z0, sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = part
-            target.post(x0, y0, z0, vol)
-            bar.update(part.nbytes)
-    return nz * ny * nx
 
 
 def describe(source: Source) -> str:

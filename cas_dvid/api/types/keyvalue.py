@@ -12,7 +12,7 @@ import falcon
 
 from cas_dvid.api import protobuf
 from cas_dvid.api._common import Services, read_body, send_json
-from cas_dvid.api._instances import RoutedHandler
+from cas_dvid.api._instances import RoutedHandler, handles
 from cas_dvid.datatypes.keyvalue import KeyValueStore
 from cas_dvid.errors import InvalidInputError, MissingDataError
 from cas_dvid.versions import At, Instance
@@ -23,12 +23,13 @@ _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)$")
 Read = tuple[str, int | None, int | None]  # key, inclusive byte_start/byte_end or None
 
 
+@handles(KeyValueStore)
 class KeyValueHandler(RoutedHandler):
     """HTTP for keyvalue instances; one method per endpoint."""
 
     def __init__(self, services: Services) -> None:
-        self.s = services
-        self.kv = KeyValueStore(services.versions)
+        super().__init__(services)
+        self.kv = services.data.of(KeyValueStore)
         self.routes = {
             "key": {
                 "GET": self.get_key,

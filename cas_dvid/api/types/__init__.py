@@ -1,0 +1,1 @@
+"""HTTP handlers, one module per datatype family; each registers itself with ``@handles``."""

@@ -1,0 +1,77 @@
+"""Versions and data at a version: ``node UUID commit|branch|newversion``, ``node UUID NAME load``."""
+
+from __future__ import annotations
+
+import argparse
+
+from cas_dvid.cli._commands import arguments, command
+from cas_dvid.cli._common import client, server_option
+from cas_dvid.cli.load import Target, load
+from cas_dvid.datatypes.geometry import parse_ints
+from cas_dvid.datatypes.sources import open_source
+from cas_dvid.errors import InvalidInputError
+
+GROUP = "versions and data"
+
+
+def _note_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("note", nargs="*", help="a note for the version")
+    server_option(p)
+
+
+@command("node {uuid} commit", "lock a version: node UUID commit [NOTE]", group=GROUP)
+@arguments(_note_args)
+def cmd_commit(args: argparse.Namespace) -> int:
+    """Commit; prints the commit (snapshot) id."""
+    doc = client(args).post_json(f"/api/node/{args.uuid}/commit", {"note": " ".join(args.note)})
+    print(f"Locked node {doc['committed']} (commit id {doc.get('commit_id', '')})")
+    return 0
+
+
+@command("node {uuid} newversion", "a writable child of a locked version", group=GROUP)
+@arguments(_note_args)
+def cmd_newversion(args: argparse.Namespace) -> int:
+    """A child on the parent's branch."""
+    doc = client(args).post_json(f"/api/node/{args.uuid}/newversion", {"note": " ".join(args.note)})
+    print(f"New version (child) node: {doc['child']}")
+    return 0
+
+
+def _branch_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("branch", help="name of the new branch")
+    _note_args(p)
+
+
+@command("node {uuid} branch", "a child on a new branch: node UUID branch NAME [NOTE]", group=GROUP)
+@arguments(_branch_args)
+def cmd_branch(args: argparse.Namespace) -> int:
+    """A child on a new branch."""
+    body = {"branch": args.branch, "note": " ".join(args.note)}
+    doc = client(args).post_json(f"/api/node/{args.uuid}/branch", body)
+    print(f"Created branch {args.branch} node: {doc['child']}")
+    return 0
+
+
+def _load_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("offset", help="X,Y,Z voxel offset of the source's first voxel")
+    p.add_argument("source", help='image glob ("slices/*.png") or a zarr array (a.zarr::s0)')
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    server_option(p)
+
+
+@command(
+    "node {uuid} {name} load", 'load slices or a zarr array: ... X,Y,Z "GLOB"|ZARR', group=GROUP
+)
+@arguments(_load_args)
+def cmd_load(args: argparse.Namespace) -> int:
+    """Load an image glob or a zarr array into a voxel instance."""
+    try:
+        x, y, z = parse_ints(args.offset.replace("_", ","), 3, "offset", ",")
+    except InvalidInputError:
+        raise InvalidInputError(f"offset must be X,Y,Z integers, got {args.offset!r}") from None
+    source = open_source(args.source)
+    target = Target.lookup(client(args), args.uuid, args.name)
+    n = load(source, target, (x, y, z), progress=not args.quiet)
+    sz, sy, sx = source.shape
+    print(f"Loaded {n} voxels ({sx}x{sy}x{sz}) into {args.name} at {args.offset}")
+    return 0

@@ -1,0 +1,56 @@
+"""``cas-dvid init`` and ``cas-dvid serve``: make a store, serve DVID's API on it."""
+
+from __future__ import annotations
+
+import argparse
+
+from cas_dvid.api import ServerConfig, create_app
+from cas_dvid.api.serve import serve
+from cas_dvid.cli._commands import arguments, command
+from cas_dvid.cli._common import store_url
+from cas_dvid.objects import ObjectStore
+from cas_dvid.versions.stores import init_store, open_store_backend
+
+GROUP = "stores and servers"
+
+
+def _init_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("store", help="directory, file://PATH or s3://bucket/prefix")
+
+
+@command("init", "create a store in a directory or s3://bucket/prefix", group=GROUP)
+@arguments(_init_args)
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create a store."""
+    backend, created = init_store(store_url(args.store))
+    print(f"{'created' if created else 'already a store:'} {backend.url}")
+    return 0
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "store", nargs="?", default="data", help="store URL or directory (default ./data)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    p.add_argument(
+        "--threads", type=int, default=8, help="request threads (default %(default)s)"
+    )
+    p.add_argument("--read-only", action="store_true", help="refuse every write")
+    p.add_argument(
+        "--cache-mb", type=int, default=512, help="decoded-object cache in MiB (default %(default)s)"
+    )
+
+
+@command("serve", "serve DVID's HTTP API on a store", group=GROUP)
+@arguments(_serve_args)
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve DVID's HTTP API on a store until interrupted."""
+    url = store_url(args.store)
+    config = ServerConfig(store_url=url, read_only=args.read_only, cache_bytes=args.cache_mb << 20)
+    store = ObjectStore(open_store_backend(url), cache_bytes=config.cache_bytes)
+    app = create_app(config, store)
+    mode = " (read-only)" if args.read_only else ""
+    print(f"cas_dvid serving {store.backend.url}{mode} on http://{args.host}:{args.port}", flush=True)
+    serve(app, host=args.host, port=args.port, threads=args.threads)
+    return 0

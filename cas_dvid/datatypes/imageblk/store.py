@@ -1,0 +1,454 @@
+"""Reads and writes of imageblk instances at a version: blocks, boxes, slices, extents.
+
+Each block is a BLOB object holding its voxels (ZYX, x fastest, little-endian), stored
+with the instance's codec; equal blocks (all background, or repeated) are one object.
+The instance tree maps ``b"\\x17" + block_key(0, z, y, x)`` to the block's id and
+``b"\\x18"`` to the versioned extents (JSON).  ``jpeg`` compression (uint8 only)
+stores each block as a JPEG of width X and height Y*Z, as DVID does.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lz4.block
+import numpy as np
+import numpy.typing as npt
+
+from cas_dvid.datatypes.base import (
+    BLOB,
+    JPEG_BLOB,
+    Context,
+    TypeService,
+    blob_value,
+    inline_payload,
+    inline_value,
+    value_ref,
+    value_tag,
+)
+from cas_dvid.datatypes.geometry import Box3, Point3, block_box, check_int32
+from cas_dvid.datatypes.imageblk.layout import EXTENTS_KEY, Layout, layout_of, with_extents
+from cas_dvid.datatypes.partial import require_covered
+from cas_dvid.datatypes.streams import Coord
+from cas_dvid.errors import CorruptObjectError, InvalidInputError
+from cas_dvid.objects import Kind
+from cas_dvid.versions import At, Instance
+
+Array = npt.NDArray[Any]
+Plan = tuple[bytes | None, tuple[slice, ...], tuple[slice, ...]]
+"""A block's tree value (None: not stored), where it goes in the output, what of it."""
+
+
+class ImageStore(TypeService):
+    """The imageblk family's reads and writes (one per server, every voxel type)."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+
+    # -- info ----------------------------------------------------------------------
+
+    def info(self, at: At, inst: Instance) -> dict[str, Any]:
+        """Extended (with Min/Max filled in from the extents) and Extents."""
+        ext, extents = with_extents(inst, self.extents(at, inst))
+        return {"Extended": ext, "Extents": extents}
+
+    def metadata(self, at: At, inst: Instance) -> dict[str, Any]:
+        """DVID's nd-data description: Axes with resolution, units, size and offset."""
+        lay = layout_of(inst)
+        extents = self.extents(at, inst)
+        ext, _ = with_extents(inst, extents)
+        axes = []
+        for i, label in enumerate("XYZ"):
+            lo, hi = (extents[0][i], extents[1][i]) if extents else (0, -1)
+            res = lay.voxel_size[i]
+            axes.append(
+                {
+                    "Label": label,
+                    "Resolution": int(res) if res.is_integer() else res,
+                    "Units": lay.units[i],
+                    "Size": hi - lo + 1,
+                    "Offset": lo,
+                }
+            )
+        return {"Axes": axes, "Properties": ext}
+
+    # -- blocks --------------------------------------------------------------------
+
+    def stored(self, at: At, inst: Instance, coords: Sequence[Coord]) -> dict[Coord, bytes]:
+        """Tree values of the stored blocks among ``coords`` (one tree pass)."""
+        if not coords:
+            return {}
+        spatial = layout_of(inst).spatial
+        keys = [spatial.key(*c) for c in coords]
+        found = self.tree.get_many(self.versions.root_at(at, inst), keys)
+        return {c: found[k] for c, k in zip(coords, keys, strict=True) if k in found}
+
+    def stored_in_box(
+        self, at: At, inst: Instance, first: Point3, last: Point3
+    ) -> dict[Coord, bytes]:
+        """Tree values of stored blocks with coordinates in [first, last] (inclusive).
+
+        A box is a few key ranges in the tree's order (one per z, y row of blocks),
+        so only the entries that exist are visited.
+        """
+        spatial = layout_of(inst).spatial
+        root = self.versions.root_at(at, inst)
+        out: dict[Coord, bytes] = {}
+        # TODO: one Tree.scan over every range once trees has it (a descent per row now).
+        ranges = spatial.ranges(first, last)
+        hits = (kv for a, b in ranges for kv in self.tree.range(root, a, b, end_inclusive=True))
+        for key, value in hits:
+            coord = spatial.coord(key)
+            if coord is not None:
+                out[coord[1:]] = value
+        return out
+
+    def block_arrays(self, lay: Layout, values: Sequence[bytes]) -> list[Array]:
+        """Block arrays for tree values, fetched on the store's pool (read-only views)."""
+        return self.store.map(lambda v: self._block(lay, v), list(values))
+
+    def raw_blocks(self, at: At, inst: Instance, coords: Sequence[Coord]) -> dict[Coord, Array]:
+        """Arrays of the stored blocks among ``coords``."""
+        lay = layout_of(inst)
+        stored = self.stored(at, inst, coords)
+        arrays = self.block_arrays(lay, list(stored.values()))
+        return dict(zip(stored, arrays, strict=True))
+
+    def _block(self, lay: Layout, value: bytes) -> Array:
+        oid = value_ref(value)
+        if oid is None:
+            raise CorruptObjectError(f"block value has tag {value[:1]!r}, not a blob")
+        data = self.store.get(oid, Kind.BLOB)
+        if value_tag(value) == JPEG_BLOB:
+            return _jpeg_decode(data, lay.block_shape)
+        if data.nbytes != lay.block_bytes:
+            raise CorruptObjectError(
+                f"stored block {oid.hex()} has {data.nbytes} bytes, expected {lay.block_bytes}"
+            )
+        return np.frombuffer(data, dtype=lay.vtype.dtype).reshape(lay.block_shape)
+
+    def write_blocks(
+        self,
+        at: At,
+        inst: Instance,
+        blocks: dict[Coord, Array],
+        what: str,
+        box: Box3 | None = None,
+    ) -> None:
+        """Store whole blocks (ZYX arrays of the block shape) in one tree apply."""
+        if not blocks:
+            return
+        lay = layout_of(inst)
+        coords = list(blocks)
+        if lay.compression == "jpeg":
+            payloads: list[bytes | memoryview] = self.store.map(
+                lambda c: _jpeg_encode(blocks[c], lay.jpeg_quality), coords
+            )
+            tag = JPEG_BLOB
+        else:
+            payloads = [
+                np.ascontiguousarray(blocks[c], dtype=lay.vtype.dtype).data.cast("B")
+                for c in coords
+            ]
+            tag = BLOB
+        ids = self.store.put_many([(Kind.BLOB, p) for p in payloads], lay.codec)
+        spatial = lay.spatial
+        ops: dict[bytes, Any] = {
+            spatial.key(*c): blob_value(oid, tag) for c, oid in zip(coords, ids, strict=True)
+        }
+        if box is None:
+            xs, ys, zs = zip(*coords, strict=True)
+            lo = block_box(lay.block, min(xs), min(ys), min(zs))
+            hi = block_box(lay.block, max(xs), max(ys), max(zs))
+            box = Box3(lo.start, hi.stop)
+        ops[EXTENTS_KEY] = _grow_extents(box)
+        self.versions.write(at, inst, ops, what)
+
+    # -- subvolumes -------------------------------------------------------------------
+
+    def read(self, at: At, inst: Instance, box: Box3, out: Array | None = None) -> Array:
+        """The voxels of ``box`` as a ZYX array; unwritten voxels are zero (as DVID).
+
+        PERF: fetching, verifying and copying run on the store's pool in a few chunks of
+        blocks (hashing, file reads and numpy copies release the GIL), and only the
+        regions of missing blocks are zeroed.
+        """
+        lay = layout_of(inst)
+        size = box.size
+        if out is None:
+            out = np.empty((size.z, size.y, size.x), dtype=lay.vtype.dtype)
+        first, last = box.blocks(lay.block)
+        stored = self.stored_in_box(at, inst, first, last)
+        plans: list[Plan] = []
+        for bz in range(first.z, last.z + 1):
+            for by in range(first.y, last.y + 1):
+                for bx in range(first.x, last.x + 1):
+                    dst, src = _copy_plan(box, lay.block, bx, by, bz)
+                    plans.append((stored.get((bx, by, bz)), dst, src))
+        chunks = max(1, min(len(plans), 2 * self.store.threads))
+        work = [plans[i::chunks] for i in range(chunks)]
+        target = out
+        self.store.map(lambda part: self._fill(lay, target, part), work)
+        return out
+
+    def _fill(self, lay: Layout, out: Array, plans: list[Plan]) -> None:
+        for value, dst, src in plans:
+            if value is None:
+                out[dst] = 0
+            else:
+                out[dst] = self._block(lay, value)[src]
+
+    def read_box(self, at: At, inst: Instance, box: Box3, *, isotropic: bool = False) -> Array:
+        """GET raw/isotropic of a 3-D box: size-checked, refused outside a partial region."""
+        lay = layout_of(inst)
+        self.check_voxel_bytes(box.voxels * lay.vtype.dtype.itemsize)
+        require_covered(at, inst, lay.spatial, box)
+        vol = self.read(at, inst, box)
+        return resample_z(vol, lay, 0) if isotropic else vol
+
+    def read_slice(
+        self, at: At, inst: Instance, axes: tuple[int, int], box: Box3, *, isotropic: bool = False
+    ) -> Array:
+        """A 2-D slice (``box`` one voxel thick across ``axes``) as a (rows, columns) array."""
+        vol = self.read_box(at, inst, box)
+        if axes == (0, 1):
+            return np.asarray(vol[0])
+        img = np.asarray(vol[:, 0, :] if axes == (0, 2) else vol[:, :, 0])
+        if isotropic:
+            img = resample_z(img[:, None, :], layout_of(inst), 0)[:, 0, :]
+        return img
+
+    def write_raw(self, at: At, inst: Instance, box: Box3, body: bytes, what: str) -> None:
+        """POST raw/0_1_2: a block-aligned box of packed voxels, exact length."""
+        lay = layout_of(inst)
+        expected = box.voxels * lay.vtype.dtype.itemsize
+        self.check_voxel_bytes(expected)
+        if not box.aligned(lay.block):
+            raise InvalidInputError("cannot store voxels in non-block aligned geometry")
+        if len(body) != expected:
+            raise InvalidInputError(f"voxels data was {len(body)} bytes, expected {expected}")
+        size = box.size
+        vol = np.frombuffer(body, dtype=lay.vtype.dtype).reshape(size.z, size.y, size.x)
+        self.write(at, inst, box.start, vol, what)
+
+    def write(self, at: At, inst: Instance, offset: Point3, data: Array, what: str) -> None:
+        """Store a block-aligned ZYX volume at ``offset``."""
+        lay = layout_of(inst)
+        nz, ny, nx = data.shape
+        box = Box3.at(offset, Point3(nx, ny, nz))
+        if not box.aligned(lay.block):
+            raise InvalidInputError("cannot store voxels in non-block aligned geometry")
+        b = lay.block
+        first, _ = box.blocks(b)
+        blocks = {}
+        for iz in range(nz // b.z):
+            for iy in range(ny // b.y):
+                for ix in range(nx // b.x):
+                    blocks[(first.x + ix, first.y + iy, first.z + iz)] = data[
+                        iz * b.z : (iz + 1) * b.z,
+                        iy * b.y : (iy + 1) * b.y,
+                        ix * b.x : (ix + 1) * b.x,
+                    ]
+        self.write_blocks(at, inst, blocks, what, box)
+
+    # -- block spans and streams ---------------------------------------------------------
+
+    def read_span(self, at: At, inst: Instance, start: Point3, span: int) -> bytes:
+        """GET blocks/{start}/{span}: raw blocks along X, missing ones filled with Background."""
+        lay = layout_of(inst)
+        self.check_voxel_bytes(lay.block_bytes * span)
+        coords = [(start.x + i, start.y, start.z) for i in range(span)]
+        self._require_blocks(at, inst, lay, coords)
+        got = self.raw_blocks(at, inst, coords)
+        fill = np.full(lay.block_shape, lay.background, dtype=lay.vtype.dtype).tobytes()
+        return b"".join(got[c].tobytes() if c in got else fill for c in coords)
+
+    def write_span(
+        self, at: At, inst: Instance, start: Point3, span: int, body: bytes, what: str
+    ) -> None:
+        """POST blocks/{start}/{span}: ``span`` raw blocks along X."""
+        lay = layout_of(inst)
+        expected = lay.block_bytes * span
+        self.check_voxel_bytes(expected)
+        if len(body) != expected:
+            raise InvalidInputError(
+                f"blocks data was {len(body)} bytes, expected {expected} for {span} blocks"
+            )
+        arr = np.frombuffer(body, dtype=lay.vtype.dtype).reshape(span, *lay.block_shape)
+        blocks = {(start.x + i, start.y, start.z): arr[i] for i in range(span)}
+        self.write_blocks(at, inst, blocks, what)
+
+    def records_in_box(
+        self, at: At, inst: Instance, box: Box3, mode: str
+    ) -> list[tuple[Coord, bytes]]:
+        """GET subvolblocks: the stored blocks of a block-aligned box, as stream payloads."""
+        lay = layout_of(inst)
+        if not box.aligned(lay.block):
+            raise InvalidInputError("subvolblocks requires a block-aligned subvolume")
+        self.check_voxel_bytes(box.voxels * lay.vtype.dtype.itemsize)
+        require_covered(at, inst, lay.spatial, box)
+        first, last = box.blocks(lay.block)
+        return self._payloads(lay, self.stored_in_box(at, inst, first, last), mode)
+
+    def records_of(
+        self, at: At, inst: Instance, coords: Sequence[Coord], mode: str
+    ) -> list[tuple[Coord, bytes]]:
+        """GET specificblocks: the stored blocks among ``coords``, as stream payloads."""
+        lay = layout_of(inst)
+        self.check_voxel_bytes(len(coords) * lay.block_bytes)
+        self._require_blocks(at, inst, lay, coords)
+        return self._payloads(lay, self.stored(at, inst, coords), mode)
+
+    def _require_blocks(self, at: At, inst: Instance, lay: Layout, coords: Sequence[Coord]) -> None:
+        for x, y, z in coords:
+            require_covered(at, inst, lay.spatial, block_box(lay.block, x, y, z))
+
+    def _payloads(
+        self, lay: Layout, stored: dict[Coord, bytes], mode: str
+    ) -> list[tuple[Coord, bytes]]:
+        """Payloads as DVID streams them: as stored (default), ``uncompressed`` or ``jpeg``."""
+        if mode not in ("", "uncompressed", "jpeg"):
+            raise InvalidInputError(f"unknown compression {mode!r}: use uncompressed or jpeg")
+        if mode == "jpeg" and lay.compression != "jpeg":
+            raise InvalidInputError(
+                "compression=jpeg needs an instance stored with jpeg compression"
+            )
+        coords = list(stored)
+        values = [stored[c] for c in coords]
+        if mode == "jpeg" or (not mode and lay.compression == "jpeg"):
+            ids = [value_ref(v) for v in values]
+            blobs = self.store.get_many([i for i in ids if i is not None], Kind.BLOB)
+            return list(zip(coords, (bytes(b) for b in blobs), strict=True))
+        encode = _stream_encoder("" if mode == "uncompressed" else lay.compression)
+        arrays = self.block_arrays(lay, values)
+        return list(zip(coords, (encode(a) for a in arrays), strict=True))
+
+    # -- extents --------------------------------------------------------------------------
+
+    def extents(self, at: At, inst: Instance) -> tuple[list[int], list[int]] | None:
+        """(MinPoint, MaxPoint) written so far at this version, or None."""
+        raw = self.tree.get(self.versions.root_at(at, inst), EXTENTS_KEY)
+        if raw is None:
+            return None
+        doc = json.loads(inline_payload(raw))
+        return doc["MinPoint"], doc["MaxPoint"]
+
+    def set_extents(self, at: At, inst: Instance, doc: Any, what: str) -> None:
+        """Replace the extents (POST extents ``{"MinPoint": [x,y,z], "MaxPoint": [x,y,z]}``)."""
+        lo, hi = parse_extents(doc)
+        body = {"MinPoint": list(lo), "MaxPoint": list(hi)}
+        self.versions.write(at, inst, {EXTENTS_KEY: inline_value(json.dumps(body).encode())}, what)
+
+    def set_resolution(self, at: At, inst: Instance, doc: Any) -> None:
+        """POST resolution ``[x, y, z]``: the voxel size (repo-wide, as in DVID)."""
+        text = ",".join(repr(v) for v in parse_resolution(doc))
+
+        def change(i: Instance) -> None:
+            i.settings["voxelsize"] = text
+
+        self.versions.edits.update_instance(at, inst.name, change)
+
+
+def parse_extents(doc: Any) -> tuple[Point3, Point3]:
+    """MinPoint and MaxPoint (inclusive) of a POSTed extents document: int32, Min <= Max."""
+    shape = 'extents must be {"MinPoint": [x,y,z], "MaxPoint": [x,y,z]} of integers'
+    if not isinstance(doc, dict):
+        raise InvalidInputError(shape)
+    lo, hi = doc.get("MinPoint"), doc.get("MaxPoint")
+    for p in (lo, hi):
+        if not (isinstance(p, list) and len(p) == 3 and all(type(v) is int for v in p)):
+            raise InvalidInputError(shape)
+    assert isinstance(lo, list) and isinstance(hi, list)
+    check_int32([*lo, *hi], "extents coordinate")
+    if any(a > b for a, b in zip(lo, hi, strict=True)):
+        raise InvalidInputError(f"extents MinPoint {lo} must not exceed MaxPoint {hi}")
+    return Point3(*lo), Point3(*hi)
+
+
+def parse_resolution(doc: Any) -> tuple[float, float, float]:
+    """A POSTed voxel size ``[x, y, z]``: three finite positive numbers (not booleans)."""
+    ok = isinstance(doc, list) and len(doc) == 3
+    ok = ok and all(type(v) in (int, float) and math.isfinite(v) and v > 0 for v in doc)
+    if not ok:
+        raise InvalidInputError(
+            f"resolution must be a JSON list of 3 finite positive numbers, got {doc!r:.80}"
+        )
+    return float(doc[0]), float(doc[1]), float(doc[2])
+
+
+def _copy_plan(
+    box: Box3, b: Point3, bx: int, by: int, bz: int
+) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """(destination in the output, source in the block) for block (bx, by, bz) within ``box``."""
+    dst, src = [], []
+    for lo, hi, start, edge in (
+        (box.start.z, box.stop.z, bz * b.z, b.z),
+        (box.start.y, box.stop.y, by * b.y, b.y),
+        (box.start.x, box.stop.x, bx * b.x, b.x),
+    ):
+        a, e = max(lo, start), min(hi, start + edge)
+        dst.append(slice(a - lo, e - lo))
+        src.append(slice(a - start, e - start))
+    return tuple(dst), tuple(src)
+
+
+def _grow_extents(box: Box3) -> Callable[[bytes | None], bytes]:
+    """An update op growing the stored extents to include ``box``."""
+
+    def grow(old: bytes | None) -> bytes:
+        lo, hi = list(box.start), [v - 1 for v in box.stop]
+        if old is not None:
+            doc = json.loads(inline_payload(old))
+            lo = [min(a, b) for a, b in zip(lo, doc["MinPoint"], strict=True)]
+            hi = [max(a, b) for a, b in zip(hi, doc["MaxPoint"], strict=True)]
+        return inline_value(json.dumps({"MinPoint": lo, "MaxPoint": hi}).encode())
+
+    return grow
+
+
+def _stream_encoder(compression: str) -> Callable[[Array], bytes]:
+    """How a block travels in a stream: lz4 as ``u32 size`` + LZ4 block (DVID's), else raw."""
+
+    def encode(arr: Array) -> bytes:
+        raw = np.ascontiguousarray(arr).tobytes()
+        if compression == "lz4":
+            return struct.pack("<I", len(raw)) + bytes(lz4.block.compress(raw, store_size=False))
+        if compression == "zstd":
+            import zstandard
+
+            return bytes(zstandard.ZstdCompressor(level=1).compress(raw))
+        return raw
+
+    return encode
+
+
+def resample_z(vol: Array, lay: Layout, axis: int) -> Array:
+    """Rescale Z to the X voxel size by nearest neighbour (no-op when isotropic)."""
+    factor = lay.voxel_size[2] / lay.voxel_size[0]
+    if abs(factor - 1.0) < 1e-9:
+        return vol
+    n = max(1, round(vol.shape[axis] * factor))
+    idx = np.minimum((np.arange(n) / factor).astype(int), vol.shape[axis] - 1)
+    return np.asarray(np.take(vol, idx, axis=axis))
+
+
+def _jpeg_encode(block: Array, quality: int) -> bytes:
+    from PIL import Image
+
+    z, y, x = block.shape
+    buf = io.BytesIO()
+    img = Image.fromarray(np.ascontiguousarray(block).reshape(z * y, x), mode="L")
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _jpeg_decode(data: bytes | memoryview, shape: tuple[int, int, int]) -> Array:
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(bytes(data))).convert("L"))
+    return img.reshape(shape)
