@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: venv serve test bench clean
+.PHONY: venv serve test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ serve: venv
 	@test -d $(STORE) || $(VENV)/bin/cas-dvid init $(STORE)
 	$(VENV)/bin/cas-dvid serve $(STORE) --host $(HOST) --port $(PORT)
 
-test: venv
+# lint: ruff (the rules in pyproject.toml) and mypy --strict on the package; test runs it first.
+lint: venv
+	$(VENV)/bin/ruff check cas_dvid
+	$(VENV)/bin/ruff format --check cas_dvid
+	$(VENV)/bin/mypy --strict cas_dvid
+
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv

@@ -13,7 +13,13 @@ from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects import ObjectId
 from cas_dvid.datatypes.geometry import Point3, parse_box
 from cas_dvid.datatypes.regions import BoxFilter, Spatial
-from cas_dvid.objects.framing import encode_frames, pack_bits, parse_frames, read_frames, unpack_bits
+from cas_dvid.objects.framing import (
+    encode_frames,
+    pack_bits,
+    parse_frames,
+    read_frames,
+    unpack_bits,
+)
 from cas_dvid.datatypes.partial import record_transfer, region_boxes
 from cas_dvid.trees.keys import block_key
 from cas_dvid.versions import Node, Repo
@@ -55,7 +61,9 @@ def test_overlaps_is_exact_on_block_ranges(box: str, i: int, j: int) -> None:
 
 
 def test_keep_matches_box_arithmetic() -> None:
-    f = BoxFilter(parse_box("10,0,0,20,9,5"), Spatial(b"\x17", Point3(8, 8, 8)))  # x blocks 1..2, y 0..1, z 0
+    f = BoxFilter(
+        parse_box("10,0,0,20,9,5"), Spatial(b"\x17", Point3(8, 8, 8))
+    )  # x blocks 1..2, y 0..1, z 0
     kept = {
         (x, y, z)
         for z, y, x in itertools.product(range(4), repeat=3)

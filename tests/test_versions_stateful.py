@@ -95,7 +95,9 @@ class MNode:
 class VersionsMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.svc = VersionService(ObjectStore(MemoryBackend()), show_key=default_registry().show_key)
+        self.svc = VersionService(
+            ObjectStore(MemoryBackend()), show_key=default_registry().show_key
+        )
         self.kv = KeyValueStore.on(self.svc)
         self.root = self.svc.create_repo("stateful")
         self.nodes: list[MNode] = [MNode(self.root, [], "", {})]

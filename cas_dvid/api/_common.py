@@ -31,7 +31,7 @@ class Services:
 
 
 def read_body(req: falcon.Request, limit: int) -> bytes:
-    """The whole request body, refusing bodies over ``limit`` and bodies cut short."""
+    """Return the whole request body, refusing bodies over ``limit`` and bodies cut short."""
     length = req.content_length
     if length is not None and length > limit:
         raise TooLargeError(f"request body of {length} bytes is over the {limit}-byte limit")
@@ -64,12 +64,12 @@ def json_object(doc: Any, what: str = "request") -> dict[str, Any]:
 
 
 def config_object(doc: Any, what: str = "request") -> dict[str, Any]:
-    """A JSON object whose keys DVID reads case-insensitively (its Config): keys lower-cased."""
+    """Return a JSON object with its keys lower-cased: DVID reads config keys in any case."""
     return {k.lower(): v for k, v in json_object(doc, what).items()}
 
 
 def string_field(doc: dict[str, Any], name: str, default: str = "") -> str:
-    """A string member (case-sensitive), or ``default``; other types are refused."""
+    """Return a string member (case-sensitive), or ``default``; other types are refused."""
     value = doc.get(name, default)
     if not isinstance(value, str):
         raise InvalidInputError(f"{name!r} must be a string, got {value!r}")
@@ -77,7 +77,7 @@ def string_field(doc: dict[str, Any], name: str, default: str = "") -> str:
 
 
 def string_list(doc: dict[str, Any], name: str) -> list[str]:
-    """A list-of-strings member (absent -> [])."""
+    """Return a list-of-strings member (absent -> [])."""
     value = doc.get(name, [])
     if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
         raise InvalidInputError(f"{name!r} must be a list of strings, got {value!r}")
@@ -91,7 +91,7 @@ def go_json(doc: Any) -> bytes:
 
 
 def posted_member(req: falcon.Request, limit: int, name: str) -> Any:
-    """The ``name`` member of a POSTed JSON object, with DVID's message when it is missing."""
+    """Return a POSTed JSON object that must have ``name``; DVID's message when it lacks it."""
     doc = json_object(read_json(req, limit))
     if name not in doc:
         raise InvalidInputError(f"Could not find '{name}' value in POSTed JSON.")

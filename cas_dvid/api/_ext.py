@@ -21,7 +21,7 @@ class Diff:
         self.s = services
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, a: str, b: str, data: str) -> None:
-        """The diff, at most ``limit`` entries (0: all)."""
+        """Answer the diff, at most ``limit`` entries (0: all)."""
         versions = self.s.versions
         at_a, at_b = versions.resolve(a), versions.resolve(b)
         if at_a.repo.root != at_b.repo.root:

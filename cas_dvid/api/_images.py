@@ -51,7 +51,7 @@ def parse_format(text: str) -> tuple[str, int]:
 
 
 def volume_format(text: str | None) -> tuple[str, int]:
-    """The format segment of a 3-D read: ``jpg``/``jpeg`` gives a JPEG, anything else raw.
+    """Return the format segment of a 3-D read: ``jpg``/``jpeg`` gives a JPEG, anything else raw.
 
     DVID answers raw voxels for any other word (``octet-stream`` included).
     """
@@ -64,7 +64,7 @@ def volume_format(text: str | None) -> tuple[str, int]:
 
 
 def encode_image(img: npt.NDArray[Any], fmt: str, quality: int, vtype: str) -> bytes:
-    """A 2-D array as an image file.
+    """Return a 2-D array as an image file.
 
     PERF: PNG at compress_level 1 is several times faster than Pillow's default and
     still a valid PNG (PERF-NOTES); slices are for viewing, not archiving.

@@ -36,7 +36,7 @@ class RoutedHandler:
     def route(
         self, req: falcon.Request, at: At, inst: Instance, endpoint: str, args: list[str]
     ) -> tuple[Endpoint, list[str]]:
-        """The method serving ``endpoint`` (subclasses may rewrite aliases first)."""
+        """Return the method serving ``endpoint`` (subclasses may rewrite aliases first)."""
         methods = self.routes.get(endpoint)
         if methods is None:
             raise BadAPICall(req, inst)
@@ -87,7 +87,13 @@ class InstanceRoute:
         }
 
     def _dispatch(
-        self, req: falcon.Request, resp: falcon.Response, uuid: str, data: str, endpoint: str, rest: str
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        uuid: str,
+        data: str,
+        endpoint: str,
+        rest: str,
     ) -> None:
         at = self.s.versions.resolve(uuid)
         inst = at.instance(data)

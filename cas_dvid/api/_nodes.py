@@ -20,7 +20,7 @@ class NodeNote(_Resource):
     """GET/POST a node's note."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
-        """The note."""
+        """Return the note."""
         send_json(resp, {"note": self.v.resolve(uuid).node.note})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
@@ -33,7 +33,7 @@ class NodeLog(_Resource):
     """GET/POST a node's log."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
-        """The log."""
+        """Return the log."""
         send_json(resp, {"log": self.v.resolve(uuid).node.log})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
@@ -65,7 +65,7 @@ class NodeBranch(_Resource):
     """POST /api/node/{uuid}/branch."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
-        """A child on a new branch."""
+        """Make a child on a new branch."""
         doc = json_object(read_json(req, self.limit))
         child = self.v.new_child(
             uuid,
@@ -80,7 +80,7 @@ class NodeNewVersion(_Resource):
     """POST /api/node/{uuid}/newversion."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
-        """A child on the parent's branch."""
+        """Make a child on the parent's branch."""
         doc = json_object(read_json(req, self.limit))
         child = self.v.new_child(
             uuid, note=string_field(doc, "note"), uuid=string_field(doc, "uuid") or None
@@ -92,7 +92,7 @@ class NodeTag(_Resource):
     """POST /api/node/{uuid}/tag."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
-        """A committed child named by the tag."""
+        """Make a committed child named by the tag."""
         doc = json_object(read_json(req, self.limit, required=True))
         child = self.v.tag(uuid, string_field(doc, "tag"), string_field(doc, "note"))
         send_pair(resp, "child", child)

@@ -63,7 +63,7 @@ def instance_info(services: Services, at: At, inst: Instance) -> dict[str, Any]:
     ``TreeRoot`` is the id of the instance's tree at this version: two servers showing
     the same one hold the same data.
     """
-    doc = {"Base": base_json(at.repo, inst, services.types)}
+    doc: dict[str, Any] = {"Base": base_json(at.repo, inst, services.types)}
     doc.update(services.data.for_instance(inst).info(at, inst))
     doc["TreeRoot"] = to_hex(services.versions.root_at(at, inst))
     return doc

@@ -54,7 +54,7 @@ class RepoInfo(_Resource):
     """GET/POST /api/repo/{uuid}/info and HEAD /api/repo/{uuid}."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
-        """The repo holding ``uuid``."""
+        """Return the repo holding ``uuid``."""
         send_json(resp, repo_json(self.v.resolve(uuid).repo, self.s.types))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
@@ -117,7 +117,7 @@ class RepoLog(_Resource):
     """GET/POST /api/repo/{uuid}/log."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
-        """The repo log."""
+        """Return the repo log."""
         send_json(resp, {"log": self.v.resolve(uuid).repo.log})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:

@@ -37,7 +37,7 @@ class TypeHelp:
         self.types = types
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, typename: str) -> None:
-        """The text, or DVID's 400 for an unknown type."""
+        """Answer the text, or DVID's 400 for an unknown type."""
         resp.content_type = falcon.MEDIA_TEXT
         resp.text = self.types.get(typename).help
 

@@ -13,6 +13,7 @@ import base64
 import falcon
 
 from cas_dvid.api._common import Services, json_object, read_body, read_json, send_json, string_list
+from cas_dvid.backends import Ref
 from cas_dvid.errors import (
     ConflictError,
     CorruptObjectError,
@@ -20,9 +21,14 @@ from cas_dvid.errors import (
     MissingDataError,
     NotFoundError,
 )
-from cas_dvid.backends import Ref
 from cas_dvid.objects import ObjectId, parse_object_id, to_hex
-from cas_dvid.objects.framing import CONTENT_TYPE, encode_frames, pack_bits, parse_frames, unpack_ids
+from cas_dvid.objects.framing import (
+    CONTENT_TYPE,
+    encode_frames,
+    pack_bits,
+    parse_frames,
+    unpack_ids,
+)
 from cas_dvid.versions.refs import have_closures, read_ref
 
 BINARY = "application/octet-stream"
@@ -44,7 +50,7 @@ class _Resource:
         self.limit = services.config.max_body_bytes
 
     def fetch(self, ids: list[ObjectId]) -> list[tuple[ObjectId, bytes]]:
-        """Stored forms in request order; a missing one is a 404 naming it."""
+        """Return stored forms in request order; a missing one is a 404 naming it."""
         try:
             return self.store.map(lambda i: (i, self.store.get_stored(i)), ids)
         except NotFoundError as exc:
@@ -62,7 +68,11 @@ class Negotiate(_Resource):
     """POST (or GET) /api/cas/sync/negotiate: refs and a have-check in one round trip."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Body {"refs": [names], "have": [hex ids]} -> {"refs": {name: {value, token}|null}, "have": "0101"}."""
+        """Answer refs and have flags.
+
+        Body ``{"refs": [names], "have": [hex ids]}``; answer
+        ``{"refs": {name: {value, token} | null}, "have": "0101"}``.
+        """
         doc = json_object(read_json(req, self.s.config.max_json_bytes))
         names = string_list(doc, "refs")
         ids = [parse_object_id(h) for h in string_list(doc, "have")]
@@ -148,7 +158,7 @@ class Refs(_Resource):
     """GET /api/cas/sync/refs?prefix=P: ref names, sorted."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """A JSON list of names."""
+        """Return a JSON list of names."""
         send_json(resp, sorted(self.backend.list_refs(req.get_param("prefix") or "")))
 
 
@@ -156,7 +166,7 @@ class RefItem(_Resource):
     """GET / PUT / DELETE /api/cas/sync/ref/{name}: one ref, swapped by compare-and-swap."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        """The value; its token in X-Ref-Token."""
+        """Return the value; its token in X-Ref-Token."""
         ref = read_ref(self.backend, name)
         if ref is None:
             raise MissingDataError(f"ref {name} not found")
@@ -166,7 +176,7 @@ class RefItem(_Resource):
         resp.data = ref.value
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        """Swap: If-Match: TOKEN, or If-None-Match: * to create; 412 with the current value if stale."""
+        """Swap: If-Match: TOKEN, or If-None-Match: * to create; stale: 412 and the value."""
         expected = req.get_header("If-Match")
         if expected is None and req.get_header("If-None-Match") != "*":
             raise InvalidInputError("PUT of a ref needs If-Match: <token> or If-None-Match: *")

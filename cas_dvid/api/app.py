@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import falcon
-
 import importlib
 import pkgutil
+
+import falcon
 
 from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, types
 from cas_dvid.api._common import Services

@@ -37,12 +37,12 @@ _STATUS: list[tuple[type[CasDvidError], str]] = [
 
 
 def dvid_text(message: str, path: str) -> str:
-    """DVID's error body: ``<message> (<url path>).``"""
+    """Return DVID's error body, ``<message> (<url path>).``."""
     return f"{message} ({path}).\n"
 
 
 def status_for(exc: CasDvidError) -> str:
-    """The HTTP status for an error category."""
+    """Return the HTTP status for an error category."""
     status = getattr(exc, "http_status", None)
     if isinstance(status, str):
         return status
@@ -79,7 +79,7 @@ def handle_http_error(
 def handle_unexpected(
     req: falcon.Request, resp: falcon.Response, exc: Exception, params: Any
 ) -> None:
-    """A bug: log the traceback, answer 500 in plain text rather than falcon's JSON."""
+    """Answer a bug with a 500: log the traceback, reply in plain text, not falcon's JSON."""
     if isinstance(exc, falcon.HTTPError):
         handle_http_error(req, resp, exc, params)
         return

@@ -149,7 +149,8 @@ def help_text() -> str:
     """Render the endpoint table as plain text."""
     width = max(len(p) for _, p, _ in ENDPOINTS)
     lines = [
-        f"cas_dvid {cas_dvid.__version__}: a content-addressed, versioned datastore speaking DVID's API",
+        f"cas_dvid {cas_dvid.__version__}: a content-addressed, versioned datastore"
+        " speaking DVID's API",
         "",
     ]
     lines += [f"{m:<6} {p:<{width}}  {d}" for m, p, d in ENDPOINTS]

@@ -76,7 +76,7 @@ def _text(value: bytes | int, what: str) -> str:
 
 
 def encode_keyvalues(items: Iterable[tuple[str, bytes]]) -> bytes:
-    """A ``KeyValues`` message."""
+    """Return a ``KeyValues`` message."""
     parts = []
     for key, value in items:
         kv = _len_field(1, key.encode("utf-8")) + (_len_field(2, value) if value else b"")
@@ -121,7 +121,7 @@ def decode_keys(data: bytes) -> tuple[list[str], list[tuple[str, int, int]]]:
 
 
 def encode_keys(keys: Iterable[str], ranges: Iterable[tuple[str, int, int]] = ()) -> bytes:
-    """A ``Keys`` message (for clients and tests); zero byte offsets are omitted as proto3 does."""
+    """Return a ``Keys`` message (clients, tests); zero byte offsets are left out, as in proto3."""
     out = [_len_field(1, k.encode("utf-8")) for k in keys]
     for key, start, end in ranges:
         body = _len_field(1, key.encode())

@@ -267,7 +267,7 @@ def _touch(path: str) -> bool:
 
 
 def _read_object(path: str) -> bytes:
-    """A whole object file: open, fstat, one read, close (PERF: FileIO.readall makes more calls)."""
+    """Read a whole object file: open, fstat, one read, close (PERF: readall makes more calls)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
@@ -283,7 +283,7 @@ def _read_object(path: str) -> bytes:
 
 
 def _read_file(path: str) -> bytes:
-    """A small file's bytes with as few syscalls as possible (PERF: half of open().read())."""
+    """Read a small file's bytes with as few syscalls as possible (PERF: half of open().read())."""
     fd = os.open(path, os.O_RDONLY)
     try:
         chunk = os.read(fd, 65536)

@@ -29,7 +29,7 @@ def ref_token(value: bytes) -> str:
 
 
 def check_token(name: str, current: bytes | None, expected: str | None) -> None:
-    """ConflictError (carrying the current value and token) unless ``current`` has token ``expected``."""
+    """Raise ConflictError (with the current value and token) unless the token is ``expected``."""
     token = None if current is None else ref_token(current)
     if token != expected:
         raise ConflictError(
@@ -103,7 +103,7 @@ class MemoryBackend(Backend):
             self._objects[key] = (data, mtime)
 
     def get_ref(self, name: str) -> Ref:
-        """Current value and token."""
+        """Return the current value and token."""
         try:
             value = self._refs[check_ref_name(name)]
         except KeyError:

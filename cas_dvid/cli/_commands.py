@@ -40,7 +40,7 @@ class Command:
         return sum(1 for w in self.words if not _HOLE.fullmatch(w))
 
     def match(self, argv: Sequence[str]) -> dict[str, str] | None:
-        """The values of its holes if ``argv`` starts with its words, else None."""
+        """Return the values of its holes if ``argv`` starts with its words, else None."""
         if len(argv) < len(self.words):
             return None
         values: dict[str, str] = {}
@@ -56,13 +56,13 @@ class Command:
         return values
 
     def parser(self) -> argparse.ArgumentParser:
-        """The parser of the words after the pattern."""
+        """Return the parser of the words after the pattern."""
         p = argparse.ArgumentParser(prog="cas-dvid " + " ".join(self.words), description=self.help)
         self.arguments(p)
         return p
 
     def usage(self) -> str:
-        """The pattern in upper case for the holes, as help shows it."""
+        """Return the pattern in upper case for the holes, as help shows it."""
         return " ".join(w[1:-1].upper() if _HOLE.fullmatch(w) else w for w in self.words)
 
 
@@ -102,7 +102,7 @@ def arguments(add: Arguments) -> Callable[[Run], Run]:
 
 
 def find(argv: Sequence[str]) -> tuple[Command, dict[str, str]] | None:
-    """The command ``argv`` names, and its hole values."""
+    """Return the command ``argv`` names, and its hole values."""
     hits = [(c, v) for c in COMMANDS if (v := c.match(argv)) is not None]
     if not hits:
         return None

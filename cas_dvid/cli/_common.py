@@ -13,7 +13,7 @@ Progress = Callable[[int, int], None]
 
 
 def store_url(text: str) -> str:
-    """A store URL from a URL or a bare directory."""
+    """Return a store URL from a URL or a bare directory."""
     return text if "://" in text else f"file://{text}"
 
 
@@ -23,13 +23,13 @@ def server_option(p: argparse.ArgumentParser) -> None:
 
 
 def client(args: argparse.Namespace) -> DvidClient:
-    """A client of ``--server``."""
+    """Return a client of ``--server``."""
     return DvidClient(args.server)
 
 
 @contextmanager
 def progress_bar(args: argparse.Namespace, what: str) -> Iterator[Progress | None]:
-    """A tqdm bar on stderr (objects, bytes, rate); none with --quiet or off a terminal."""
+    """Return a tqdm bar on stderr (objects, bytes, rate); none with --quiet or off a terminal."""
     if getattr(args, "quiet", False) or not sys.stderr.isatty():
         yield None
         return

@@ -24,7 +24,7 @@ def cmd_types(args: argparse.Namespace) -> int:
 @command("types {typename} help", "a datatype's help: settings and endpoints", group=GROUP)
 @arguments(server_option)
 def cmd_type_help(args: argparse.Namespace) -> int:
-    """The server's /api/help/{type}."""
+    """Return the server's /api/help/{type}."""
     print(client(args).request("GET", f"/api/help/{args.typename}").decode(), end="")
     return 0
 
@@ -47,7 +47,7 @@ def cmd_about(args: argparse.Namespace) -> int:
 @command("help", "the server's API help (this list when no server answers)", group=GROUP)
 @arguments(server_option)
 def cmd_help(args: argparse.Namespace) -> int:
-    """The server's /api/help, or the command list."""
+    """Return the server's /api/help, or the command list."""
     try:
         print(client(args).request("GET", "/api/help").decode())
     except CasDvidError:

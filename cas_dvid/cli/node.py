@@ -1,4 +1,4 @@
-"""Versions and data at a version: ``node UUID commit|branch|newversion``, ``node UUID NAME load``."""
+"""Versions and data: ``node UUID commit|branch|newversion`` and ``node UUID NAME load``."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def cmd_commit(args: argparse.Namespace) -> int:
 @command("node {uuid} newversion", "a writable child of a locked version", group=GROUP)
 @arguments(_note_args)
 def cmd_newversion(args: argparse.Namespace) -> int:
-    """A child on the parent's branch."""
+    """Make a child on the parent's branch."""
     doc = client(args).post_json(f"/api/node/{args.uuid}/newversion", {"note": " ".join(args.note)})
     print(f"New version (child) node: {doc['child']}")
     return 0
@@ -45,7 +45,7 @@ def _branch_args(p: argparse.ArgumentParser) -> None:
 @command("node {uuid} branch", "a child on a new branch: node UUID branch NAME [NOTE]", group=GROUP)
 @arguments(_branch_args)
 def cmd_branch(args: argparse.Namespace) -> int:
-    """A child on a new branch."""
+    """Make a child on a new branch."""
     body = {"branch": args.branch, "note": " ".join(args.note)}
     doc = client(args).post_json(f"/api/node/{args.uuid}/branch", body)
     print(f"Created branch {args.branch} node: {doc['child']}")

@@ -33,12 +33,13 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
-    p.add_argument(
-        "--threads", type=int, default=8, help="request threads (default %(default)s)"
-    )
+    p.add_argument("--threads", type=int, default=8, help="request threads (default %(default)s)")
     p.add_argument("--read-only", action="store_true", help="refuse every write")
     p.add_argument(
-        "--cache-mb", type=int, default=512, help="decoded-object cache in MiB (default %(default)s)"
+        "--cache-mb",
+        type=int,
+        default=512,
+        help="decoded-object cache in MiB (default %(default)s)",
     )
 
 
@@ -51,6 +52,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     store = ObjectStore(open_store_backend(url), cache_bytes=config.cache_bytes)
     app = create_app(config, store)
     mode = " (read-only)" if args.read_only else ""
-    print(f"cas_dvid serving {store.backend.url}{mode} on http://{args.host}:{args.port}", flush=True)
+    print(
+        f"cas_dvid serving {store.backend.url}{mode} on http://{args.host}:{args.port}", flush=True
+    )
     serve(app, host=args.host, port=args.port, threads=args.threads)
     return 0

@@ -33,7 +33,7 @@ class TypeRegistry:
                 self._by_name[name] = t
 
     def get(self, name: str) -> DataType:
-        """The datatype called ``name``; 400-style error if unknown."""
+        """Return the datatype called ``name``; 400-style error if unknown."""
         try:
             return self._by_name[name]
         except KeyError:
@@ -42,7 +42,7 @@ class TypeRegistry:
             ) from None
 
     def urls(self) -> dict[str, str]:
-        """name -> TypeURL for /api/server/types."""
+        """Name -> TypeURL for /api/server/types."""
         return {t.name: t.full_url for t in self.types}
 
     def spatial(self, inst: Instance) -> Spatial | None:
@@ -50,7 +50,7 @@ class TypeRegistry:
         return self.get(inst.typename).spatial(inst)
 
     def show_key(self, inst: Instance, key: bytes) -> str:
-        """A tree key of ``inst`` as people read it."""
+        """Return a tree key of ``inst`` as people read it."""
         return self.get(inst.typename).show_key(key)
 
     def open(self, ctx: Context) -> DataServices:
@@ -70,13 +70,13 @@ class DataServices:
                 self._by_class[t.service] = t.service(ctx)
 
     def of(self, cls: type[S]) -> S:
-        """The one service of class ``cls``."""
+        """Return the one service of class ``cls``."""
         service = self._by_class[cls]
         assert isinstance(service, cls)
         return service
 
     def for_instance(self, inst: Instance) -> TypeService:
-        """The service of ``inst``'s datatype."""
+        """Return the service of ``inst``'s datatype."""
         return self._by_class[self.registry.get(inst.typename).service]
 
 

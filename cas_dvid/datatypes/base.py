@@ -60,7 +60,7 @@ class TypeService:
 
     @classmethod
     def on(cls, versions: VersionService) -> Self:
-        """A service over ``versions`` and its store, with default limits (tests, tools)."""
+        """Return a service over ``versions`` and its store, with default limits (tests, tools)."""
         return cls(Context(versions, versions.store))
 
     def check_voxel_bytes(self, nbytes: int) -> None:
@@ -180,19 +180,19 @@ def encode_value(store: ObjectStore, value: bytes) -> tuple[bytes, ObjectId | No
 
 
 def blob_value(oid: ObjectId, tag: int = BLOB) -> bytes:
-    """The tree value naming blob ``oid`` (``JPEG_BLOB`` for a JPEG-coded block)."""
+    """Return the tree value naming blob ``oid`` (``JPEG_BLOB`` for a JPEG-coded block)."""
     return bytes((tag,)) + oid
 
 
 def inline_value(payload: bytes) -> bytes:
-    """The tree value holding ``payload`` itself (at most ``MAX_INLINE`` bytes)."""
+    """Return the tree value holding ``payload`` itself (at most ``MAX_INLINE`` bytes)."""
     if len(payload) > MAX_INLINE:
         raise InvalidInputError(f"inline value of {len(payload)} bytes is over {MAX_INLINE}")
     return bytes((INLINE,)) + payload
 
 
 def inline_payload(value: bytes) -> bytes:
-    """The payload of an inline tree value."""
+    """Return the payload of an inline tree value."""
     if value[:1] != bytes((INLINE,)):
         raise InvalidInputError(f"expected an inline value, got tag {value[:1]!r}")
     return value[1:]
@@ -217,7 +217,7 @@ def decode_values(store: ObjectStore, values: list[bytes]) -> list[bytes]:
 
 
 def value_ref(value: bytes) -> ObjectId | None:
-    """The blob id a tree value points at, if any (sync and gc walk these).
+    """Return the blob id a tree value points at, if any (sync and gc walk these).
 
     Every datatype stores values as a tag byte and a payload: ``INLINE`` bytes, or a
     32-byte blob id under one of ``BLOB_TAGS``; this is the one place that knows.
@@ -228,5 +228,5 @@ def value_ref(value: bytes) -> ObjectId | None:
 
 
 def value_tag(value: bytes) -> int:
-    """The tag byte of a tree value (``INLINE``, ``BLOB`` or ``JPEG_BLOB``)."""
+    """Return the tag byte of a tree value (``INLINE``, ``BLOB`` or ``JPEG_BLOB``)."""
     return value[0]

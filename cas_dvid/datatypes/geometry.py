@@ -38,14 +38,18 @@ class Box3:
     stop: Point3
 
     def __post_init__(self) -> None:
-        if self.start.x >= self.stop.x or self.start.y >= self.stop.y or self.start.z >= self.stop.z:
+        if (
+            self.start.x >= self.stop.x
+            or self.start.y >= self.stop.y
+            or self.start.z >= self.stop.z
+        ):
             raise InvalidInputError(
                 f"box {self.text()} is empty: each X1,Y1,Z1 must exceed X0,Y0,Z0"
             )
 
     @classmethod
     def at(cls, offset: Point3, size: Point3) -> Box3:
-        """The box of ``size`` voxels at ``offset``."""
+        """Return the box of ``size`` voxels at ``offset``."""
         return cls(offset, Point3(offset.x + size.x, offset.y + size.y, offset.z + size.z))
 
     @property
@@ -75,7 +79,7 @@ class Box3:
         )
 
     def intersect(self, other: Box3) -> Box3 | None:
-        """The overlap, or None."""
+        """Return the overlap, or None."""
         lo = Point3(*(max(a, b) for a, b in zip(self.start, other.start, strict=True)))
         hi = Point3(*(min(a, b) for a, b in zip(self.stop, other.stop, strict=True)))
         if lo.x >= hi.x or lo.y >= hi.y or lo.z >= hi.z:
@@ -98,7 +102,7 @@ class Box3:
 
 
 def block_box(block: Point3, x: int, y: int, z: int) -> Box3:
-    """The voxels of block (x, y, z)."""
+    """Return the voxels of block (x, y, z)."""
     return Box3(
         Point3(x * block.x, y * block.y, z * block.z),
         Point3((x + 1) * block.x, (y + 1) * block.y, (z + 1) * block.z),
@@ -155,7 +159,7 @@ def parse_size(text: str, n: int, what: str = "size") -> tuple[int, ...]:
 
 
 def parse_block_size(text: str | None, default: Point3, multiple_of: int = 1) -> Point3:
-    """An instance's BlockSize setting ``"x,y,z"``: 1..1024 per axis (absent: ``default``)."""
+    """Parse an instance's BlockSize ``"x,y,z"``: 1..1024 per axis (absent: ``default``)."""
     if text is None or not text.strip():
         return default
     size = Point3(*parse_ints(text.strip(), 3, "BlockSize", ","))
@@ -192,7 +196,7 @@ def parse_floats(text: str, n: int, what: str) -> tuple[float, ...]:
 
 
 def plane_box(axes: tuple[int, int], size: Sequence[int], offset: Point3) -> Box3:
-    """The one-voxel-thick box of a 2-D request: ``size`` along ``axes`` (0 = x, 1 = y, 2 = z)."""
+    """Return the one-voxel-thick box of a 2-D request: ``size`` along ``axes`` (0 = x)."""
     extent = [1, 1, 1]
     extent[axes[0]], extent[axes[1]] = size[0], size[1]
     return Box3.at(offset, Point3(*extent))

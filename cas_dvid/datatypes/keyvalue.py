@@ -41,12 +41,12 @@ def tree_key(key: str) -> bytes:
 
 
 def user_key(tkey: bytes) -> str:
-    """The keyvalue key of a tree key."""
+    """Return the keyvalue key of a tree key."""
     return tkey[1:].decode("utf-8", "surrogateescape")
 
 
 def show_key(tkey: bytes) -> str:
-    """A tree key as people read it: the key itself for keyvalue entries."""
+    """Return a tree key as people read it: the key itself for keyvalue entries."""
     if tkey[:1] == CLASS:
         return tkey[1:].decode("utf-8", "backslashreplace")
     return tkey.hex()
@@ -59,7 +59,7 @@ class KeyValueStore(TypeService):
         super().__init__(ctx)
 
     def get(self, at: At, inst: Instance, key: str) -> bytes | None:
-        """The value of ``key``, or None."""
+        """Return the value of ``key``, or None."""
         v = self.tree.get(self.versions.root_at(at, inst), tree_key(key))
         return None if v is None else decode_values(self.store, [v])[0]
 

@@ -118,7 +118,7 @@ def region_boxes(repo: Repo, uuid: str, data_uuid: str) -> tuple[Box3, ...] | No
 
 
 def partial_region(repo: Repo, uuid: str, inst: Instance, spatial: Spatial) -> Region | None:
-    """The region ``inst`` holds at ``uuid``, or None when the version is complete there."""
+    """Return the region ``inst`` holds at ``uuid``, or None when the version is complete there."""
     boxes = region_boxes(repo, uuid, inst.data_uuid)
     return None if boxes is None else Region(boxes, spatial)
 
@@ -126,7 +126,7 @@ def partial_region(repo: Repo, uuid: str, inst: Instance, spatial: Spatial) -> R
 def region_filter(
     repo: Repo, uuid: str, inst: Instance, spatial: Spatial | None
 ) -> KeyFilter | None:
-    """The filter selecting what ``inst`` holds at ``uuid`` (None: it is complete there)."""
+    """Return the filter selecting what ``inst`` holds at ``uuid`` (None: it is complete there)."""
     boxes = region_boxes(repo, uuid, inst.data_uuid)
     if boxes is None or spatial is None:
         return None
@@ -134,7 +134,7 @@ def region_filter(
 
 
 def box_filter(box: Box3 | None, spatial: Spatial | None) -> KeyFilter | None:
-    """The filter a ``--box`` transfer applies to an instance (None: everything)."""
+    """Return the filter a ``--box`` transfer applies to an instance (None: everything)."""
     return None if box is None or spatial is None else BoxFilter(box, spatial)
 
 

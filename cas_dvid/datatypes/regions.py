@@ -102,7 +102,7 @@ class BoxFilter:
         return first is not None and self.spatial.block_class + first <= hi
 
     def _first_after(self, s: int, x: int, y: int, z: int) -> bytes | None:
-        """The smallest key of a kept block at scale ``s`` that sorts after block (x, y, z)."""
+        """Return the smallest key of a kept block at scale ``s`` after block (x, y, z)."""
         lo, hi = self._range(s)
         if z < lo.z:
             return block_key(s, lo.z, lo.y, lo.x)

@@ -93,7 +93,7 @@ class ZarrSource(Source):
 
 
 def open_source(spec: str) -> Source:
-    """A zarr array (a path ending in .zarr, a zarr.json/.zarray inside, or a URL) or an image glob."""
+    """Open a zarr array (a path ending in .zarr, holding zarr.json/.zarray, a URL) or a glob."""
     p = Path(spec.partition("::")[0])
     is_zarr = (
         spec.rstrip("/").split("::")[0].endswith(".zarr")

@@ -19,7 +19,7 @@ Coord = tuple[int, int, int]
 
 
 def pack_records(items: Iterable[tuple[Coord, BytesLike]]) -> list[BytesLike]:
-    """The parts of a record stream, in order (payloads are not copied)."""
+    """Return the parts of a record stream, in order (payloads are not copied)."""
     parts: list[BytesLike] = []
     for (x, y, z), payload in items:
         parts.append(RECORD.pack(x, y, z, memoryview(payload).nbytes))
@@ -28,7 +28,7 @@ def pack_records(items: Iterable[tuple[Coord, BytesLike]]) -> list[BytesLike]:
 
 
 def parse_records(body: BytesLike) -> Iterator[tuple[Coord, memoryview]]:
-    """Records of a complete stream; a cut-off or negative-length record is a 400."""
+    """Iterate the records of a complete stream; a cut-off or negative-length record is a 400."""
     mv = memoryview(body).cast("B")
     pos, n = 0, mv.nbytes
     while pos < n:

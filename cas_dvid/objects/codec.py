@@ -1,4 +1,4 @@
-"""The stored form of an object: a 16-byte header, then the (maybe compressed) payload.
+r"""The stored form of an object: a 16-byte header, then the (maybe compressed) payload.
 
 Header layout (little-endian)::
 

@@ -88,7 +88,7 @@ def pack_ids(ids: Iterable[bytes]) -> bytes:
 
 
 def unpack_ids(body: BytesLike) -> list[ObjectId]:
-    """The ids of a body of concatenated 32-byte ids."""
+    """Return the ids of a body of concatenated 32-byte ids."""
     raw = bytes(body)
     if len(raw) % ID_SIZE:
         raise InvalidInputError(f"expected concatenated 32-byte ids, got {len(raw)} bytes")
@@ -96,7 +96,7 @@ def unpack_ids(body: BytesLike) -> list[ObjectId]:
 
 
 def pack_bits(flags: Iterable[bool]) -> bytes:
-    """Flags as a bitmap, first flag in the high bit of the first byte."""
+    """Return flags as a bitmap, first flag in the high bit of the first byte."""
     out = bytearray()
     acc, nbits = 0, 0
     for f in flags:
@@ -111,7 +111,7 @@ def pack_bits(flags: Iterable[bool]) -> bytes:
 
 
 def unpack_bits(data: bytes, n: int) -> list[bool]:
-    """The first ``n`` flags of a bitmap made by ``pack_bits``."""
+    """Return the first ``n`` flags of a bitmap made by ``pack_bits``."""
     if len(data) * 8 < n:
         raise InvalidInputError(f"expected a bitmap of {n} flags, got {len(data)} bytes")
     return [bool(data[i >> 3] & (0x80 >> (i & 7))) for i in range(n)]

@@ -20,7 +20,7 @@ from cas_dvid.versions.stores import open_store_backend
 
 
 def open_peer(url: str) -> Peer:
-    """A peer for ``http://host:port`` (a server) or any store URL or directory."""
+    """Return a peer for ``http://host:port`` (a server) or any store URL or directory."""
     if url.startswith("http://") or url.startswith("https://"):
         return HttpPeer(url)
     backend = open_store_backend(url if "://" in url else f"file://{url}")

@@ -26,9 +26,9 @@ from cas_dvid.errors import (
     NotFoundError,
 )
 from cas_dvid.objects import ObjectId
+from cas_dvid.objects.framing import CONTENT_TYPE, frame_parts, pack_ids, parse_frames, unpack_bits
 from cas_dvid.objects.ids import BytesLike
 from cas_dvid.sync.abc import Peer
-from cas_dvid.objects.framing import CONTENT_TYPE, frame_parts, pack_ids, parse_frames, unpack_bits
 
 PREFIX = "/api/cas/sync"
 
@@ -98,7 +98,7 @@ class HttpPeer(Peer):
         return resp.status, resp.msg, data
 
     def _query(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
-        """A read-only query with a body: POST, or GET on a read-only server."""
+        """Send a read-only query with a body: POST, or GET on a read-only server."""
         if not self._use_get:
             status, _, data = self.request("POST", path, body, headers)
             if status != 405:

@@ -49,7 +49,7 @@ class StorePeer(Peer):
     # -- refs -------------------------------------------------------------------------
 
     def get_ref(self, name: str) -> Ref | None:
-        """A ref, or None."""
+        """Return a ref, or None."""
         try:
             return self.backend.get_ref(name)
         except NotFoundError:
@@ -70,12 +70,12 @@ class StorePeer(Peer):
     # -- objects ----------------------------------------------------------------------
 
     def has(self, ids: Sequence[ObjectId]) -> list[bool]:
-        """Stored, and not listed as incomplete."""
+        """Tell, for each id, whether it is stored and not listed as incomplete."""
         self.stats.add(requests=1, have_requests=1, have_ids=len(ids))
         return have_closures(self.store, ids)
 
     def fetch(self, ids: Sequence[ObjectId]) -> list[tuple[ObjectId, bytes]]:
-        """Stored forms as the backend holds them (the receiver verifies)."""
+        """Return stored forms as the backend holds them (the receiver verifies)."""
         out = self._map(lambda i: (i, self.store.get_stored(i)), list(ids))
         self.stats.add(requests=1, objects_out=len(out), bytes_out=sum(len(s) for _, s in out))
         return out

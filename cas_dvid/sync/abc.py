@@ -14,7 +14,6 @@ from cas_dvid.objects.ids import BytesLike
 from cas_dvid.versions.refs import INCOMPLETE_REF, incomplete_ids
 
 
-
 @dataclass(slots=True)
 class PeerStats:
     """What crossed the boundary of one peer (requests are round trips for HTTP peers)."""
@@ -37,7 +36,7 @@ class PeerStats:
                 setattr(self, k, getattr(self, k) + v)
 
     def as_dict(self) -> dict[str, int]:
-        """The counters by name."""
+        """Return the counters by name."""
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
 
@@ -64,7 +63,7 @@ class Peer(ABC):
 
     @abstractmethod
     def get_ref(self, name: str) -> Ref | None:
-        """A ref's value and token, or None."""
+        """Return a ref's value and token, or None."""
 
     @abstractmethod
     def cas_ref(self, name: str, expected: str | None, value: bytes) -> str:
@@ -84,7 +83,7 @@ class Peer(ABC):
 
     @abstractmethod
     def fetch(self, ids: Sequence[ObjectId]) -> list[tuple[ObjectId, bytes]]:
-        """Stored forms, in input order; NotFoundError naming the first missing id."""
+        """Return stored forms, in input order; NotFoundError naming the first missing id."""
 
     @abstractmethod
     def put(self, items: Sequence[tuple[ObjectId, BytesLike]]) -> int:

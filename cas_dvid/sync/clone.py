@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from cas_dvid.errors import ConflictError
-from cas_dvid.objects import ObjectId, parse_object_id
-from cas_dvid.sync.abc import Peer, update_incomplete
 from cas_dvid.datatypes.geometry import Box3
 from cas_dvid.datatypes.partial import PROPERTY, region_boxes, region_filter
 from cas_dvid.datatypes.regions import KeyFilter
+from cas_dvid.errors import ConflictError
+from cas_dvid.objects import ObjectId, parse_object_id
+from cas_dvid.sync.abc import Peer, update_incomplete
 from cas_dvid.sync.ops import Report, fill_report, start_counters
 from cas_dvid.sync.publish import published
 from cas_dvid.sync.records import load_commits, merge_record, spatial
@@ -26,8 +26,6 @@ from cas_dvid.versions.refs import (
     repo_roots,
     uuid_ref,
 )
-
-
 
 Root = tuple[ObjectId, KeyFilter | None]
 
@@ -114,9 +112,7 @@ def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
         if m.commit in commits:
             roots += [(r, None) for r in m.roots.values()]
     inc = refs[INCOMPLETE_REF]
-    walker = Walker(
-        src, dst, options or Options(), watch=incomplete_ids(inc)
-    )
+    walker = Walker(src, dst, options or Options(), watch=incomplete_ids(inc))
     result = walker.run(r for r in dict.fromkeys(roots) if r[0] != EMPTY_ROOT)
     walker.sender.put([(c, stored) for c, (_, stored) in commits.items()])
     walker.sender.put([(m.id, m.stored()) for m in pins.values()])
@@ -159,7 +155,7 @@ def _move_refs(
 
 
 def _copy_regions(merged: Repo, src: Repo) -> None:
-    """A clone holds what its source held: the same partial regions."""
+    """Give a clone the partial regions its source held."""
     held = src.properties.get(PROPERTY)
     if isinstance(held, dict) and held:
         entries = dict(merged.properties.get(PROPERTY) or {})

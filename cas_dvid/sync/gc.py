@@ -44,7 +44,13 @@ from cas_dvid.sync.publish import Manifest
 from cas_dvid.sync.walk import NodeDecoder, node_refs
 from cas_dvid.trees import EMPTY_ROOT
 from cas_dvid.versions import Commit, Repo
-from cas_dvid.versions.refs import GC_REF, HEAD_PREFIX, PUBLISHED_PREFIX, REPO_PREFIX, parse_head_ref
+from cas_dvid.versions.refs import (
+    GC_REF,
+    HEAD_PREFIX,
+    PUBLISHED_PREFIX,
+    REPO_PREFIX,
+    parse_head_ref,
+)
 
 DEFAULT_GRACE = 3600.0
 SLACK = 600.0  # NOTE: a batch of new tree nodes lands within seconds; allow for clock skew too
@@ -104,12 +110,12 @@ class _Marker:
             follow: list[tuple[ObjectId, Kind | None]] = [
                 (i, k) for i, k in level.items() if k is not Kind.BLOB and self.expand(i)
             ]
-            nxt: dict[ObjectId, Kind | None] = {}
-            for oid, raw, kind in self._load(follow):
-                for ref, hint in self._refs(oid, raw, kind):
-                    if ref not in self.marked:
-                        nxt[ref] = hint
-            level = nxt
+            level = {
+                ref: hint
+                for oid, raw, kind in self._load(follow)
+                for ref, hint in self._refs(oid, raw, kind)
+                if ref not in self.marked
+            }
         return new
 
     def _load(

@@ -7,21 +7,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cas_dvid.backends import Ref
-from cas_dvid.errors import ConflictError, InvalidInputError, NotFoundError
-from cas_dvid.objects import ObjectId, parse_object_id
-from cas_dvid.sync.abc import Peer, update_incomplete
 from cas_dvid.datatypes import partial as _partial
 from cas_dvid.datatypes.geometry import Box3
 from cas_dvid.datatypes.partial import box_filter, region_boxes, region_filter
 from cas_dvid.datatypes.regions import IntersectFilter, KeyFilter
+from cas_dvid.errors import ConflictError, InvalidInputError, NotFoundError
+from cas_dvid.objects import ObjectId, parse_object_id
+from cas_dvid.sync.abc import Peer, update_incomplete
 from cas_dvid.sync.records import (
     commit_id,
     history,
     load_commits,
     merge_record,
     resolve,
-    spatial,
     select_instances,
+    spatial,
 )
 from cas_dvid.sync.transfer import Options, Walker, WalkResult
 from cas_dvid.versions import Commit, Instance, Repo
@@ -57,7 +57,8 @@ class Report:
         )
         return (
             f"{len(self.versions)} version(s) sent, {len(self.skipped)} already there; "
-            f"{self.objects} objects ({self.blobs} blobs, {self.nodes} tree nodes, {self.commits} commits), "
+            f"{self.objects} objects ({self.blobs} blobs, {self.nodes} tree nodes, "
+            f"{self.commits} commits), "
             f"{self.bytes / 1e6:.1f} MB in {self.seconds:.2f} s ({rate:.1f} MB/s); "
             f"{self.have_requests} have-check round trip(s){part}"
         )
@@ -80,7 +81,7 @@ class _Selection:
         return [i.data_uuid for i in self.instances]
 
     def filter(self, u: str, d: str) -> tuple[KeyFilter | None, Region]:
-        """What to send of ``d`` at ``u`` (the box asked for, within what the source holds).
+        """Tell what to send of ``d`` at ``u`` (the box asked for, within what the source holds).
 
         Equal filters are one object, so subtrees versions share are walked once.
         """
@@ -182,7 +183,7 @@ def _commit_completeness(
     commits: dict[ObjectId, tuple[Commit, bytes]],
     result: WalkResult,
 ) -> tuple[set[ObjectId], set[ObjectId]]:
-    """Commits whose every live instance arrived whole, and those that did not."""
+    """Return commits whose every live instance arrived whole, and those that did not."""
     live = {i.data_uuid for i in sel.repo.instances.values() if i.versioned}
     add: set[ObjectId] = set()
     done: set[ObjectId] = set()
@@ -199,7 +200,7 @@ def _commit_completeness(
 def _arrived(
     u: str, d: str, roots: dict[str, dict[str, ObjectId]], result: WalkResult, sel: _Selection
 ) -> Region:
-    """The boxes instance ``d`` at ``u`` now holds on the receiver, None if complete."""
+    """Return the boxes instance ``d`` at ``u`` now holds on the receiver, None if complete."""
     if u not in roots:
         return None  # the receiver had this version complete
     root = roots[u].get(d)
@@ -248,7 +249,8 @@ def _index(dst: Peer, uuids: Iterable[str], root: str) -> None:
         except ConflictError as exc:
             if exc.current is not None and exc.current != root.encode():
                 raise ConflictError(
-                    f"UUID {u} belongs to repo {exc.current.decode(errors='replace')} at {dst.url}, not {root}"
+                    f"UUID {u} belongs to repo {exc.current.decode(errors='replace')} "
+                    f"at {dst.url}, not {root}"
                 ) from None
 
 
@@ -269,6 +271,7 @@ def fill_report(
     src: Peer,
     start: tuple[float, int, int],
 ) -> None:
+    """Copy what a walk sent, and the round trips it took, into ``report``."""
     report.objects = walker.sender.objects
     report.bytes = walker.sender.bytes
     report.blobs = walker.result.blobs

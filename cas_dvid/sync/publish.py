@@ -84,7 +84,9 @@ def published(peer: Peer) -> dict[str, Manifest]:
     names = peer.list_refs(PUBLISHED_PREFIX)
     refs = peer.get_refs(names) if names else {}
     return {
-        n[len(PUBLISHED_PREFIX) :]: Manifest.parse(r.value) for n, r in refs.items() if r is not None
+        n[len(PUBLISHED_PREFIX) :]: Manifest.parse(r.value)
+        for n, r in refs.items()
+        if r is not None
     }
 
 
@@ -157,7 +159,7 @@ def unpublish(peer: Peer, commit: str) -> None:
 
 
 def check_commit_id(text: str) -> ObjectId:
-    """A 64-hex commit id from the command line."""
+    """Parse a 64-hex commit id from the command line."""
     try:
         return parse_object_id(text)
     except InvalidInputError:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 
+from cas_dvid.datatypes import default_registry
+from cas_dvid.datatypes.regions import Spatial
 from cas_dvid.errors import ConflictError, InvalidInputError
 from cas_dvid.objects import ObjectId, parse_object_id
 from cas_dvid.sync.abc import Peer
 from cas_dvid.sync.walk import verified
-from cas_dvid.datatypes import default_registry
-from cas_dvid.datatypes.regions import Spatial
 from cas_dvid.versions import Commit, Instance, Repo
-from cas_dvid.versions.refs import Resolver, read_repo
+from cas_dvid.versions.refs import Resolver
 
 
 def spatial(inst: Instance) -> Spatial | None:
@@ -26,7 +26,7 @@ def spatial(inst: Instance) -> Spatial | None:
 
 
 def resolve(peer: Peer, spec: str) -> tuple[Repo, str]:
-    """A DVID UUID spec (unique prefix, ``uuid:branch``, ``~N``) on ``peer``: (record, node)."""
+    """Resolve a DVID UUID spec (prefix, ``uuid:branch``, ``~N``) on ``peer``: (record, node)."""
     return Resolver(peer).resolve(spec)
 
 
@@ -40,17 +40,18 @@ def load_commits(peer: Peer, ids: list[ObjectId]) -> dict[ObjectId, tuple[Commit
 
 
 def commit_id(repo: Repo, uuid: str) -> ObjectId:
-    """The commit id of a locked node."""
+    """Return the commit id of a locked node."""
     node = repo.nodes[uuid]
     if not node.locked or not node.commit:
         raise InvalidInputError(
-            f"version {uuid} is not locked: commit it first (push, pull and publish move locked versions)"
+            f"version {uuid} is not locked: commit it first "
+            "(push, pull and publish move locked versions)"
         )
     return parse_object_id(node.commit)
 
 
 def history(repo: Repo, uuid: str, flatten: bool) -> list[str]:
-    """The nodes to move for ``uuid``: itself, or itself and every ancestor; oldest first."""
+    """Return the nodes to move for ``uuid``: itself, or itself and every ancestor; oldest first."""
     nodes = [uuid] if flatten else list(repo.ancestors(uuid))
     return sorted(nodes, key=lambda u: repo.nodes[u].version_id)
 
@@ -131,7 +132,8 @@ def _merge_instances(out: Repo, instances: list[Instance]) -> set[str]:
         if have is not None:
             if have.data_uuid != inst.data_uuid:
                 raise ConflictError(
-                    f"data instance {inst.name!r} of repo {out.root} is {have.data_uuid} on one side and "
+                    f"data instance {inst.name!r} of repo {out.root} is {have.data_uuid} "
+                    "on one side and "
                     f"{inst.data_uuid} on the other: they are different data"
                 )
             continue
@@ -153,5 +155,6 @@ def _same_version(
             f"{'open' if not b_locked else 'locked'} on the sending side: it was changed on both"
         )
     raise ConflictError(
-        f"version {uuid} has commit {a_commit} on the receiving side and {b_commit} on the sending side"
+        f"version {uuid} has commit {a_commit} on the receiving side "
+        f"and {b_commit} on the sending side"
     )

@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from cas_dvid.datatypes.regions import KeyFilter
 from cas_dvid.errors import CorruptObjectError
 from cas_dvid.objects import Kind, ObjectId, to_hex
 from cas_dvid.objects.ids import BytesLike
 from cas_dvid.sync.abc import Peer
-from cas_dvid.datatypes.regions import KeyFilter
 from cas_dvid.sync.walk import NodeDecoder, Task, child_tasks, leaf_blobs, verified
 from cas_dvid.trees import EMPTY_ROOT, Node
 
@@ -299,8 +299,3 @@ class Walker:
             if not complete(oid):
                 self.result.incomplete.add(oid)
         self.result.complete = {o for o in self._walked if o not in self.result.incomplete}
-
-
-def tree_complete(result: WalkResult, roots: Iterable[ObjectId]) -> bool:
-    """Whether every one of ``roots`` arrived (or was already there) with all below it."""
-    return not any(r in result.incomplete for r in roots)

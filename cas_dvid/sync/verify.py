@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from cas_dvid.datatypes.partial import region_filter
+from cas_dvid.datatypes.regions import KeyFilter
 from cas_dvid.errors import CorruptObjectError, NotFoundError
 from cas_dvid.objects import Kind, ObjectId, parse_object_id, to_hex
 from cas_dvid.sync.abc import Peer
-from cas_dvid.datatypes.partial import region_filter
-from cas_dvid.datatypes.regions import KeyFilter
 from cas_dvid.sync.publish import published
 from cas_dvid.sync.records import resolve, spatial
 from cas_dvid.sync.walk import NodeDecoder, child_tasks, leaf_blobs, verified
@@ -187,12 +187,7 @@ def _repo_roots(
     commits = checker.commits(list(cids.values()))
     roots: list[tuple[ObjectId, KeyFilter | None]] = []
     heads = checker.peer.get_refs(
-        [
-            head_ref(u, i.data_uuid)
-            for u in nodes
-            for i in repo.instances.values()
-            if u not in cids
-        ]
+        [head_ref(u, i.data_uuid) for u in nodes for i in repo.instances.values() if u not in cids]
     )
     for u in nodes:
         for inst in repo.instances.values():
@@ -213,7 +208,7 @@ def _repo_roots(
 def verify_version(
     peer: Peer, spec: str, *, workers: int = 4, progress: Callable[[int, int], None] | None = None
 ) -> VerifyReport:
-    """A version and every ancestor the store's record holds."""
+    """Verify a version and every ancestor the store's record holds."""
     repo, uuid = resolve(peer, spec)
     checker = Checker(peer, workers=workers, progress=progress)
     nodes = sorted(repo.ancestors(uuid))
@@ -230,7 +225,9 @@ def verify_commit(
     workers: int = 4,
     progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
-    """A commit id alone: the commit, and the roots its manifest published (else all it names).
+    """Verify from a commit id alone: the commit, and the roots its manifest published.
+
+    Without a manifest, every root the commit names.
 
     With ``history``, parent commits and their data too.
     """

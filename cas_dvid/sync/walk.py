@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cas_dvid.datatypes.base import value_ref
+from cas_dvid.datatypes.regions import KeyFilter
 from cas_dvid.errors import CorruptObjectError, NotFoundError
 from cas_dvid.objects import Kind, ObjectId, content_id, to_hex
 from cas_dvid.objects.codec import decode
 from cas_dvid.objects.ids import BytesLike
-from cas_dvid.datatypes.regions import KeyFilter
 from cas_dvid.trees import Node, Tree
 
 Task = tuple[ObjectId, bytes | None, KeyFilter | None]
@@ -44,7 +44,7 @@ class NodeDecoder:
         raise NotImplementedError
 
     def decode(self, oid: ObjectId, raw: BytesLike) -> Node:
-        """The node ``oid`` whose raw (verified, decompressed) bytes are ``raw``."""
+        """Return the node ``oid`` whose raw (verified, decompressed) bytes are ``raw``."""
         self._raw[oid] = bytes(raw)
         try:
             return self.tree.node(oid)

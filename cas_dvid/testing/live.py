@@ -24,7 +24,7 @@ class LiveServer:
             outbuf_overflow=64 << 20,
             inbuf_overflow=64 << 20,
         )
-        self.port = int(self._server.effective_port)  # type: ignore[union-attr]
+        self.port = int(self._server.effective_port)
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
@@ -56,9 +56,9 @@ class LiveServer:
         def close_all() -> None:
             # NOTE: runs in the loop's own thread; closing sockets from another thread
             # while it sits in select() gave EBADF.
-            for dispatcher in list(server._map.values()):  # type: ignore[union-attr]
+            for dispatcher in list(server._map.values()):
                 dispatcher.close()
 
-        server.trigger.pull_trigger(close_all)  # type: ignore[union-attr]
+        server.trigger.pull_trigger(close_all)
         self._thread.join(10)
-        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
+        server.task_dispatcher.shutdown()

@@ -38,7 +38,7 @@ def em_like(n: int, edge: int, seed: int = 0) -> list[bytes]:
 
 
 def tree_key(x: int, y: int, z: int) -> bytes:
-    """The uint8blk tree key of block (x, y, z)."""
+    """Return the uint8blk tree key of block (x, y, z)."""
     return Spatial(BLOCK_CLASS, Point3(1, 1, 1)).key(x, y, z)
 
 
@@ -54,7 +54,7 @@ def build(
     alias: str = "sample",
     commit: bool = True,
 ) -> Sample:
-    """A repo with ``grey`` (uint8blk, ``grid`` blocks of ``edge``^3) and ``kv`` (keyvalue); committed."""
+    """Build a committed repo: ``grey`` (uint8blk, ``grid`` blocks of ``edge``^3) and ``kv``."""
     root = vs.create_repo(alias, "a sample volume")
     grey = vs.new_instance(
         root, "grey", "uint8blk", settings={"blocksize": f"{edge},{edge},{edge}"}
@@ -87,7 +87,7 @@ def change(
     seed: int = 99,
     commit: bool = True,
 ) -> tuple[str, dict[bytes, ObjectId]]:
-    """A child of ``parent`` with the blocks at ``keys`` rewritten (new content); committed."""
+    """Make a child of ``parent`` with the blocks at ``keys`` rewritten (new content); committed."""
     child = vs.new_child(parent)
     at = vs.resolve(child)
     grey = vs.instance(at, "grey")

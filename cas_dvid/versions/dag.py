@@ -19,7 +19,7 @@ KeyRenderer = Callable[[Instance, bytes], str]
 
 
 def hex_key(inst: Instance, key: bytes) -> str:
-    """The fallback rendering of a tree key: its hex."""
+    """Return the fallback rendering of a tree key: its hex."""
     return key.hex()
 
 
@@ -34,9 +34,7 @@ class MergeConflictError(InvalidInputError):
 class Dag:
     """Operations on a repo's version DAG; each ends in one compare-and-swap of its record."""
 
-    def __init__(
-        self, records: Records, data: DataAccess, show_key: KeyRenderer = hex_key
-    ) -> None:
+    def __init__(self, records: Records, data: DataAccess, show_key: KeyRenderer = hex_key) -> None:
         self.records = records
         self.data = data
         self.show_key = show_key
@@ -70,7 +68,7 @@ class Dag:
         uuid: str | None = None,
         any_uuid: bool = False,
     ) -> str:
-        """newversion (branch None: the parent's branch) or branch (a new branch name).
+        """Newversion (branch None: the parent's branch) or branch (a new branch name).
 
         ``any_uuid`` lets a tag name the child with a non-hex string, as DVID's tag does.
         """
@@ -99,7 +97,7 @@ class Dag:
     def merge(
         self, at: At, parents: list[At], note: str = "", merge_type: str = "conflict-free"
     ) -> str:
-        """An unlocked master child of two or more locked parents, by three-way tree merges."""
+        """Make an unlocked master child of two or more locked parents by three-way tree merges."""
         if len(parents) < 2:
             raise InvalidInputError("Must specify at least two parent UUIDs using 'parents' field")
         if merge_type != "conflict-free":
@@ -146,7 +144,7 @@ class Dag:
         return {d: r for d, r in acc.items() if r != to_hex(EMPTY_ROOT)}, conflicts
 
     def tag(self, at: At, tag: str, note: str = "") -> str:
-        """A committed child whose UUID is the tag, on branch ``tag-<tag>``."""
+        """Make a committed child whose UUID is the tag, on branch ``tag-<tag>``."""
         if not tag:
             raise InvalidInputError("tag must be a non-empty string")
         child = self.new_child(at, branch=f"tag-{tag}", note=note, uuid=tag, any_uuid=True)
@@ -258,7 +256,7 @@ def _add_node(
 
 
 def common_ancestor(repo: Repo, group: list[str], other: str) -> str:
-    """A lowest common ancestor of ``other`` and every node in ``group``.
+    """Return a lowest common ancestor of ``other`` and every node in ``group``.
 
     Among the common ancestors, one that is no ancestor of another common ancestor
     (as git's merge base); if several qualify, the newest.

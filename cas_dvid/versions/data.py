@@ -31,18 +31,18 @@ class DataAccess:
         self.writer = HeadWriter(self.heads, self.tree)
 
     def commit_of(self, cid: str) -> Commit:
-        """A commit object by hex id."""
+        """Return a commit object by hex id."""
         return load_commit(self.store, parse_object_id(cid))
 
     def commit_roots(self, repo: Repo, uuid: str) -> dict[str, str]:
-        """data UUID -> root (hex) of a locked node, from its commit."""
+        """Return the data UUID -> root (hex) map of a locked node, from its commit."""
         node = repo.nodes[uuid]
         if node.commit is None:
             raise InvalidInputError(f"node {uuid} is not committed")
         return dict(self.commit_of(node.commit).roots)
 
     def root_at(self, at: At, inst: Instance) -> ObjectId:
-        """The tree root of ``inst`` at version ``at`` (heads read fresh)."""
+        """Return the tree root of ``inst`` at version ``at`` (heads read fresh)."""
         uuid = at.uuid if inst.versioned else at.repo.root
         node = at.repo.nodes[uuid]
         if inst.versioned and node.locked and node.commit is not None:
@@ -86,11 +86,11 @@ class DataAccess:
 
 
 def root_of(roots: Mapping[str, str], data_uuid: str) -> ObjectId:
-    """The root named for ``data_uuid`` in a roots map (the empty tree if none)."""
+    """Return the root named for ``data_uuid`` in a roots map (the empty tree if none)."""
     hexid = roots.get(data_uuid)
     return EMPTY_ROOT if hexid is None else parse_object_id(hexid)
 
 
 def start_root(repo: Repo, uuid: str, inst: Instance) -> ObjectId:
-    """The root an open version of ``inst`` started from (its parents' merged state)."""
+    """Return the root an open version of ``inst`` started from (its parents' merged state)."""
     return root_of(repo.nodes[uuid].start, inst.data_uuid)

@@ -56,7 +56,7 @@ class Heads:
         self.backend = backend
 
     def read(self, node_uuid: str, data_uuid: str) -> Head | None:
-        """The head, or None if nothing was written at this node yet."""
+        """Return the head, or None if nothing was written at this node yet."""
         name = head_ref(node_uuid, data_uuid)
         try:
             ref = self.backend.get_ref(name)

@@ -17,14 +17,14 @@ _UUID_RE = re.compile(r"[0-9a-f]{32}")
 
 
 def now() -> str:
-    """Current UTC time in Go's RFC3339Nano form, as DVID's JSON shows times."""
+    """Return the current UTC time in Go's RFC3339Nano form, as DVID's JSON shows times."""
     t = datetime.now(UTC)
     frac = f"{t.microsecond * 1000:09d}".rstrip("0")
     return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
 
 
 def new_uuid() -> str:
-    """A fresh 32-hex version UUID (DVID style: a v4 UUID without dashes)."""
+    """Return a fresh 32-hex version UUID (DVID style: a v4 UUID without dashes)."""
     raw = bytearray(secrets.token_bytes(16))
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
@@ -85,7 +85,7 @@ class Repo:
     updated: str = ""
 
     def node(self, uuid: str) -> Node:
-        """The node ``uuid`` (it must belong to this repo)."""
+        """Return the node ``uuid`` (it must belong to this repo)."""
         return self.nodes[uuid]
 
     def by_version_id(self) -> dict[int, str]:
@@ -93,7 +93,7 @@ class Repo:
         return {n.version_id: u for u, n in self.nodes.items()}
 
     def instance_by_data_uuid(self, data_uuid: str) -> Instance | None:
-        """The instance with this data UUID, if it still exists."""
+        """Return the instance with this data UUID, if it still exists."""
         for inst in self.instances.values():
             if inst.data_uuid == data_uuid:
                 return inst
@@ -114,7 +114,7 @@ class Repo:
         return dist
 
     def to_json(self) -> bytes:
-        """Stored form (sorted keys, so equal repos serialise equally)."""
+        """Return the stored form (sorted keys, so equal repos serialise equally)."""
         doc = asdict(self)
         doc["format"] = REPO_FORMAT
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
@@ -146,7 +146,7 @@ class At:
         return self.repo.nodes[self.uuid]
 
     def instance(self, name: str) -> Instance:
-        """The instance called ``name`` in this repo (400-style error if there is none)."""
+        """Return the instance called ``name`` in this repo (400-style error if there is none)."""
         try:
             return self.repo.instances[name]
         except KeyError:

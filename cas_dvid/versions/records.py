@@ -64,7 +64,7 @@ class Records:
         return out
 
     def resolve(self, spec: str) -> At:
-        """A DVID UUID spec (unique prefix, ``uuid:branch``, ``~N``) as a version."""
+        """Resolve a DVID UUID spec (unique prefix, ``uuid:branch``, ``~N``) as a version."""
         repo, uuid = self.resolver.resolve(spec)
         return At(repo, uuid)
 
@@ -139,7 +139,9 @@ def check_uuid(uuid: str) -> None:
         raise InvalidInputError("Bad UUID provided: UUID must be 32 character hexadecimal string")
 
 
-RESERVED_NAMES = frozenset({"log", "branch", "note", "commit", "newversion", "tag", "status", "info"})
+RESERVED_NAMES = frozenset(
+    {"log", "branch", "note", "commit", "newversion", "tag", "status", "info"}
+)
 
 
 class RepoEdits:
@@ -239,7 +241,7 @@ class RepoEdits:
 
 
 def unlocked(repo: Repo, uuid: str, method: str) -> Node:
-    """The node ``uuid``, which must be open; LockedError in DVID's words otherwise."""
+    """Return the node ``uuid``, which must be open; LockedError in DVID's words otherwise."""
     node = repo.nodes[uuid]
     if node.locked:
         raise LockedError(f"Cannot do {method} on locked node {uuid}")

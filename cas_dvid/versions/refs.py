@@ -70,7 +70,7 @@ class RefReader(Protocol):
     """What resolving and record reads need: a backend and a sync peer both qualify."""
 
     def get_ref(self, name: str) -> Ref | None:
-        """The ref, or None (or ``NotFoundError``) if it does not exist."""
+        """Return the ref, or None (or ``NotFoundError``) if it does not exist."""
         ...
 
     def list_refs(self, prefix: str = "") -> Iterable[str]:
@@ -79,7 +79,7 @@ class RefReader(Protocol):
 
 
 def read_ref(src: RefReader, name: str) -> Ref | None:
-    """A ref, or None when it does not exist (whichever way ``src`` says so)."""
+    """Return a ref, or None when it does not exist (whichever way ``src`` says so)."""
     try:
         return src.get_ref(name)
     except NotFoundError:
@@ -87,7 +87,7 @@ def read_ref(src: RefReader, name: str) -> Ref | None:
 
 
 def read_repo(src: RefReader, root: str) -> Repo:
-    """The record of repo ``root``; NotFoundError (a 400 in DVID's terms) if none."""
+    """Return the record of repo ``root``; NotFoundError (a 400 in DVID's terms) if none."""
     ref = read_ref(src, repo_ref(root))
     if ref is None:
         raise NotFoundError(f"could not find repo with root {root}")
@@ -95,12 +95,12 @@ def read_repo(src: RefReader, root: str) -> Repo:
 
 
 def incomplete_ids(ref: Ref | None) -> set[ObjectId]:
-    """The ids an ``INCOMPLETE_REF`` value lists (none for a missing ref)."""
+    """Return the ids an ``INCOMPLETE_REF`` value lists (none for a missing ref)."""
     return set() if ref is None else set(unpack_ids(ref.value))
 
 
 def read_incomplete(src: RefReader) -> set[ObjectId]:
-    """The ids a store lists as stored without their whole closure (filtered transfers)."""
+    """Return the ids a store lists as stored without their whole closure (filtered transfers)."""
     return incomplete_ids(read_ref(src, INCOMPLETE_REF))
 
 
@@ -143,7 +143,7 @@ def split_spec(spec: str) -> tuple[str, str | None, int]:
 
 
 def branch_leaf(repo: Repo, branch: str) -> str:
-    """The newest node on ``branch`` that has no child on the same branch."""
+    """Return the newest node on ``branch`` that has no child on the same branch."""
     name = "" if branch == "master" else branch
     on = [n for n in repo.nodes.values() if n.branch == name]
     leaves = [
@@ -157,7 +157,7 @@ def branch_leaf(repo: Repo, branch: str) -> str:
 
 
 def walk_back(repo: Repo, uuid: str, steps: int, branch: str) -> str:
-    """The ``steps``-th ancestor along first parents."""
+    """Return the ``steps``-th ancestor along first parents."""
     for _ in range(steps):
         parents = repo.nodes[uuid].parents
         if not parents:

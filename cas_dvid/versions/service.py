@@ -42,15 +42,15 @@ class VersionService:
     # -- resolving -------------------------------------------------------------------
 
     def resolve(self, spec: str) -> At:
-        """A DVID UUID spec as a version; 400-style errors for unknown or ambiguous ones."""
+        """Resolve a DVID UUID spec as a version; 400-style errors for unknown or ambiguous ones."""
         return self.records.resolve(spec)
 
     def instance(self, at: At, name: str) -> Instance:
-        """The instance called ``name`` in the repo of ``at``."""
+        """Return the instance called ``name`` in the repo of ``at``."""
         return at.instance(name)
 
     def load_repo(self, root: str) -> Repo:
-        """A repo record by root UUID."""
+        """Return a repo record by root UUID."""
         return self.records.load(root)
 
     def repos(self) -> dict[str, Repo]:
@@ -113,7 +113,7 @@ class VersionService:
         uuid: str | None = None,
         any_uuid: bool = False,
     ) -> str:
-        """newversion (``branch`` None) or branch: a child of a locked node."""
+        """Newversion (``branch`` None) or branch: a child of a locked node."""
         return self.dag.new_child(
             self.resolve(spec), branch=branch, note=note, uuid=uuid, any_uuid=any_uuid
         )
@@ -132,7 +132,7 @@ class VersionService:
         return self.dag.merge(at, resolved, note, merge_type)
 
     def tag(self, spec: str, tag: str, note: str = "") -> str:
-        """A committed child whose UUID is the tag."""
+        """Make a committed child whose UUID is the tag."""
         return self.dag.tag(self.resolve(spec), tag, note)
 
     def branch_versions(self, spec: str, name: str) -> list[str]:
@@ -150,11 +150,11 @@ class VersionService:
     # -- data at a version ---------------------------------------------------------------
 
     def commit_of(self, cid: str) -> Commit:
-        """A commit object by hex id."""
+        """Return a commit object by hex id."""
         return self.data.commit_of(cid)
 
     def root_at(self, at: At, inst: Instance) -> ObjectId:
-        """The tree root of ``inst`` at version ``at``."""
+        """Return the tree root of ``inst`` at version ``at``."""
         return self.data.root_at(at, inst)
 
     def write(

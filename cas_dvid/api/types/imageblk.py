@@ -132,7 +132,7 @@ class ImageHandler(RoutedHandler):
     def get_blocks(
         self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
     ) -> None:
-        """GET blocks/{bx_by_bz}/{spanX}: raw blocks along X, missing ones filled with Background."""
+        """GET blocks/{bx_by_bz}/{spanX}: raw blocks along X, missing ones as Background."""
         start, span = self._span(args)
         resp.content_type = OCTET
         resp.data = self.images.read_span(at, inst, start, span)
@@ -150,7 +150,7 @@ class ImageHandler(RoutedHandler):
     def get_subvolblocks(
         self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
     ) -> None:
-        """GET subvolblocks/{size}/{offset}: stored blocks of an aligned box as DVID's record stream."""
+        """GET subvolblocks/{size}/{offset}: an aligned box's stored blocks as a record stream."""
         _args(args, 2, 2, "subvolblocks/{size}/{offset}")
         box = Box3.at(parse_point(args[1]), Point3(*parse_size(args[0], 3)))
         records = self.images.records_in_box(at, inst, box, _compression(req))

@@ -171,7 +171,7 @@ def _output(req: falcon.Request) -> str:
 
 
 def _http_range(header: str, size: int) -> tuple[int, int]:
-    """An RFC 7233 single range (an extension: DVID itself offers only byte_start/byte_end)."""
+    """Return an RFC 7233 single range (an extension: DVID offers only byte_start/byte_end)."""
     m = _RANGE_RE.match(header.strip())
     if m is None or m.groups() == ("", ""):
         raise InvalidInputError(

@@ -80,7 +80,7 @@ class Layout:
 
 
 def show_key(key: bytes) -> str:
-    """A tree key as people read it: ``block x_y_z`` (``@scale`` above 0), ``extents``."""
+    """Return a tree key as people read it: ``block x_y_z`` (``@scale`` above 0), ``extents``."""
     if key == EXTENTS_KEY:
         return "extents"
     if len(key) == 1 + BLOCK_KEY_SIZE and key[:1] == BLOCK_CLASS:
@@ -134,7 +134,7 @@ def layout(vtype: VoxelType, settings: dict[str, str]) -> Layout:
 
 
 def layout_of(inst: Instance) -> Layout:
-    """The layout of an imageblk instance."""
+    """Return the layout of an imageblk instance."""
     try:
         vtype = VOXEL_TYPES[inst.typename]
     except KeyError:
@@ -145,7 +145,7 @@ def layout_of(inst: Instance) -> Layout:
 
 
 def compression_text(inst: Instance) -> str:
-    """The Base.Compression text DVID shows, e.g. ``LZ4 compression, level -1``."""
+    """Return the Base.Compression text DVID shows, e.g. ``LZ4 compression, level -1``."""
     lay = layout_of(inst)
     if lay.compression == "jpeg":
         return f"jpeg compression, level {lay.jpeg_quality}"
@@ -179,7 +179,7 @@ def extended_info(inst: Instance) -> dict[str, Any]:
 def with_extents(
     inst: Instance, extents: tuple[list[int], list[int]] | None
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """``Extended`` with Min/Max points and indices filled in, and the ``Extents`` member."""
+    """Return ``Extended`` with Min/Max points and indices filled in, and the ``Extents`` member."""
     ext = extended_info(inst)
     if extents is None:
         return ext, None

@@ -1,4 +1,4 @@
-"""Reads and writes of imageblk instances at a version: blocks, boxes, slices, extents.
+r"""Reads and writes of imageblk instances at a version: blocks, boxes, slices, extents.
 
 Each block is a BLOB object holding its voxels (ZYX, x fastest, little-endian), stored
 with the instance's codec; equal blocks (all background, or repeated) are one object.
@@ -53,7 +53,7 @@ class ImageStore(TypeService):
     # -- info ----------------------------------------------------------------------
 
     def info(self, at: At, inst: Instance) -> dict[str, Any]:
-        """Extended (with Min/Max filled in from the extents) and Extents."""
+        """Return Extended (with Min/Max filled in from the extents) and Extents."""
         ext, extents = with_extents(inst, self.extents(at, inst))
         return {"Extended": ext, "Extents": extents}
 
@@ -172,7 +172,7 @@ class ImageStore(TypeService):
     # -- subvolumes -------------------------------------------------------------------
 
     def read(self, at: At, inst: Instance, box: Box3, out: Array | None = None) -> Array:
-        """The voxels of ``box`` as a ZYX array; unwritten voxels are zero (as DVID).
+        """Return the voxels of ``box`` as a ZYX array; unwritten voxels are zero (as DVID).
 
         PERF: fetching, verifying and copying run on the store's pool in a few chunks of
         blocks (hashing, file reads and numpy copies release the GIL), and only the
@@ -214,7 +214,7 @@ class ImageStore(TypeService):
     def read_slice(
         self, at: At, inst: Instance, axes: tuple[int, int], box: Box3, *, isotropic: bool = False
     ) -> Array:
-        """A 2-D slice (``box`` one voxel thick across ``axes``) as a (rows, columns) array."""
+        """Return a 2-D slice (``box`` is one voxel thick across ``axes``) as (rows, columns)."""
         vol = self.read_box(at, inst, box)
         if axes == (0, 1):
             return np.asarray(vol[0])
@@ -363,7 +363,8 @@ def parse_extents(doc: Any) -> tuple[Point3, Point3]:
     for p in (lo, hi):
         if not (isinstance(p, list) and len(p) == 3 and all(type(v) is int for v in p)):
             raise InvalidInputError(shape)
-    assert isinstance(lo, list) and isinstance(hi, list)
+    assert isinstance(lo, list)
+    assert isinstance(hi, list)
     check_int32([*lo, *hi], "extents coordinate")
     if any(a > b for a, b in zip(lo, hi, strict=True)):
         raise InvalidInputError(f"extents MinPoint {lo} must not exceed MaxPoint {hi}")
@@ -371,7 +372,7 @@ def parse_extents(doc: Any) -> tuple[Point3, Point3]:
 
 
 def parse_resolution(doc: Any) -> tuple[float, float, float]:
-    """A POSTed voxel size ``[x, y, z]``: three finite positive numbers (not booleans)."""
+    """Return a POSTed voxel size ``[x, y, z]``: three finite positive numbers (not booleans)."""
     ok = isinstance(doc, list) and len(doc) == 3
     ok = ok and all(type(v) in (int, float) and math.isfinite(v) and v > 0 for v in doc)
     if not ok:
@@ -398,7 +399,7 @@ def _copy_plan(
 
 
 def _grow_extents(box: Box3) -> Callable[[bytes | None], bytes]:
-    """An update op growing the stored extents to include ``box``."""
+    """Return an update op growing the stored extents to include ``box``."""
 
     def grow(old: bytes | None) -> bytes:
         lo, hi = list(box.start), [v - 1 for v in box.stop]
