@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import falcon
 
 from cas_dvid.api._common import (
@@ -18,8 +16,7 @@ from cas_dvid.api._common import (
     string_list,
 )
 from cas_dvid.api._render import repo_json
-from cas_dvid.datatypes.base import parse_bool, parse_settings, parse_tags
-from cas_dvid.errors import InvalidInputError, LockedError
+from cas_dvid.errors import InvalidInputError
 
 
 class _Resource:
@@ -76,41 +73,9 @@ class RepoInstance(_Resource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """Add an instance; DVID wants every setting as a string."""
-        at = self.v.resolve(uuid)
-        if at.node.locked:
-            raise LockedError(f"New data instance cannot be created on locked node {at.uuid}")
         doc = json_object(read_json(req, self.limit))
-        lower = {k.lower(): k for k in doc}
-        typename = _required(doc, lower, "typename")
-        name = _required(doc, lower, "dataname")
-        dtype = self.s.types.get(typename)
-        versioned = (
-            parse_bool(_str(doc, lower, "versioned"), "versioned") if "versioned" in lower else True
-        )
-        tags = parse_tags(_str(doc, lower, "tags")) if "tags" in lower else {}
-        settings = parse_settings(doc, skip=("typename", "dataname", "versioned", "tags"))
-        if dtype.check_settings is not None:
-            settings = dtype.check_settings(settings)
-        self.v.new_instance(
-            at.uuid, name, dtype.name, versioned=versioned, settings=settings, tags=tags
-        )
-        send_pair(resp, "result", f"Added {name} [{dtype.name}] to node {at.uuid}")
-
-
-def _str(doc: dict[str, object], lower: dict[str, str], key: str) -> str:
-    value = doc[lower[key]]
-    if isinstance(value, bool) and key == "versioned":
-        return "true" if value else "false"
-    if not isinstance(value, str):
-        raise InvalidInputError(f"Setting for '{lower[key]}' was not a string: {json.dumps(value)}")
-    return value
-
-
-def _required(doc: dict[str, object], lower: dict[str, str], key: str) -> str:
-    value = doc.get(lower.get(key, key))
-    if not isinstance(value, str) or not value:
-        raise InvalidInputError(f"POST on repo endpoint requires specification of valid '{key}'")
-    return value
+        at, inst = self.s.data.create_instance(uuid, doc)
+        send_pair(resp, "result", f"Added {inst.name} [{inst.typename}] to node {at.uuid}")
 
 
 class RepoLog(_Resource):

@@ -10,12 +10,12 @@ import functools
 import importlib
 import pkgutil
 from collections.abc import Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from cas_dvid.datatypes.base import Context, DataType, TypeService
+from cas_dvid.datatypes.base import Context, DataType, TypeService, parse_instance_config
 from cas_dvid.datatypes.regions import Spatial
-from cas_dvid.errors import InvalidInputError
-from cas_dvid.versions import Instance
+from cas_dvid.errors import InvalidInputError, LockedError
+from cas_dvid.versions import At, Instance
 
 S = TypeVar("S", bound=TypeService)
 
@@ -74,6 +74,23 @@ class DataServices:
         service = self._by_class[cls]
         assert isinstance(service, cls)
         return service
+
+    def create_instance(self, spec: str, config: dict[str, Any]) -> tuple[At, Instance]:
+        """POST /api/repo/{uuid}/instance: a new instance from DVID's instance config."""
+        at = self.ctx.versions.resolve(spec)
+        if at.node.locked:
+            raise LockedError(f"New data instance cannot be created on locked node {at.uuid}")
+        typename, name, versioned, tags, settings = parse_instance_config(config)
+        dtype = self.registry.get(typename)
+        inst = self.ctx.versions.edits.new_instance(
+            at,
+            name,
+            dtype.name,
+            versioned=versioned,
+            settings=dtype.check_settings(settings),
+            tags=tags,
+        )
+        return at, inst
 
     def for_instance(self, inst: Instance) -> TypeService:
         """Return the service of ``inst``'s datatype."""

@@ -157,6 +157,36 @@ def parse_settings(body: Mapping[str, Any], skip: Iterable[str] = ()) -> dict[st
     return out
 
 
+InstanceConfig = tuple[str, str, bool, dict[str, str], dict[str, str]]
+"""(typename, dataname, versioned, tags, settings) of a new instance."""
+
+
+def _config_string(doc: Mapping[str, Any], key: str, value: Any) -> str:
+    if isinstance(value, bool) and key.lower() == "versioned":
+        return "true" if value else "false"
+    if not isinstance(value, str):
+        raise InvalidInputError(f"Setting for '{key}' was not a string: {json.dumps(value)}")
+    return value
+
+
+def parse_instance_config(doc: Mapping[str, Any]) -> InstanceConfig:
+    """Parse DVID's instance config: keys in any case, every value a string (as DVID)."""
+    by_lower = {k.lower(): k for k in doc}
+    fields: dict[str, str] = {}
+    for key in ("typename", "dataname", "versioned", "tags"):
+        if key in by_lower:
+            fields[key] = _config_string(doc, by_lower[key], doc[by_lower[key]])
+    for key in ("typename", "dataname"):
+        if not fields.get(key):
+            raise InvalidInputError(
+                f"POST on repo endpoint requires specification of valid '{key}'"
+            )
+    versioned = parse_bool(fields["versioned"], "versioned") if "versioned" in fields else True
+    tags = parse_tags(fields.get("tags", ""))
+    settings = parse_settings(doc, skip=("typename", "dataname", "versioned", "tags"))
+    return fields["typename"], fields["dataname"], versioned, tags, settings
+
+
 def parse_tags(text: str) -> dict[str, str]:
     """``"k=v,k2=v2"`` -> dict."""
     tags = {}
