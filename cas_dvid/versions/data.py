@@ -8,7 +8,7 @@ from cas_dvid.errors import InvalidInputError, LockedError
 from cas_dvid.objects import ObjectId, ObjectStore, parse_object_id
 from cas_dvid.trees import EMPTY_ROOT, Tree
 from cas_dvid.versions.commits import Commit, load_commit
-from cas_dvid.versions.heads import Heads, HeadWriter, Update
+from cas_dvid.versions.heads import Heads, HeadWriter, Write
 from cas_dvid.versions.model import At, Instance, Repo
 from cas_dvid.versions.nodestore import ObjectNodeStore
 
@@ -54,10 +54,13 @@ class DataAccess:
         self,
         at: At,
         inst: Instance,
-        ops: Mapping[bytes, bytes | None | Update],
+        ops: Write,
         what: str = "write",
     ) -> ObjectId:
-        """Apply puts (value bytes), deletes (None) and updates at a version; return the new root.
+        """Apply a write at a version in one head swap; return the new root.
+
+        ``ops`` maps keys to values (None deletes; an ``Update`` is run on the value
+        current at apply time), or is a ``Plan`` that computes them from the tree.
 
         ``what`` names the request for the locked-node error, e.g. 'POST on endpoint "key"'.
         """
@@ -67,7 +70,7 @@ class DataAccess:
             raise LockedError(msg)
         repo = at.repo
         return self.writer.write(
-            uuid, inst.data_uuid, dict(ops), lambda: start_root(repo, uuid, inst), msg
+            uuid, inst.data_uuid, ops, lambda: start_root(repo, uuid, inst), msg
         )
 
     def diff(self, a: At, b: At, inst: Instance) -> Iterator[Change]:

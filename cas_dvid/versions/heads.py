@@ -9,12 +9,18 @@ either lands before the seal (and is in the commit) or sees the seal and is refu
 Within one process, concurrent writers to the same head are grouped: whoever holds
 the head's lock applies every batch waiting for it in one tree apply and one swap
 (group commit), which turns N racing swaps into one.
+
+A write is a batch of ops, or a ``Plan``: a function that reads the tree as it is
+when the write is applied and returns the ops.  A plan runs again on the winner's
+root after a lost swap, so a read-modify-write over many keys (a labelmap write
+updating blocks, label index and counters together) never acts on stale values, and
+of two writers whose plans conflict the second sees the first's result.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cas_dvid.backends import Backend
@@ -30,8 +36,16 @@ MAX_SWAP_ATTEMPTS = 1000
 Update = Callable[[bytes | None], bytes | None]
 """A read-modify-write op: old value (None if absent) -> new value (None deletes)."""
 
-Ops = dict[bytes, "bytes | None | Update"]
+Ops = Mapping[bytes, "bytes | None | Update"]
 """key -> value, None to delete, or an ``Update`` run on the value current at apply time."""
+
+Reader = Callable[[Sequence[bytes]], dict[bytes, bytes]]
+"""Values of the present keys among those asked, as the write about to be applied sees them."""
+
+Plan = Callable[[Reader], Ops]
+"""A write computed from the current tree: called (again after a lost swap) with a reader."""
+
+Write = Ops | Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +117,45 @@ class Heads:
 
 @dataclass(slots=True)
 class _Pending:
-    ops: Ops
+    write: Write
     done: bool = False
     root: ObjectId | None = None
     error: BaseException | None = None
+
+
+class _Overlay:
+    """The writes of one batch so far, over the base root: what the next write reads."""
+
+    def __init__(self, tree: Tree, base: ObjectId) -> None:
+        self.tree = tree
+        self.base = base
+        self.changes: dict[bytes, bytes | None] = {}
+
+    def read(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
+        out: dict[bytes, bytes] = {}
+        missing = []
+        for k in keys:
+            if k in self.changes:
+                v = self.changes[k]
+                if v is not None:
+                    out[k] = v
+            else:
+                missing.append(k)
+        if missing:
+            out.update(self.tree.get_many(self.base, missing))
+        return out
+
+    def add(self, write: Write) -> None:
+        """Resolve one write against what is here; nothing changes if it raises."""
+        ops = write(self.read) if callable(write) else write
+        updates = [k for k, v in ops.items() if callable(v)]
+        current = self.read(updates) if updates else {}
+        resolved = {k: v(current.get(k)) if callable(v) else v for k, v in ops.items()}
+        self.changes.update(resolved)
+
+    def split(self) -> tuple[dict[bytes, bytes], list[bytes]]:
+        puts = {k: v for k, v in self.changes.items() if v is not None}
+        return puts, [k for k, v in self.changes.items() if v is None]
 
 
 @dataclass(slots=True)
@@ -129,11 +178,11 @@ class HeadWriter:
         self,
         node_uuid: str,
         data_uuid: str,
-        ops: Ops,
+        write: Write,
         start: Callable[[], ObjectId],
         locked_msg: str,
     ) -> ObjectId:
-        """Apply ``ops`` at the head; return the root that includes them.
+        """Apply ``write`` (ops, or a plan) at the head; return the root that includes it.
 
         ``start`` gives the root to begin from when the head does not exist yet;
         ``locked_msg`` is the LockedError message if the head turns out sealed.
@@ -141,7 +190,7 @@ class HeadWriter:
         key = (node_uuid, data_uuid)
         with self._lock:
             q = self._queues.setdefault(key, _Queue())
-        me = _Pending(ops)
+        me = _Pending(write)
         with q.items_lock:
             q.items.append(me)
         with q.lock:
@@ -162,59 +211,47 @@ class HeadWriter:
         start: Callable[[], ObjectId],
         locked_msg: str,
     ) -> None:
-        merged: Ops = {}
-        for p in batch:
-            for k, v in p.ops.items():
-                merged[k] = _compose(merged[k], v) if k in merged and callable(v) else v
         try:
-            root = self._swap_in(node_uuid, data_uuid, merged, start, locked_msg)
+            root, failed = self._swap_in(node_uuid, data_uuid, batch, start, locked_msg)
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting writer
             for p in batch:
                 p.error, p.done = exc, True
             return
-        for p in batch:
-            p.root, p.done = root, True
+        for i, p in enumerate(batch):
+            p.error = failed.get(i)
+            p.root = None if p.error is not None else root
+            p.done = True
 
     def _swap_in(
         self,
         node_uuid: str,
         data_uuid: str,
-        ops: Ops,
+        batch: list[_Pending],
         start: Callable[[], ObjectId],
         locked_msg: str,
-    ) -> ObjectId:
+    ) -> tuple[ObjectId, dict[int, Exception]]:
+        """Resolve every write on the current root and swap; again on the winner's if lost."""
         for _ in range(MAX_SWAP_ATTEMPTS):
             head = self.heads.read(node_uuid, data_uuid)
             if head is not None and head.sealed:
                 raise LockedError(locked_msg)
             base = start() if head is None else head.root
-            puts, deletes = self._resolve(base, ops)
+            overlay = _Overlay(self.tree, base)
+            failed: dict[int, Exception] = {}
+            for i, p in enumerate(batch):
+                try:
+                    overlay.add(p.write)
+                except Exception as exc:  # noqa: BLE001 - that writer's own error
+                    failed[i] = exc
+            if len(failed) == len(batch):
+                return base, failed
+            puts, deletes = overlay.split()
             new_root = self.tree.apply(base, puts, deletes)
             try:
                 self.heads.swap(node_uuid, data_uuid, head, new_root)
-                return new_root
+                return new_root, failed
             except ConflictError:
                 continue  # another process moved the head: re-apply on its root
         raise ConflictError(
             f"gave up after {MAX_SWAP_ATTEMPTS} lost swaps on {head_ref(node_uuid, data_uuid)}"
         )
-
-    def _resolve(self, base: ObjectId, ops: Ops) -> tuple[dict[bytes, bytes], list[bytes]]:
-        """Split ops into puts and deletes, running updates against ``base``'s values."""
-        updates = [k for k, v in ops.items() if callable(v)]
-        current = self.tree.get_many(base, updates) if updates else {}
-        puts: dict[bytes, bytes] = {}
-        deletes: list[bytes] = []
-        for k, v in ops.items():
-            value = v(current.get(k)) if callable(v) else v
-            if value is None:
-                deletes.append(k)
-            else:
-                puts[k] = value
-        return puts, deletes
-
-
-def _compose(first: bytes | None | Update, then: Update) -> Update:
-    if callable(first):
-        return lambda old: then(first(old))
-    return lambda _old: then(first)

@@ -8,14 +8,14 @@ index, metadata edits), ``dag`` (commit, branch, merge, deletions) and ``data``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 
 from cas_dvid.errors import InvalidInputError, NotFoundError
 from cas_dvid.objects import ObjectId, ObjectStore
 from cas_dvid.versions.commits import Commit
 from cas_dvid.versions.dag import Dag, KeyRenderer, hex_key
 from cas_dvid.versions.data import Change, DataAccess
-from cas_dvid.versions.heads import Update
+from cas_dvid.versions.heads import Write
 from cas_dvid.versions.model import At, Instance, Repo
 from cas_dvid.versions.records import Records, RepoEdits
 
@@ -161,7 +161,7 @@ class VersionService:
         self,
         at: At,
         inst: Instance,
-        ops: Mapping[bytes, bytes | None | Update],
+        ops: Write,
         what: str = "write",
     ) -> ObjectId:
         """Apply a batch at a version in one head swap; return the new root."""
