@@ -254,6 +254,8 @@ def test_subblock_count_over_512_is_rejected() -> None:
 def test_wrong_shape_is_rejected() -> None:
     with pytest.raises(InvalidInputError, match="64x64x64 voxels; expected 32x32x32"):
         codec.decode_block(fixture_block(), (32, 32, 32))
+    with pytest.raises(InvalidInputError, match="expected 32x32x32"):
+        codec.decode_block(codec.parse_block(fixture_block()), (32, 32, 32))
 
 
 @settings(max_examples=200, deadline=None)

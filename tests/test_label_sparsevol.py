@@ -360,3 +360,11 @@ def test_partition_and_mask_cover_the_runs(runs: list[tuple[int, int, int, int]]
             for z, y, x in zip(*np.nonzero(mask), strict=True)
         }
     assert got == want
+
+
+def test_blocks_beyond_int32_voxels_are_rejected() -> None:
+    far = [((2**27, 0, 0), np.full(SHAPE, 1, np.uint64))]  # first voxel x = 2**31
+    with pytest.raises(InvalidInputError, match="int32"):
+        rle.encode_rles(far, [1])
+    with pytest.raises(InvalidInputError, match="int32"):
+        b"".join(sparsevol.encode_binary_blocks(far, 1, [1]))

@@ -35,6 +35,7 @@ from cas_dvid.errors import InvalidInputError
 SUBBLOCK = 8
 MAX_SUBBLOCKS_PER_AXIS = 128  # DVID's MaxBlockSize 1024 voxels / 8
 DEFAULT_SHAPE = (64, 64, 64)
+_BITS = np.array([0 if n < 2 else (n - 1).bit_length() for n in range(513)], np.int64)
 
 Shape3 = tuple[int, int, int]  # (z, y, x) voxels
 # collections.abc.Buffer is 3.12+; these are the buffers callers hand us.
@@ -138,8 +139,7 @@ def _parse_subblocks(
             f"label Block sub-block {bad} claims {int(ns[bad])} labels; at most 512 fit"
         )
     nidx = int(ns.sum(dtype=np.int64))
-    bits = np.array([k.bits_for(int(i)) for i in range(513)], np.int64)
-    nvalues = 64 * int(bits[ns].sum())
+    nvalues = 64 * int(_BITS[ns].sum())
     need = pos + 4 * nidx + nvalues
     if len(buf) < need:
         raise InvalidInputError(
@@ -163,6 +163,10 @@ def decode_block(data: Buffer | BlockParts, shape: Shape3 | None = None) -> NDAr
 
     """
     parts = data if isinstance(data, BlockParts) else parse_block(data, shape)
+    if shape is not None and parts.shape != tuple(shape):
+        raise InvalidInputError(
+            f"label Block is {_xyz(parts.shape)} voxels; expected {_xyz(shape)}"
+        )
     if parts.solid:
         return np.full(parts.shape, parts.labels[0], dtype=np.uint64)
     out = np.empty(parts.shape[0] * parts.shape[1] * parts.shape[2], np.uint64)

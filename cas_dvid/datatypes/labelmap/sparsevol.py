@@ -264,14 +264,13 @@ def encode_binary_blocks(
         if not mask.any():
             continue
         dz, dy, dx = vol.shape
-        if not started:
-            started = True
-            yield np.array([dx // 8, dy // 8, dz // 8], "<u4").tobytes() + int(label).to_bytes(
-                8, "little"
-            )
         offset = np.array([coord[0] * dx, coord[1] * dy, coord[2] * dz], np.int64)
         if (offset < -(2**31)).any() or (offset + np.array([dx, dy, dz]) - 1 >= 2**31).any():
             raise InvalidInputError(f"block {coord} lies outside int32 voxel coordinates")
+        if not started:
+            started = True
+            head = np.array([dx // 8, dy // 8, dz // 8], "<u4").tobytes()
+            yield head + int(label).to_bytes(8, "little")
         head = offset.astype("<i4").tobytes()
         if mask.all():
             yield head + b"\x01"
