@@ -1,0 +1,1 @@
+"""labelmap: DVID's uint64 segmentation datatype (kernels and wire formats so far)."""

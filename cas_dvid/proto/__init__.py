@@ -1,0 +1,1 @@
+"""DVID's protobuf messages (labelops.proto, keyvalue.proto), compiled by protoc."""
