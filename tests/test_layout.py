@@ -20,7 +20,16 @@ RANK = {
     "api": 6,
     "cli": 7,
 }
-REF_NAMES = ("repos/", "uuids/", "heads/", "published/", "gc/last", "sync/incomplete")
+REF_NAMES = (
+    "repos/",
+    "uuids/",
+    "heads/",
+    "published/",
+    "gc/last",
+    "sync/incomplete",
+    "labels/",
+    "mutations/",
+)
 
 
 def rel(path: Path) -> str:

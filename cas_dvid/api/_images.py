@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from typing import Any
 
 import numpy as np
@@ -87,3 +89,30 @@ def encode_image(img: npt.NDArray[Any], fmt: str, quality: int, vtype: str) -> b
     else:
         pil.save(buf, "BMP")
     return buf.getvalue()
+
+
+def encode_label_png(img: npt.NDArray[Any]) -> bytes:
+    """Return a 2-D uint64 label slice as DVID writes one: a 16-bit RGBA PNG of the label bytes.
+
+    DVID wraps the slice's little-endian bytes as Go's NRGBA64 pixels, so each pixel's
+    eight bytes are the label's, in order; PNG stores 16-bit samples big-endian, which
+    Go's encoder does by copying those bytes as they are.  Pillow cannot write 16-bit
+    RGBA, so the PNG is assembled here (one IDAT, filter 0 on every row).
+    """
+    h, w = img.shape
+    raw = np.ascontiguousarray(img, dtype="<u8").view(np.uint8).reshape(h, w * 8)
+    rows = np.concatenate([np.zeros((h, 1), np.uint8), raw], axis=1).tobytes()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", w, h, 16, 6, 0, 0, 0)
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            chunk(b"IHDR", header),
+            chunk(b"IDAT", zlib.compress(rows, 1)),
+            chunk(b"IEND", b""),
+        )
+    )

@@ -11,7 +11,10 @@ spells their names:
 - ``heads/<node uuid>/<data uuid>``: the tree root of an instance at an open version;
 - ``published/<commit id>``: the manifest of a published snapshot (a gc pin);
 - ``gc/last``: gc's state after its last completed run;
-- ``sync/incomplete``: ids a filtered transfer stored without their whole closure.
+- ``sync/incomplete``: ids a filtered transfer stored without their whole closure;
+- ``labels/<data uuid>``: an instance's repo-wide label counters (the largest label in
+  any version, the next label to hand out), JSON;
+- ``mutations/<repo root>``: a repo's next mutation id (handed out in ranges).
 
 Both a backend and a sync peer can be read through ``RefReader``: ``get_ref`` may
 return None or raise ``NotFoundError`` for a missing ref (backends raise, peers
@@ -36,6 +39,8 @@ HEAD_PREFIX = "heads/"
 PUBLISHED_PREFIX = "published/"
 GC_REF = "gc/last"
 INCOMPLETE_REF = "sync/incomplete"
+LABELS_PREFIX = "labels/"
+MUTATIONS_PREFIX = "mutations/"
 
 
 def repo_ref(root: str) -> str:
@@ -64,6 +69,16 @@ def parse_head_ref(name: str) -> tuple[str, str] | None:
 def published_ref(commit_hex: str) -> str:
     """Ref name pinning the published snapshot of a commit."""
     return PUBLISHED_PREFIX + commit_hex
+
+
+def labels_ref(data_uuid: str) -> str:
+    """Ref name of an instance's repo-wide label counters."""
+    return LABELS_PREFIX + data_uuid
+
+
+def mutations_ref(repo_root: str) -> str:
+    """Ref name of a repo's mutation id counter."""
+    return MUTATIONS_PREFIX + repo_root
 
 
 class RefReader(Protocol):
