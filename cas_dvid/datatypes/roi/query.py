@@ -135,9 +135,8 @@ def roi_mask(
         raise InvalidInputError(f"expected a size of 3 non-negative ints, got {size_xyz}")
     bs = np.asarray(check_block_size(block_size_xyz), dtype=np.int64)
     nx, ny, nz = (int(n) for n in size_xyz)
-    out = np.zeros((nz, ny, nx), dtype=np.uint8)
-    if out.size == 0:
-        return out
+    if nx * ny * nz == 0:
+        return np.zeros((nz, ny, nx), dtype=np.uint8)
     (fx, fy, fz), _ = mask_block_range(
         offset_xyz, size_xyz, block_size_xyz, dvid_truncation=dvid_truncation
     )
@@ -145,13 +144,24 @@ def roi_mask(
     lo = off // bs
     hi = (off + np.array([nx, ny, nz]) - 1) // bs
     occ = _occupancy(as_spans(spans), lo, hi)
-    # Voxel -> block index along each axis; blocks below DVID's first drawn block stay 0.
-    idx = [(off[a] + np.arange(n)) // bs[a] for a, n in enumerate((nx, ny, nz))]
-    keep = [i >= f for i, f in zip(idx, (fx, fy, fz), strict=True)]
-    sub = occ[np.ix_(idx[2] - lo[2], idx[1] - lo[1], idx[0] - lo[0])]
-    sub &= keep[2][:, None, None] & keep[1][None, :, None] & keep[0][None, None, :]
-    out[...] = sub
-    return out
+    # Blocks below DVID's first drawn block (one layer at most) stay 0.
+    for axis, first in enumerate((fz, fy, fx)):
+        skip = [slice(None)] * 3
+        skip[axis] = slice(0, max(first - int(lo[2 - axis]), 0))
+        occ[tuple(skip)] = False
+    # PERF: expand blocks to voxels by repeating x, then y, on the small per-z-block
+    # grid, and only then z, so the big copy is whole planes.
+    reps = [_voxels_per_block(int(off[a]), n, int(bs[a])) for a, n in enumerate((nx, ny, nz))]
+    plane = np.repeat(np.repeat(occ, reps[1], axis=1), reps[0], axis=2)
+    mask: npt.NDArray[np.uint8] = np.repeat(plane.view(np.uint8), reps[2], axis=0)
+    return mask
+
+
+def _voxels_per_block(start: int, n: int, b: int) -> npt.NDArray[np.int64]:
+    """How many of the voxels ``start .. start + n - 1`` fall in each block they touch."""
+    first, last = start // b, (start + n - 1) // b
+    edges = np.arange(first, last + 2, dtype=np.int64) * b
+    return np.diff(np.clip(edges, start, start + n))
 
 
 def _occupancy(
