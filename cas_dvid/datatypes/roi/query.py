@@ -161,7 +161,9 @@ def _voxels_per_block(start: int, n: int, b: int) -> npt.NDArray[np.int64]:
     """How many of the voxels ``start .. start + n - 1`` fall in each block they touch."""
     first, last = start // b, (start + n - 1) // b
     edges = np.arange(first, last + 2, dtype=np.int64) * b
-    return np.diff(np.clip(edges, start, start + n))
+    clipped = np.clip(edges, start, start + n)
+    counts: npt.NDArray[np.int64] = clipped[1:] - clipped[:-1]
+    return counts
 
 
 def _occupancy(
