@@ -104,11 +104,13 @@ class ArbPlan:
         blo, bhi = self.lo.reshape(-1, 3) // bs, self.hi.reshape(-1, 3) // bs
         base = blo.min(axis=0)
         ext = bhi.max(axis=0) - base + 1
-        codes = []
+        # PERF: mark touched blocks in a table over the plane's block bounding box
+        # (small: a plane crosses few blocks) instead of sorting 8 corners per pixel.
+        seen = np.zeros(int(ext.prod()), dtype=bool)
         for pick in range(8):
-            c = np.where([(pick >> a) & 1 for a in range(3)], bhi, blo) - base
-            codes.append((c[:, 2] * ext[1] + c[:, 1]) * ext[0] + c[:, 0])
-        u = np.unique(np.concatenate(codes))
+            c = [(bhi if (pick >> a) & 1 else blo)[:, a] - base[a] for a in range(3)]
+            seen[(c[2] * ext[1] + c[1]) * ext[0] + c[0]] = True
+        u = np.flatnonzero(seen)
         x, rest = u % ext[0], u // ext[0]
         return np.column_stack((rest // ext[1] + base[2], rest % ext[1] + base[1], x + base[0]))
 
@@ -231,27 +233,60 @@ def _check_values(dtype: np.dtype[np.generic], channels: int) -> None:
         )
 
 
-Fetch = Callable[[I64], npt.NDArray[np.uint8]]
+AxisParts = Callable[[int, I64], tuple[npt.NDArray[np.bool_], tuple[I64, ...]]]
+"""``parts(axis, coords)``: which coordinates are readable, and their additive index terms."""
+Gather = Callable[[tuple[I64, ...], npt.NDArray[np.bool_]], npt.NDArray[np.uint8]]
+"""``gather(summed terms, readable)``: the voxel values (background where not readable)."""
 
 
-def _combine(plan: ArbPlan, fetch: Fetch, interpolate: bool) -> npt.NDArray[np.uint8]:
-    """Nearest or trilinear value per pixel from ``fetch(xyz (h, w, 3)) -> values``."""
+def _combine(
+    plan: ArbPlan, parts: AxisParts, gather: Gather, interpolate: bool
+) -> npt.NDArray[np.uint8]:
+    """Nearest or trilinear value per pixel, from DVID's 8 lattice neighbours.
+
+    PERF: a voxel's index is a sum of per-axis terms, so each axis's floor and
+    ceil coordinates are converted once and the 8 corners only add them up.
+    """
     if not interpolate:
-        return fetch(np.where(plan.frac > 0.5, plan.hi, plan.lo))
-    corners = [np.where([(pick >> a) & 1 for a in range(3)], plan.hi, plan.lo) for pick in range(8)]
-    vals = [fetch(c) for c in corners]
+        near = [
+            parts(a, np.where(plan.frac[..., a] > 0.5, plan.hi[..., a], plan.lo[..., a]))
+            for a in range(3)
+        ]
+        return gather(_corner(near), near[0][0] & near[1][0] & near[2][0])
+    lo = [parts(a, plan.lo[..., a]) for a in range(3)]
+    hi = [parts(a, plan.hi[..., a]) for a in range(3)]
+    vals = []
+    for pick in range(8):
+        axes = [(hi if (pick >> a) & 1 else lo)[a] for a in range(3)]
+        ok = axes[0][0] & axes[1][0] & axes[2][0]
+        vals.append(gather(_corner(axes), ok).astype(np.float64))
     ch = vals[0].ndim - 2
     xd, yd, zd = (plan.frac[..., a].reshape(plan.frac.shape[:2] + (1,) * ch) for a in range(3))
-    c = [v.astype(np.float64) for v in vals]
-    c00 = c[0] * (1.0 - xd) + c[1] * xd
-    c10 = c[2] * (1.0 - xd) + c[3] * xd
-    c01 = c[4] * (1.0 - xd) + c[5] * xd
-    c11 = c[6] * (1.0 - xd) + c[7] * xd
+    c00 = vals[0] * (1.0 - xd) + vals[1] * xd
+    c10 = vals[2] * (1.0 - xd) + vals[3] * xd
+    c01 = vals[4] * (1.0 - xd) + vals[5] * xd
+    c11 = vals[6] * (1.0 - xd) + vals[7] * xd
     c0 = c00 * (1.0 - yd) + c10 * yd
     c1 = c01 * (1.0 - yd) + c11 * yd
     out: npt.NDArray[np.uint8] = np.clip(np.floor(c0 * (1 - zd) + c1 * zd + 0.5), 0, 255).astype(
         np.uint8
     )
+    return out
+
+
+def _corner(axes: list[tuple[npt.NDArray[np.bool_], tuple[I64, ...]]]) -> tuple[I64, ...]:
+    return tuple(
+        tx + ty + tz for tx, ty, tz in zip(axes[0][1], axes[1][1], axes[2][1], strict=True)
+    )
+
+
+def _masked(
+    flat: npt.NDArray[np.uint8], idx: I64, ok: npt.NDArray[np.bool_], background: int
+) -> npt.NDArray[np.uint8]:
+    """``flat[idx]`` where ``ok``, else ``background`` (``flat`` is 1-D or (n, channels))."""
+    got = flat[np.where(ok, idx, 0)]
+    mask = ok if got.ndim == ok.ndim else ok[..., None]
+    out: npt.NDArray[np.uint8] = np.where(mask, got, np.uint8(background))
     return out
 
 
@@ -268,19 +303,21 @@ def sample_volume(
     ``volume[0, 0, 0]`` is voxel ``offset_xyz``; voxels outside it read as
     ``background``. Returns ``(height, width)`` (or ``(height, width, 4)``).
     """
-    _check_values(volume.dtype, volume.shape[3] if volume.ndim == 4 else 1)
-    off = np.asarray(offset_xyz, dtype=np.int64)
-    dims = np.array(volume.shape[2::-1] if volume.ndim == 4 else volume.shape[::-1])
+    ch = volume.shape[3] if volume.ndim == 4 else 1
+    _check_values(volume.dtype, ch)
+    nz, ny, nx = volume.shape[:3]
+    flat = np.ascontiguousarray(volume).reshape((-1, ch) if volume.ndim == 4 else -1)
+    off = [int(v) for v in offset_xyz]
+    dims, strides = (nx, ny, nz), (1, nx, nx * ny)
 
-    def fetch(xyz: I64) -> npt.NDArray[np.uint8]:
-        rel = xyz - off
-        ok = np.asarray(((rel >= 0) & (rel < dims)).all(axis=-1), dtype=np.bool_)
-        rel = np.where(ok[..., None], rel, 0)
-        got = volume[rel[..., 2], rel[..., 1], rel[..., 0]]
-        mask = ok if got.ndim == 2 else ok[..., None]
-        return np.where(mask, got, np.asarray(background, dtype=volume.dtype))
+    def parts(axis: int, v: I64) -> tuple[npt.NDArray[np.bool_], tuple[I64, ...]]:
+        r = v - off[axis]
+        return (r >= 0) & (r < dims[axis]), (r * strides[axis],)
 
-    return _combine(plan, fetch, interpolate)
+    def gather(terms: tuple[I64, ...], ok: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
+        return _masked(flat, terms[0], ok, background)
+
+    return _combine(plan, parts, gather, interpolate)
 
 
 def sample_blocks(
@@ -303,31 +340,41 @@ def sample_blocks(
         background: value for voxels of blocks not given.
 
     """
-    _check_values(blocks.dtype, blocks.shape[4] if blocks.ndim == 5 else 1)
+    ch = blocks.shape[4] if blocks.ndim == 5 else 1
+    _check_values(blocks.dtype, ch)
     coords = np.asarray(block_coords_zyx, dtype=np.int64).reshape(-1, 3)
-    bs = np.asarray(block_size_xyz, dtype=np.int64)
-    if blocks.shape[1:4] != (bs[2], bs[1], bs[0]) or len(blocks) != len(coords):
+    bx, by, bz = (int(b) for b in block_size_xyz)
+    if blocks.shape[1:4] != (bz, by, bx) or len(blocks) != len(coords):
         raise InvalidInputError(
-            f"expected {len(coords)} blocks of {tuple(bs[::-1])} voxels, got {blocks.shape}"
+            f"expected {len(coords)} blocks of {(bz, by, bx)} voxels, got {blocks.shape}"
         )
-    base = coords.min(axis=0) if len(coords) else np.zeros(3, dtype=np.int64)
-    ext = (coords.max(axis=0) - base + 1) if len(coords) else np.ones(3, dtype=np.int64)
-    codes = (((coords - base) * [ext[1] * ext[2], ext[2], 1]).sum(axis=1)).astype(np.int64)
-    order = np.argsort(codes)
-    keys = codes[order]
+    if not len(coords):
+        shape = (plan.height, plan.width) + ((ch,) if blocks.ndim == 5 else ())
+        return np.full(shape, background, dtype=np.uint8)
+    flat = np.ascontiguousarray(blocks).reshape((-1, ch) if blocks.ndim == 5 else -1)
+    # Blocks by a dense table over their bounding box: coordinate -> position in ``blocks``.
+    lo_xyz = coords.min(axis=0)[::-1]
+    ext = coords.max(axis=0)[::-1] - lo_xyz + 1
+    if int(ext.prod()) > 1 << 26:
+        raise InvalidInputError(
+            f"expected blocks near one plane, got a bounding box of {ext} blocks"
+        )
+    size, bsize = (bx, by, bz), bx * by * bz
+    code_stride = (1, int(ext[0]), int(ext[0] * ext[1]))
+    local_stride = (1, bx, bx * by)
+    table = np.full(int(ext.prod()), -1, dtype=np.int64)
+    rel = coords[:, ::-1] - lo_xyz
+    table[(rel * code_stride).sum(axis=1)] = np.arange(len(coords))
 
-    def fetch(xyz: I64) -> npt.NDArray[np.uint8]:
-        if not len(keys):
-            return np.full(xyz.shape[:-1] + blocks.shape[4:], background, dtype=np.uint8)
-        b = xyz // bs
-        rel = b[..., ::-1] - base
-        inside = np.asarray(((rel >= 0) & (rel < ext)).all(axis=-1), dtype=np.bool_)
-        code = (np.where(inside[..., None], rel, 0) * [ext[1] * ext[2], ext[2], 1]).sum(axis=-1)
-        i = np.minimum(np.searchsorted(keys, code), len(keys) - 1)
-        ok = inside & (keys[i] == code)
-        local = xyz - b * bs
-        got = blocks[order[i], local[..., 2], local[..., 1], local[..., 0]]
-        mask = ok if got.ndim == 2 else ok[..., None]
-        return np.where(mask, got, np.asarray(background, dtype=blocks.dtype))
+    def parts(axis: int, v: I64) -> tuple[npt.NDArray[np.bool_], tuple[I64, ...]]:
+        b = v // size[axis]
+        c = b - lo_xyz[axis]
+        ok = (c >= 0) & (c < ext[axis])
+        return ok, (c * code_stride[axis], (v - b * size[axis]) * local_stride[axis])
 
-    return _combine(plan, fetch, interpolate)
+    def gather(terms: tuple[I64, ...], ok: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
+        slot = table[np.where(ok, terms[0], 0)]
+        ok = ok & (slot >= 0)
+        return _masked(flat, slot * bsize + terms[1], ok, background)
+
+    return _combine(plan, parts, gather, interpolate)
