@@ -159,6 +159,11 @@ P = "Error trying to parse POSTed JSON: "
             id="overflow",
         ),
         pytest.param(
+            "[[0,0,0,100000000000000000000]]",
+            P + "json: cannot unmarshal number 100000000000000000000 into Go value of type int32",
+            id="over-int64",
+        ),
+        pytest.param(
             '[[0,0,"1",3]]',
             P + "json: cannot unmarshal string into Go value of type int32",
             id="string",
@@ -306,6 +311,10 @@ def test_span_key_rejects_out_of_int32(bad: tuple[int, int, int, int]) -> None:
 def test_check_spans_rejects_bad_shapes() -> None:
     with pytest.raises(InvalidInputError, match=r"\(n, 4\)"):
         check_spans([[1, 2, 3]])
+    with pytest.raises(InvalidInputError, match="int32"):
+        sort_unique_spans([[0, 0, 0, 2**31]])
+    with pytest.raises(InvalidInputError, match="weird span"):
+        merge_spans([[0, 0, 1, 0], [0, 0, 0, 0]])
 
 
 # --- ptquery -----------------------------------------------------------------------------
