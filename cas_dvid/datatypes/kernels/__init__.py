@@ -1,0 +1,1 @@
+"""Numeric kernels for views of image data: pyramids (downsample), arbitrary slices (arb), tiles."""

@@ -1,0 +1,1 @@
+"""DVID's roi datatype: a set of blocks stored as x-runs (spans); kernels in ``spans``."""
