@@ -10,10 +10,14 @@ from cas_dvid.objects import to_hex
 from cas_dvid.versions import At, Instance, Repo
 
 
-def node_json(repo: Repo, uuid: str) -> dict[str, Any]:
-    """One node of the DAG, as DVID's nodeJSON, plus ``CommitID`` once locked."""
+def node_json(repo: Repo, uuid: str, ids: dict[str, int] | None = None) -> dict[str, Any]:
+    """Return one node of the DAG as DVID's nodeJSON, plus ``CommitID`` once locked.
+
+    ``ids`` maps UUIDs to VersionIDs (looked up for parents and children if absent).
+    """
     n = repo.nodes[uuid]
-    ids = {u: m.version_id for u, m in repo.nodes.items()}
+    if ids is None:
+        ids = {u: repo.nodes[u].version_id for u in [*n.parents, *n.children] if u in repo.nodes}
     return {
         "Branch": n.branch,
         "Note": n.note,
@@ -22,7 +26,7 @@ def node_json(repo: Repo, uuid: str) -> dict[str, Any]:
         "VersionID": n.version_id,
         "Locked": n.locked,
         "Parents": [ids[p] for p in n.parents if p in ids],
-        "Children": [ids[c] for c in n.children if c in ids],
+        "Children": sorted(ids[c] for c in n.children if c in ids),
         "Created": n.created,
         "Updated": n.updated,
         "CommitID": n.commit or "",
@@ -70,7 +74,9 @@ def instance_info(services: Services, at: At, inst: Instance) -> dict[str, Any]:
 
 
 def repo_json(repo: Repo, types: TypeRegistry) -> dict[str, Any]:
-    """DVID's repoJSON."""
+    """Return DVID's repoJSON (the whole DAG: one scan of the node table)."""
+    nodes = repo.all_nodes()
+    ids = {u: n.version_id for u, n in nodes.items()}
     return {
         "Root": repo.root,
         "Alias": repo.alias,
@@ -80,7 +86,7 @@ def repo_json(repo: Repo, types: TypeRegistry) -> dict[str, Any]:
         "DataInstances": {
             n: instance_json(repo, i, types) for n, i in sorted(repo.instances.items())
         },
-        "DAG": {"Root": repo.root, "Nodes": {u: node_json(repo, u) for u in repo.nodes}},
+        "DAG": {"Root": repo.root, "Nodes": {u: node_json(repo, u, ids) for u in nodes}},
         "MutationID": repo.mutation_id,
         "SavedMutationID": repo.mutation_id + 100,
         "Created": repo.created,

@@ -38,6 +38,7 @@ from cas_dvid.backends.abc import (
 from cas_dvid.errors import BackendError, NotFoundError
 
 _PARTIAL = ".partial"
+_LOCK_STRIPES = 64
 
 
 def _write_all(fd: int, parts: Parts) -> None:
@@ -69,8 +70,7 @@ class LocalBackend(Backend):
         # PERF: plain string paths; pathlib costs ~10 us per join on the hot path.
         self._objects = os.path.join(self.root, "objects")
         self._refs = os.path.join(self.root, "refs")
-        self._locks: dict[str, _RefLock] = {}
-        self._locks_guard = threading.Lock()
+        self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
         if create:
             for d in (self._objects, self._refs):
                 os.makedirs(d, exist_ok=True)
@@ -185,11 +185,8 @@ class LocalBackend(Backend):
         return f"{self._refs}/{_checked_ref(name)}"
 
     def _lock(self, path: str) -> _RefLock:
-        lock = self._locks.get(path)
-        if lock is None:
-            with self._locks_guard:
-                lock = self._locks.setdefault(path, _RefLock(path))
-        return lock
+        # NOTE: thread locks are striped, not one per ref, so their number stays bounded.
+        return _RefLock(path, self._stripes[hash(path) % _LOCK_STRIPES])
 
     def get_ref(self, name: str) -> Ref:
         """Read a ref file."""
@@ -308,12 +305,13 @@ class _RefLock:
 
     The flock excludes other processes (the kernel drops it if the holder dies); the
     thread lock is needed too, since threads sharing one open file share its flock.
-    The lock file stays open for the life of the backend.
+    The lock file is open only while held: a server swaps refs of ever more versions,
+    and one descriptor kept per ref ran out of descriptors at ~20,000 versions.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, thread_lock: threading.Lock) -> None:
         self.lock_path = path + ".lock"
-        self._thread_lock = threading.Lock()
+        self._thread_lock = thread_lock
         self._fd: int | None = None
 
     def _open(self) -> int:
@@ -328,16 +326,19 @@ class _RefLock:
     def __enter__(self) -> None:
         self._thread_lock.acquire()
         try:
-            if self._fd is None:
-                self._fd = self._open()
+            self._fd = self._open()
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
             self._thread_lock.release()
             raise
 
     def __exit__(self, *exc: object) -> None:
         try:
             if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.close(self._fd)  # (closing drops the flock)
+                self._fd = None
         finally:
             self._thread_lock.release()

@@ -21,17 +21,25 @@ from typing import Any, Self
 
 from cas_dvid.datatypes.regions import Spatial
 from cas_dvid.errors import InvalidInputError
-from cas_dvid.objects import Kind, ObjectId, ObjectStore
-from cas_dvid.trees import MAX_VALUE_SIZE, Tree
+from cas_dvid.objects import ObjectStore
+from cas_dvid.trees import Tree
 from cas_dvid.versions import At, Instance, VersionService
+from cas_dvid.versions.values import (  # re-exported: the value encodings datatypes use
+    BLOB,
+    BLOB_TAGS,
+    INLINE,
+    JPEG_BLOB,
+    MAX_INLINE,
+    blob_value,
+    decode_values,
+    encode_value,
+    inline_payload,
+    inline_value,
+    value_ref,
+    value_tag,
+)
 
 TYPE_URL_ROOT = "github.com/janelia-flyem/dvid/datatype/"
-
-INLINE = 0x00
-BLOB = 0x01
-JPEG_BLOB = 0x02  # a blob holding a JPEG-coded image block (DVID's lossy "jpeg" compression)
-BLOB_TAGS = frozenset((BLOB, JPEG_BLOB))
-MAX_INLINE = MAX_VALUE_SIZE - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,65 +206,24 @@ def parse_tags(text: str) -> dict[str, str]:
     return tags
 
 
-def encode_value(store: ObjectStore, value: bytes) -> tuple[bytes, ObjectId | None]:
-    """Tree value for ``value``: inline when small, else the id of a blob object.
-
-    Returns the tree value and the blob's id when one was written.
-    """
-    if len(value) <= MAX_INLINE:
-        return bytes((INLINE,)) + value, None
-    oid = store.put(Kind.BLOB, value)
-    return bytes((BLOB,)) + oid, oid
-
-
-def blob_value(oid: ObjectId, tag: int = BLOB) -> bytes:
-    """Return the tree value naming blob ``oid`` (``JPEG_BLOB`` for a JPEG-coded block)."""
-    return bytes((tag,)) + oid
-
-
-def inline_value(payload: bytes) -> bytes:
-    """Return the tree value holding ``payload`` itself (at most ``MAX_INLINE`` bytes)."""
-    if len(payload) > MAX_INLINE:
-        raise InvalidInputError(f"inline value of {len(payload)} bytes is over {MAX_INLINE}")
-    return bytes((INLINE,)) + payload
-
-
-def inline_payload(value: bytes) -> bytes:
-    """Return the payload of an inline tree value."""
-    if value[:1] != bytes((INLINE,)):
-        raise InvalidInputError(f"expected an inline value, got tag {value[:1]!r}")
-    return value[1:]
-
-
-def decode_values(store: ObjectStore, values: list[bytes]) -> list[bytes]:
-    """Payloads for tree values, fetching blob objects in one batch."""
-    out: list[bytes | None] = [None] * len(values)
-    blob_pos, blob_ids = [], []
-    for i, v in enumerate(values):
-        ref = value_ref(v)
-        if v[:1] == bytes((INLINE,)):
-            out[i] = v[1:]
-        elif ref is not None:
-            blob_pos.append(i)
-            blob_ids.append(ref)
-        else:
-            raise InvalidInputError(f"unreadable stored value tag {v[:1]!r}")
-    for i, data in zip(blob_pos, store.get_many(blob_ids, Kind.BLOB), strict=True):
-        out[i] = bytes(data)
-    return out  # type: ignore[return-value]
-
-
-def value_ref(value: bytes) -> ObjectId | None:
-    """Return the blob id a tree value points at, if any (sync and gc walk these).
-
-    Every datatype stores values as a tag byte and a payload: ``INLINE`` bytes, or a
-    32-byte blob id under one of ``BLOB_TAGS``; this is the one place that knows.
-    """
-    if len(value) == 33 and value[0] in BLOB_TAGS:
-        return ObjectId(value[1:])
-    return None
-
-
-def value_tag(value: bytes) -> int:
-    """Return the tag byte of a tree value (``INLINE``, ``BLOB`` or ``JPEG_BLOB``)."""
-    return value[0]
+__all__ = [
+    "BLOB",
+    "BLOB_TAGS",
+    "INLINE",
+    "JPEG_BLOB",
+    "MAX_INLINE",
+    "Context",
+    "DataType",
+    "TypeService",
+    "blob_value",
+    "decode_values",
+    "encode_value",
+    "inline_payload",
+    "inline_value",
+    "parse_bool",
+    "parse_instance_config",
+    "parse_settings",
+    "parse_tags",
+    "value_ref",
+    "value_tag",
+]

@@ -159,6 +159,8 @@ def record_transfer(
     transfer, so what arrives adds to what it had (a complete version stays complete).
     """
     entries = dict(_entries(repo))
+    if boxes is None and not entries:
+        return  # a whole transfer into a repo with no partial version: nothing to note
     own = dict(entries.get(uuid, {}))
     if boxes is None:
         parents = [p for p in repo.nodes[uuid].parents if p in repo.nodes]

@@ -11,9 +11,10 @@ from cas_dvid.sync.abc import Peer, update_incomplete
 from cas_dvid.sync.ops import Report, fill_report, start_counters
 from cas_dvid.sync.publish import published
 from cas_dvid.sync.records import load_commits, merge_record, spatial
+from cas_dvid.sync.tables import PeerRecords
 from cas_dvid.sync.transfer import Options, Walker
 from cas_dvid.trees import EMPTY_ROOT
-from cas_dvid.versions import Instance, Repo
+from cas_dvid.versions import Instance, Node, Repo
 from cas_dvid.versions.refs import (
     HEAD_PREFIX,
     INCOMPLETE_REF,
@@ -21,7 +22,6 @@ from cas_dvid.versions.refs import (
     incomplete_ids,
     parse_head_ref,
     published_ref,
-    read_repo,
     repo_ref,
     repo_roots,
     uuid_ref,
@@ -30,11 +30,13 @@ from cas_dvid.versions.refs import (
 Root = tuple[ObjectId, KeyFilter | None]
 
 
-def _open_roots(repo: Repo, heads: dict[str, bytes], filters: _Filters) -> list[Root]:
+def _open_roots(
+    repo: Repo, nodes: dict[str, Node], heads: dict[str, bytes], filters: _Filters
+) -> list[Root]:
     """Roots of open versions: their heads, or the roots they started from."""
     out = []
     live = {i.data_uuid: i for i in repo.instances.values()}
-    for u, node in repo.nodes.items():
+    for u, node in nodes.items():
         for d, inst in live.items():
             value = heads.get(head_ref(u, d))
             if value is not None and len(value) == 33:
@@ -60,12 +62,14 @@ class _Filters:
 def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
     """Copy every repo, version, head and published snapshot of ``src`` into ``dst``."""
     t0 = start_counters(src, dst)
-    records = {root: read_repo(src, root) for root in repo_roots(src)}
+    src_records = PeerRecords(src)
+    records = {root: src_records.read(root) for root in repo_roots(src)}
+    every = {root: r.all_nodes() for root, r in records.items()}  # one table scan each
     head_names = [
         n
         for n in src.list_refs(HEAD_PREFIX)
         if (nd := parse_head_ref(n)) is not None
-        and any(nd[0] in r.nodes and r.instance_by_data_uuid(nd[1]) for r in records.values())
+        and any(nd[0] in every[k] and r.instance_by_data_uuid(nd[1]) for k, r in records.items())
     ]
     heads = (
         {n: r.value for n, r in src.get_refs(head_names).items() if r is not None}
@@ -76,20 +80,21 @@ def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
     cids = sorted(
         {
             parse_object_id(n.commit)
-            for r in records.values()
-            for n in r.nodes.values()
+            for nodes in every.values()
+            for n in nodes.values()
             if n.locked and n.commit
         }
         | {m.commit for m in pins.values()}
     )
     names = [repo_ref(root) for root in records]
     refs, have = dst.negotiate([*names, INCOMPLETE_REF], cids)
+    dst_records = PeerRecords(dst)
     for root, repo in records.items():  # NOTE: conflicts fail before any send
         before = refs[repo_ref(root)]
         merge_record(
-            None if before is None else Repo.from_json(before.value),
+            None if before is None else dst_records.parse(before.value),
             repo,
-            list(repo.nodes),
+            list(every[root]),
             list(repo.instances.values()),
         )
     todo = [c for c, h in zip(cids, have, strict=True) if not h]
@@ -97,9 +102,9 @@ def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
     roots: list[Root] = []
     filters = _Filters()
     partial: set[ObjectId] = set()
-    for repo in records.values():
+    for root, repo in records.items():
         live = {i.data_uuid: i for i in repo.instances.values() if i.versioned}
-        for u, n in repo.nodes.items():
+        for u, n in every[root].items():
             cid = parse_object_id(n.commit) if n.locked and n.commit else None
             if cid in commits:
                 for d, r in commits[cid][0].roots.items():
@@ -107,7 +112,7 @@ def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
                         roots.append((parse_object_id(r), filters.get(repo, u, live[d])))
                         if roots[-1][1] is not None:
                             partial.add(cid)
-        roots += _open_roots(repo, heads, filters)
+        roots += _open_roots(repo, every[root], heads, filters)
     for m in pins.values():
         if m.commit in commits:
             roots += [(r, None) for r in m.roots.values()]
@@ -118,31 +123,35 @@ def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
     walker.sender.put([(m.id, m.stored()) for m in pins.values()])
     if partial or result.incomplete or result.complete:
         update_incomplete(dst, partial | result.incomplete, result.complete)
-    report = Report(src.url, dst.url, versions=[u for r in records.values() for u in r.nodes])
-    report.refs_moved = _move_refs(
-        dst, records, heads, {published_ref(c): m.raw for c, m in pins.items()}
-    )
+    report = Report(src.url, dst.url, versions=[u for nodes in every.values() for u in nodes])
+    pinned = {published_ref(c): m.raw for c, m in pins.items()}
+    report.refs_moved = _move_refs(dst_records, records, every, heads, pinned)
     fill_report(report, walker, len(commits), dst, src, t0)
     return report
 
 
 def _move_refs(
-    dst: Peer, records: dict[str, Repo], heads: dict[str, bytes], pins: dict[str, bytes]
+    dst_records: PeerRecords,
+    records: dict[str, Repo],
+    every: dict[str, dict[str, Node]],
+    heads: dict[str, bytes],
+    pins: dict[str, bytes],
 ) -> bool:
+    dst = dst_records.peer
     moved = False
     for name, value in {**heads, **pins}.items():
         moved |= _create(dst, name, value)
     for root, repo in records.items():
-        for u in sorted(repo.nodes):
+        for u in sorted(every[root]):
             moved |= _create(dst, uuid_ref(u), root.encode())
         for _ in range(100):
             ref = dst.get_ref(repo_ref(root))
-            before = None if ref is None else Repo.from_json(ref.value)
+            before = None if ref is None else dst_records.parse(ref.value)
             merged, _, _ = merge_record(
-                before, repo, list(repo.nodes), list(repo.instances.values())
+                before, repo, list(every[root]), list(repo.instances.values())
             )
             _copy_regions(merged, repo)
-            raw = merged.to_json()
+            raw = dst_records.encode(merged)
             if ref is not None and raw == ref.value:
                 break
             try:

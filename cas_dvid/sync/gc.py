@@ -19,6 +19,11 @@ only tree nodes, commits and manifests, never blobs (a leaf names its blobs):
   survived the last run whole, so marking stops there.  Cost follows the new
   objects, not the store.
 
+Repo records name node tables (versions/nodetable.py), replaced by every DAG
+operation; they are marked on every run but are not roots in the sense above, so
+commits and new versions do not force a full mark.  The table nodes an operation
+replaced are old by the next run, so only a full run removes them (a few KiB each).
+
 The last completed run leaves ``gc/last`` naming a state object with its roots.
 Concurrent writers: new objects are safe (grace period, and they are not in the
 listing).  A writer that re-creates, byte for byte, an old object that is garbage in
@@ -42,8 +47,10 @@ from cas_dvid.objects import Codec, Kind, ObjectId, ObjectStore, parse_object_id
 from cas_dvid.objects.codec import HEADER_SIZE, decode, parse_header
 from cas_dvid.sync.publish import Manifest
 from cas_dvid.sync.walk import NodeDecoder, node_refs
-from cas_dvid.trees import EMPTY_ROOT
-from cas_dvid.versions import Commit, Repo
+from cas_dvid.trees import EMPTY_ROOT, Tree
+from cas_dvid.versions import Commit
+from cas_dvid.versions.nodestore import ObjectNodeStore
+from cas_dvid.versions.records import Records
 from cas_dvid.versions.refs import (
     GC_REF,
     HEAD_PREFIX,
@@ -175,19 +182,26 @@ class _Marker:
         return []
 
 
-def collect_roots(store: ObjectStore) -> set[ObjectId]:
-    """Every id a ref reaches directly: commits, tree roots, manifests (gc's state aside)."""
+def collect_roots(store: ObjectStore) -> tuple[set[ObjectId], set[ObjectId]]:
+    """Return the ids refs reach directly: (commits, tree roots, manifests; node tables).
+
+    Repo records' node tables come apart: every DAG operation replaces its repo's
+    table, which must not make the next run a full one (see ``collect``).
+    """
     backend = store.backend
+    records = Records(store, Tree(ObjectNodeStore(store)))
     roots: set[ObjectId] = set()
+    tables: set[ObjectId] = set()
     live: set[tuple[str, str]] = set()
     for name in backend.list_refs(REPO_PREFIX):
         try:
-            repo = Repo.from_json(backend.get_ref(name).value)
+            repo = records.parse(backend.get_ref(name).value)
         except NotFoundError:
             continue
+        tables.add(repo.locked)
         datas = {i.data_uuid for i in repo.instances.values()}
         versioned = {i.data_uuid for i in repo.instances.values() if i.versioned}
-        for u, node in repo.nodes.items():
+        for u, node in repo.all_nodes().items():
             live.update((u, d) for d in datas)
             if node.locked and node.commit:
                 cid = parse_object_id(node.commit)
@@ -214,7 +228,8 @@ def collect_roots(store: ObjectStore) -> set[ObjectId]:
             continue
         roots.update([m.id, m.commit, *m.roots.values()])
     roots.discard(EMPTY_ROOT)
-    return roots
+    tables.discard(EMPTY_ROOT)
+    return roots, tables
 
 
 def _load_state(store: ObjectStore) -> tuple[ObjectId, dict[str, Any]] | None:
@@ -280,7 +295,7 @@ def collect(
             progress(1)
     report.listed = len(listing)
     report.listed_bytes = sum(s for s, _ in listing.values())
-    roots = collect_roots(store)
+    roots, tables = collect_roots(store)
     loaded = _load_state(store)
     state = None if full else loaded
     window = -float("inf")
@@ -297,14 +312,15 @@ def collect(
         return info is None or info[1] >= window or oid in recheck
 
     marker = _Marker(store, expand)
-    marker.mark(roots | ({loaded[0]} if loaded is not None else set()))
+    marker.mark(roots | tables | ({loaded[0]} if loaded is not None else set()))
     young = [o for o, (_, m) in listing.items() if m >= cutoff]
     report.young = len(young)
     marker.follow_commits = True
     by_young = marker.mark(young)
     marker.follow_commits = False
     pinned_old = {o for o in by_young if o in listing and listing[o][1] < cutoff}
-    marker.mark(collect_roots(store) - roots)  # roots that moved while we marked
+    moved, moved_tables = collect_roots(store)  # roots that moved while we marked
+    marker.mark((moved - roots) | (moved_tables - tables))
     candidates = [
         o for o, (_, m) in listing.items() if m < cutoff and (m >= window or o in recheck)
     ]

@@ -23,6 +23,7 @@ from cas_dvid.sync.records import (
     select_instances,
     spatial,
 )
+from cas_dvid.sync.tables import PeerRecords
 from cas_dvid.sync.transfer import Options, Walker, WalkResult
 from cas_dvid.versions import Commit, Instance, Repo
 from cas_dvid.versions.refs import INCOMPLETE_REF, incomplete_ids, repo_ref, uuid_ref
@@ -133,7 +134,9 @@ def transfer_version(
     cids = [commit_id(sel.repo, u) for u in sel.nodes]
     name = repo_ref(sel.repo.root)
     refs, have = dst.negotiate([name, INCOMPLETE_REF], cids)
-    dst_repo = None if refs[name] is None else Repo.from_json(refs[name].value)  # type: ignore[union-attr]
+    dst_records = PeerRecords(dst)
+    dst_ref = refs[name]
+    dst_repo = None if dst_ref is None else dst_records.parse(dst_ref.value)
     merge_record(
         dst_repo, sel.repo, sel.nodes, sel.instances
     )  # NOTE: conflicts fail before any send
@@ -217,10 +220,11 @@ def _move_refs(
     ``known`` is the record as negotiated: the first attempt trusts it (a stale one
     only costs a lost swap and a retry), so a no-op transfer adds no round trip.
     """
+    records = PeerRecords(dst)
     name = repo_ref(sel.repo.root)
     for attempt in range(MAX_REF_ATTEMPTS):
         ref = known if attempt == 0 else dst.get_ref(name)
-        before = None if ref is None else Repo.from_json(ref.value)
+        before = None if ref is None else records.parse(ref.value)
         merged, new_nodes, new_insts = merge_record(before, sel.repo, sel.nodes, sel.instances)
         for u in sel.nodes:
             for inst in sel.instances:
@@ -228,7 +232,7 @@ def _move_refs(
                 _partial.record_transfer(
                     merged, u, inst.data_uuid, state[(u, inst.data_uuid)], existed=existed
                 )
-        raw = merged.to_json()
+        raw = records.encode(merged)
         if ref is not None and raw == ref.value:
             return False
         _index(dst, new_nodes, sel.repo.root)

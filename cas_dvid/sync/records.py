@@ -15,9 +15,9 @@ from cas_dvid.datatypes.regions import Spatial
 from cas_dvid.errors import ConflictError, InvalidInputError
 from cas_dvid.objects import ObjectId, parse_object_id
 from cas_dvid.sync.abc import Peer
+from cas_dvid.sync.tables import PeerRecords
 from cas_dvid.sync.walk import verified
 from cas_dvid.versions import Commit, Instance, Repo
-from cas_dvid.versions.refs import Resolver
 
 
 def spatial(inst: Instance) -> Spatial | None:
@@ -27,7 +27,7 @@ def spatial(inst: Instance) -> Spatial | None:
 
 def resolve(peer: Peer, spec: str) -> tuple[Repo, str]:
     """Resolve a DVID UUID spec (prefix, ``uuid:branch``, ``~N``) on ``peer``: (record, node)."""
-    return Resolver(peer).resolve(spec)
+    return PeerRecords(peer).resolve(spec)
 
 
 def load_commits(peer: Peer, ids: list[ObjectId]) -> dict[ObjectId, tuple[Commit, bytes]]:
@@ -97,31 +97,29 @@ def merge_record(
         )
     )
     new_insts = _merge_instances(out, instances)
-    keep = set(out.nodes) | set(nodes)
-    used = {n.version_id for n in out.nodes.values()}
+    # NOTE: a receiver whose node table is the sender's holds every locked node already:
+    # a no-op push then reads no table node (over HTTP that would be round trips).
+    same_table = dst is not None and dst.locked == src.locked
+    batch = set(nodes)
+    next_id = out.next_version_id
     new_nodes: set[str] = set()
     for u in nodes:
         s = src.nodes[u]
-        have = out.nodes.get(u)
-        if have is not None:
-            _same_version(u, have.locked, have.commit, s.locked, s.commit)
+        if same_table and s.locked:
+            continue
+        mine = out.nodes.get(u)
+        if mine is not None:
+            _same_version(u, mine.locked, mine.commit, s.locked, s.commit)
             continue
         node = copy.deepcopy(s)
-        node.parents = [p for p in s.parents if p in keep]
-        node.children = [c for c in s.children if c in out.nodes]
-        if node.version_id in used:
-            node.version_id = max(used | {out.next_version_id - 1}) + 1
-        used.add(node.version_id)
+        node.parents = [p for p in s.parents if p in batch or p in out.nodes]
+        node.children = []  # (a view: children follow from the nodes' parents)
+        if node.version_id < next_id and out.nodes.version_taken(node.version_id):
+            node.version_id = next_id  # (ids at or past next_id are free)
+        next_id = max(next_id, node.version_id + 1)
         out.nodes[u] = node
         new_nodes.add(u)
-        for p in node.parents:
-            if p in out.nodes and u not in out.nodes[p].children:
-                out.nodes[p].children.append(u)
-    for u in new_nodes:  # children that arrived in this same batch
-        out.nodes[u].children = [c for c in src.nodes[u].children if c in out.nodes]
-    out.next_version_id = max(
-        [out.next_version_id, *(n.version_id + 1 for n in out.nodes.values())]
-    )
+    out.next_version_id = next_id
     return out, new_nodes, new_insts
 
 

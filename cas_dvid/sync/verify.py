@@ -20,10 +20,11 @@ from cas_dvid.objects import Kind, ObjectId, parse_object_id, to_hex
 from cas_dvid.sync.abc import Peer
 from cas_dvid.sync.publish import published
 from cas_dvid.sync.records import resolve, spatial
+from cas_dvid.sync.tables import PeerRecords
 from cas_dvid.sync.walk import NodeDecoder, child_tasks, leaf_blobs, verified
 from cas_dvid.trees import EMPTY_ROOT
 from cas_dvid.versions import Commit, Repo
-from cas_dvid.versions.refs import head_ref, read_repo, repo_roots
+from cas_dvid.versions.refs import head_ref, repo_roots
 
 BATCH = 16
 Item = tuple[ObjectId, bytes | None, KeyFilter | None, str]  # id, range start, filter, role
@@ -256,10 +257,12 @@ def verify_all(
 ) -> VerifyReport:
     """Every version of every repo, and every published snapshot, in the store."""
     checker = Checker(peer, workers=workers, progress=progress)
+    records = PeerRecords(peer)
     for root in repo_roots(peer):
-        repo = read_repo(peer, root)
-        checker.trees(_repo_roots(checker, repo, repo.nodes))
-        checker.report.versions += list(repo.nodes)
+        repo = records.read(root)
+        nodes = list(repo.all_nodes())
+        checker.trees([(repo.locked, None), *_repo_roots(checker, repo, nodes)])
+        checker.report.versions += nodes
     for cid, pin in published(peer).items():
         checker.commits([parse_object_id(cid)])
         checker.trees((r, None) for r in pin.roots.values())

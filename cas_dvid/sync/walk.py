@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from cas_dvid.datatypes.base import value_ref
 from cas_dvid.datatypes.regions import KeyFilter
 from cas_dvid.errors import CorruptObjectError, NotFoundError
 from cas_dvid.objects import Kind, ObjectId, content_id, to_hex
 from cas_dvid.objects.codec import decode
 from cas_dvid.objects.ids import BytesLike
 from cas_dvid.trees import Node, Tree
+from cas_dvid.versions.values import value_ref
 
 Task = tuple[ObjectId, bytes | None, KeyFilter | None]
 """A subtree to visit: its root id, the key its range starts after, and its filter."""

@@ -2,7 +2,8 @@
 
 from cas_dvid.versions.commits import Commit
 from cas_dvid.versions.dag import MergeConflictError
-from cas_dvid.versions.model import At, Instance, Node, Repo, new_uuid, now
+from cas_dvid.versions.model import At, Instance, Repo, new_uuid, now
+from cas_dvid.versions.node import Node
 from cas_dvid.versions.service import VersionService
 
 __all__ = [

@@ -10,7 +10,8 @@ from cas_dvid.objects import to_hex
 from cas_dvid.trees import EMPTY_ROOT
 from cas_dvid.versions.commits import Commit, save_commit
 from cas_dvid.versions.data import DataAccess, root_of
-from cas_dvid.versions.model import At, Instance, Node, Repo, new_uuid, now
+from cas_dvid.versions.model import At, Instance, Repo, new_uuid, now
+from cas_dvid.versions.node import Node
 from cas_dvid.versions.records import MAX_CAS_ATTEMPTS, Records, check_uuid
 from cas_dvid.versions.refs import branch_leaf
 
@@ -87,7 +88,7 @@ class Dag:
             children = [r.nodes[c] for c in parent.children if c in r.nodes]
             if same and any(n.branch == name for n in children):
                 raise InvalidInputError("branch already exists with given name")
-            if not same and any(n.branch == branch for n in r.nodes.values()):
+            if not same and r.nodes.on_branch(name):
                 raise InvalidInputError("branch already exists with given name")
             _add_node(r, child, [at.uuid], name, note, self.data.commit_roots(r, at.uuid))
 
@@ -250,9 +251,7 @@ def _add_node(
         created=t,
         updated=t,
     )
-    repo.next_version_id += 1
-    for p in parents:
-        repo.nodes[p].children.append(uuid)
+    repo.next_version_id += 1  # (parents' children follow from this node's parents)
 
 
 def common_ancestor(repo: Repo, group: list[str], other: str) -> str:

@@ -1,17 +1,28 @@
-"""The repo record: DAG nodes and data instances, kept as one JSON ref per repo."""
+"""The repo record: metadata, instances and open nodes in one JSON ref; locked nodes in a table.
+
+Format 2 (this): ``open`` holds the open nodes, ``locked`` names the node table (a
+Merkle tree, see nodetable.py).  Format 1 (earlier stores) held every node in the
+record; it is read as it is, and written as format 2 at its next change.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from cas_dvid.errors import CorruptObjectError, NotFoundError
+from cas_dvid.objects import ObjectId, parse_object_id, to_hex
+from cas_dvid.trees import EMPTY_ROOT
+from cas_dvid.versions.node import Node
+from cas_dvid.versions.nodetable import NodeTable, RepoNodes
 
-REPO_FORMAT = 1
+REPO_FORMAT = 2
+READ_FORMATS = (1, 2)
 FIRST_MUTATION_ID = 1_000_000_000
 _UUID_RE = re.compile(r"[0-9a-f]{32}")
 
@@ -51,24 +62,6 @@ class Instance:
 
 
 @dataclass(slots=True)
-class Node:
-    """A version node. Unlocked nodes carry the roots they started from; locked ones a commit."""
-
-    uuid: str
-    version_id: int
-    branch: str = ""
-    note: str = ""
-    log: list[str] = field(default_factory=list)
-    locked: bool = False
-    commit: str | None = None  # hex id of the commit object, once locked
-    parents: list[str] = field(default_factory=list)
-    children: list[str] = field(default_factory=list)
-    start: dict[str, str] = field(default_factory=dict)  # data_uuid -> root hex
-    created: str = ""
-    updated: str = ""
-
-
-@dataclass(slots=True)
 class Repo:
     """Everything mutable about a repo except the heads of unlocked nodes."""
 
@@ -78,7 +71,8 @@ class Repo:
     log: list[str] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
     instances: dict[str, Instance] = field(default_factory=dict)
-    nodes: dict[str, Node] = field(default_factory=dict)
+    nodes: RepoNodes = field(default_factory=lambda: RepoNodes({}))
+    locked: ObjectId = EMPTY_ROOT
     next_version_id: int = 1
     mutation_id: int = FIRST_MUTATION_ID
     created: str = ""
@@ -88,9 +82,9 @@ class Repo:
         """Return the node ``uuid`` (it must belong to this repo)."""
         return self.nodes[uuid]
 
-    def by_version_id(self) -> dict[int, str]:
-        """VersionID -> UUID."""
-        return {n.version_id: u for u, n in self.nodes.items()}
+    def all_nodes(self) -> dict[str, Node]:
+        """Return every node (one scan of the node table)."""
+        return self.nodes.items_all()
 
     def instance_by_data_uuid(self, data_uuid: str) -> Instance | None:
         """Return the instance with this data UUID, if it still exists."""
@@ -114,23 +108,55 @@ class Repo:
         return dist
 
     def to_json(self) -> bytes:
-        """Return the stored form (sorted keys, so equal repos serialise equally)."""
-        doc = asdict(self)
-        doc["format"] = REPO_FORMAT
+        """Return the stored form (sorted keys, so equal repos serialise equally).
+
+        Locked nodes must have been written to the node table first (records do it).
+        """
+        doc = {
+            "format": REPO_FORMAT,
+            "root": self.root,
+            "alias": self.alias,
+            "description": self.description,
+            "log": self.log,
+            "properties": self.properties,
+            "instances": {k: asdict(v) for k, v in self.instances.items()},
+            "open": {k: asdict(v) for k, v in self.nodes.open.items()},
+            "locked": to_hex(self.locked),
+            "next_version_id": self.next_version_id,
+            "mutation_id": self.mutation_id,
+            "created": self.created,
+            "updated": self.updated,
+        }
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> Repo:
-        """Parse the stored form."""
+    def from_json(cls, raw: bytes, table: TableOpener | None = None) -> Repo:
+        """Parse the stored form; ``table`` opens the node table a format 2 record names."""
         try:
             doc = json.loads(raw)
-            if doc.pop("format", None) != REPO_FORMAT:
-                raise ValueError("unknown repo format")
+            fmt = doc.pop("format", None)
+            if fmt not in READ_FORMATS:
+                raise ValueError(f"unknown repo format {fmt}")
             doc["instances"] = {k: Instance(**v) for k, v in doc["instances"].items()}
-            doc["nodes"] = {k: Node(**v) for k, v in doc["nodes"].items()}
-            return cls(**doc)
+            if fmt == 1:
+                nodes = {k: Node(**v) for k, v in doc.pop("nodes").items()}
+                opened = RepoNodes({k: n for k, n in nodes.items() if not n.locked})
+                for k, n in nodes.items():
+                    if n.locked:
+                        opened[k] = n  # written to a table at the next save
+                return cls(nodes=opened, **doc)
+            locked = parse_object_id(doc.pop("locked"))
+            open_nodes = {k: Node(**v) for k, v in doc.pop("open").items()}
+            if locked != EMPTY_ROOT and table is None:
+                raise ValueError("a format 2 record needs its node table")
+            nodes_table = table(locked) if table is not None else None
+            return cls(nodes=RepoNodes(open_nodes, nodes_table), locked=locked, **doc)
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptObjectError(f"unreadable repo record: {exc}") from exc
+
+
+TableOpener = Callable[[ObjectId], NodeTable]
+"""Opens the node table with a given root (over a store, or a sync peer)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from cas_dvid.backends import Backend
 from cas_dvid.errors import ConflictError, InvalidInputError, LockedError, NotFoundError
-from cas_dvid.versions.model import At, Instance, Node, Repo, is_full_uuid, new_uuid, now
+from cas_dvid.objects import ObjectId, ObjectStore
+from cas_dvid.trees import Tree
+from cas_dvid.versions.model import At, Instance, Repo, is_full_uuid, new_uuid, now
+from cas_dvid.versions.node import Node
+from cas_dvid.versions.nodetable import NodeTable, StoreBlobs, apply_changes
 from cas_dvid.versions.refs import Resolver, read_ref, repo_ref, repo_roots, uuid_ref
 
 MAX_CAS_ATTEMPTS = 200
@@ -21,11 +24,27 @@ class Records:
     is never parsed twice.
     """
 
-    def __init__(self, backend: Backend, *, metadata_ttl: float = 0.0) -> None:
-        self.backend = backend
+    def __init__(self, store: ObjectStore, tree: Tree, *, metadata_ttl: float = 0.0) -> None:
+        self.store = store
+        self.backend = store.backend
+        self.tree = tree
+        self.blobs = StoreBlobs(store)
         self.metadata_ttl = metadata_ttl
         self._cache: dict[str, tuple[bytes, Repo, float]] = {}
-        self.resolver = Resolver(backend, self.load)
+        self.resolver = Resolver(self.backend, self.load)
+
+    def table(self, root: ObjectId) -> NodeTable:
+        """Return the node table with ``root`` in this store."""
+        return NodeTable(self.tree, self.blobs, root)
+
+    def parse(self, raw: bytes) -> Repo:
+        """Return the repo a stored record holds."""
+        return Repo.from_json(raw, self.table)
+
+    def encode(self, repo: Repo) -> bytes:
+        """Return the record of ``repo``, its changed locked nodes written to its table first."""
+        repo.locked = apply_changes(self.tree, self.blobs, repo.locked, repo.nodes).root
+        return repo.to_json()
 
     # -- reading ---------------------------------------------------------------------
 
@@ -45,7 +64,7 @@ class Records:
         if cached is not None and cached[0] == ref.value:
             self._cache[root] = (ref.value, cached[1], time.monotonic())
             return cached[1]
-        repo = Repo.from_json(ref.value)
+        repo = self.parse(ref.value)
         self._cache[root] = (ref.value, repo, time.monotonic())
         return repo
 
@@ -81,10 +100,10 @@ class Records:
             ref = read_ref(self.backend, name)
             if ref is None:
                 raise NotFoundError(f"could not find repo with root {root}")
-            repo = Repo.from_json(ref.value)
+            repo = self.parse(ref.value)
             change(repo)
             repo.updated = now()
-            raw = repo.to_json()
+            raw = self.encode(repo)
             try:
                 self.backend.cas_ref(name, ref.token, raw)
             except ConflictError:
@@ -104,7 +123,7 @@ class Records:
         repo = Repo(root=uuid, alias=alias, description=description, created=t, updated=t)
         repo.nodes[uuid] = Node(uuid=uuid, version_id=1, created=t, updated=t)
         repo.next_version_id = 2
-        self.backend.cas_ref(repo_ref(uuid), None, repo.to_json())
+        self.backend.cas_ref(repo_ref(uuid), None, self.encode(repo))
         return uuid
 
     def delete(self, root: str) -> None:

@@ -5,9 +5,10 @@ spells their names:
 
 - ``store``: the store's format record, written by ``init``;
 - ``repos/<root>``: a repo's record (its DAG and instances), JSON;
-- ``uuids/<uuid>``: the UUID index, one ref per version naming its repo's root, so a
-  UUID prefix resolves by listing ``uuids/<prefix>`` (cost follows the matches, not
-  the number of repos);
+- ``uuids/<first two characters>/<uuid>``: the UUID index, one ref per version naming
+  its repo's root, so a UUID prefix resolves by listing ``uuids/<ab>/<prefix>``: one
+  shard of 1/256 of the versions on a local store, a prefix listing on S3 (store
+  format 2; format 1 stores kept ``uuids/<uuid>`` and are moved on open);
 - ``heads/<node uuid>/<data uuid>``: the tree root of an instance at an open version;
 - ``published/<commit id>``: the manifest of a published snapshot (a gc pin);
 - ``gc/last``: gc's state after its last completed run;
@@ -49,8 +50,18 @@ def repo_ref(root: str) -> str:
 
 
 def uuid_ref(uuid: str) -> str:
-    """Ref name of a version's entry in the UUID index."""
-    return UUID_PREFIX + uuid
+    """Return the ref name of a version's entry in the UUID index."""
+    return f"{UUID_PREFIX}{uuid[:2]}/{uuid}"
+
+
+def uuid_listing(prefix: str) -> str:
+    """Return the ref prefix whose listing finds the versions whose UUID starts with ``prefix``."""
+    return f"{UUID_PREFIX}{prefix[:2]}/{prefix}" if len(prefix) >= 2 else UUID_PREFIX + prefix
+
+
+def uuid_of_ref(name: str) -> str:
+    """Return the UUID a UUID index ref name is for."""
+    return name.rpartition("/")[2]
 
 
 def head_ref(node_uuid: str, data_uuid: str) -> str:
@@ -160,7 +171,7 @@ def split_spec(spec: str) -> tuple[str, str | None, int]:
 def branch_leaf(repo: Repo, branch: str) -> str:
     """Return the newest node on ``branch`` that has no child on the same branch."""
     name = "" if branch == "master" else branch
-    on = [n for n in repo.nodes.values() if n.branch == name]
+    on = repo.nodes.on_branch(name)
     leaves = [
         n
         for n in on
@@ -244,7 +255,7 @@ class Resolver:
         if ref is not None:
             self._roots[prefix] = ref.value.decode()
             return prefix, self._roots[prefix]
-        hits = [n[len(UUID_PREFIX) :] for n in self.src.list_refs(uuid_ref(prefix))]
+        hits = [uuid_of_ref(n) for n in self.src.list_refs(uuid_listing(prefix))]
         if prefix in hits:  # an exact name wins (a tag "v1" beside a tag "v10")
             hits = [prefix]
         if len(hits) > 1:

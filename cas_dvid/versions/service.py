@@ -33,9 +33,9 @@ class VersionService:
         self, store: ObjectStore, *, metadata_ttl: float = 0.0, show_key: KeyRenderer = hex_key
     ) -> None:
         self.store = store
-        self.records = Records(store.backend, metadata_ttl=metadata_ttl)
-        self.edits = RepoEdits(self.records)
         self.data = DataAccess(store)
+        self.records = Records(store, self.data.tree, metadata_ttl=metadata_ttl)
+        self.edits = RepoEdits(self.records)
         self.dag = Dag(self.records, self.data, show_key)
         self.tree = self.data.tree
 

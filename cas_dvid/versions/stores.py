@@ -7,9 +7,10 @@ import time
 
 from cas_dvid.backends import Backend, open_backend
 from cas_dvid.errors import BackendError, ConflictError, NotFoundError
-from cas_dvid.versions.refs import STORE_REF
+from cas_dvid.versions.refs import STORE_REF, UUID_PREFIX, read_ref, uuid_ref
 
-STORE_FORMAT = 1
+STORE_FORMAT = 2
+"""2: the UUID index sharded by the first two characters (1: ``uuids/<uuid>``)."""
 
 
 def init_store(url: str) -> tuple[Backend, bool]:
@@ -32,11 +33,44 @@ def check_store(backend: Backend) -> dict[str, object]:
         raise BackendError(
             f"{backend.url} is not an initialised cas_dvid store; run init"
         ) from None
+    if meta.get("format") == 1:
+        meta = _upgrade_from_1(backend, meta)
     if meta.get("format") != STORE_FORMAT:
         raise BackendError(
             f"{backend.url} has store format {meta.get('format')}, expected {STORE_FORMAT}"
         )
     return dict(meta)
+
+
+def _upgrade_from_1(backend: Backend, meta: dict[str, object]) -> dict[str, object]:
+    """Move a format 1 store's UUID index into shards, then mark the store format 2.
+
+    Idempotent and safe to race: each entry is created in its shard before the flat
+    one goes, and the store ref moves last.
+    """
+    for name in list(backend.list_refs(UUID_PREFIX)):
+        uuid = name[len(UUID_PREFIX) :]
+        if "/" in uuid:
+            continue
+        ref = read_ref(backend, name)
+        if ref is None:
+            continue
+        try:
+            backend.cas_ref(uuid_ref(uuid), None, ref.value)
+        except ConflictError:
+            pass
+        try:
+            backend.delete_ref(name, ref.token)
+        except (ConflictError, NotFoundError):
+            pass
+    upgraded = {**meta, "format": STORE_FORMAT}
+    current = read_ref(backend, STORE_REF)
+    if current is not None and json.loads(current.value).get("format") == 1:
+        try:
+            backend.cas_ref(STORE_REF, current.token, json.dumps(upgraded).encode())
+        except ConflictError:
+            pass
+    return upgraded
 
 
 def open_store_backend(url: str) -> Backend:
