@@ -278,7 +278,9 @@ class BodyHandlers:
         missing_msg = "ERROR: DVID requires label ID to follow 'sparsevol' command"
         label = label_arg(args, missing_msg, AS_SPARSEVOL)
         found = self.index.volumes.exists(at, inst, label, sparse_query(req, lay_scale=False))
-        resp.content_type = "text/html"
+        # NOTE: DVID sets text/html on both; a 204 may carry no Content-Type (WSGI).
+        if found:
+            resp.content_type = "text/html"
         resp.status = falcon.HTTP_200 if found else falcon.HTTP_204
 
     def get_by_point(self, req: Req, resp: Resp, at: At, inst: Instance, args: list[str]) -> None:
