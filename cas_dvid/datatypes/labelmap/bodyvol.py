@@ -21,6 +21,7 @@ kernels see a 0/1 volume.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -221,9 +222,23 @@ class BodyVolumes:
 
 
 def member_volume(parts: BlockParts, members: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    """Decode a Block as 1 where its label is in ``members`` (sorted), 0 elsewhere."""
-    flags = np.isin(parts.labels, members).astype(np.uint64)
-    return decode_block(dataclasses.replace(parts, labels=flags))
+    """Decode a Block as 1 where its label is in ``members`` (sorted), 0 elsewhere.
+
+    Returns a read-only shared array when every label of the Block is a member.
+    """
+    at = np.searchsorted(members, parts.labels)
+    flags = members[np.minimum(at, len(members) - 1)] == parts.labels
+    if flags.all():
+        return _ones(parts.shape)
+    return decode_block(dataclasses.replace(parts, labels=flags.astype(np.uint64)))
+
+
+@functools.cache
+def _ones(shape: tuple[int, int, int]) -> NDArray[np.uint64]:
+    # PERF: interior blocks of a big body need no decoding; the kernels only read this.
+    ones = np.ones(shape, np.uint64)
+    ones.flags.writeable = False
+    return ones
 
 
 def compress(data: bytes, compression: str) -> bytes:
