@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +25,7 @@ from cas_dvid.datatypes.labelmap.bodies import serialize
 from cas_dvid.datatypes.labelmap.bodyvol import SparseQuery, SparseVol
 from cas_dvid.datatypes.labelmap.labelindex import parse_label_index, parse_label_indices
 from cas_dvid.datatypes.labelmap.sparsevol import Bounds, parse_bounds
-from cas_dvid.errors import InvalidInputError, MissingDataError
+from cas_dvid.errors import CasDvidError, InvalidInputError, MissingDataError
 from cas_dvid.proto.labelops_pb2 import MappingOps
 from cas_dvid.versions import At, Instance
 
@@ -34,6 +35,8 @@ AS_BODY = "Label 0 is protected background value and cannot be queried as body.\
 AS_SPARSEVOL = "Label 0 is protected background value and cannot be used as sparse volume.\n"
 _LIST_CHUNK = 1 << 16
 _U64_MAX = (1 << 64) - 1
+
+log = logging.getLogger("cas_dvid.api")
 
 Req = falcon.Request
 Resp = falcon.Response
@@ -414,13 +417,19 @@ def _metadata_text(voxels: int, mutid: int, time: str, user: str, app: str) -> s
 
 
 def _listed(rows: Iterator[tuple[int, int]], sizes: bool) -> Iterator[bytes]:
-    """Return listlabels' LE u64 stream in chunks."""
+    """Return listlabels' LE u64 stream in chunks; an error mid-stream ends it as DVID does."""
     batch: list[tuple[int, int]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == _LIST_CHUNK:
-            yield _pack(batch, sizes)
-            batch = []
+    try:
+        for row in rows:
+            batch.append(row)
+            if len(batch) == _LIST_CHUNK:
+                yield _pack(batch, sizes)
+                batch = []
+    except CasDvidError as exc:
+        # NOTE: the status is sent; DVID marks a failed stream with four zero uint64s.
+        log.error("listlabels stream failed: %s", exc)
+        yield _pack(batch, sizes) + bytes(32)
+        return
     if batch:
         yield _pack(batch, sizes)
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import lz4.block
 import numpy as np
 
+from cas_dvid.datatypes.base import decode_values
 from cas_dvid.datatypes.labelmap import keys as K
 from cas_dvid.datatypes.labelmap.bodyentries import Body, read_body
 from cas_dvid.datatypes.labelmap.bodyvol import BodyVolumes
@@ -188,14 +189,16 @@ class BodyIndex:
     def _present(self, root: ObjectId, svs: Sequence[int]) -> set[int]:
         """Return the supervoxels among ``svs`` that their own body's index holds."""
         summaries = self.tree.get_many(root, [K.body_key(sv) for sv in svs])
-        out = set()
-        for sv in svs:
-            if K.body_key(sv) not in summaries:
-                continue
-            body = self.body(root, sv)
-            if body is not None and bool((body.svs == np.uint64(sv)).any()):
-                out.add(sv)
-        return out
+        return {sv for sv in svs if K.body_key(sv) in summaries and self._holds(root, sv, sv)}
+
+    def _holds(self, root: ObjectId, body: int, sv: int) -> bool:
+        """Tell whether ``body``'s index holds ``sv``, reading its entries only until it does."""
+        lo, hi = K.index_range(body)
+        for _, value in self.tree.range(root, lo, hi):
+            (payload,) = decode_values(self.store, [value])
+            if bool((K.decode_pairs(payload)["sv"] == np.uint64(sv)).any()):
+                return True
+        return False
 
     def mappings(self, at: At, inst: Instance) -> Iterator[tuple[int, int]]:
         """GET mappings: every (supervoxel, body) the mapping holds, by supervoxel (0: retired)."""
