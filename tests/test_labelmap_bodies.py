@@ -6,6 +6,7 @@ keep the index in step with the mapping (POST mappings, POST index/indices).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import struct
@@ -48,7 +49,8 @@ class World:
         return self.mapping.get(sv, sv)
 
 
-def make_world(seed: int) -> World:
+@functools.cache
+def world_data(seed: int) -> tuple[NDArray[np.uint64], dict[int, int], dict[int, Blocks]]:
     rng = np.random.default_rng(seed)
     vol = voronoi(SHAPE, 60, seed)
     svs = np.unique(vol)
@@ -61,11 +63,17 @@ def make_world(seed: int) -> World:
         group, at = perm[at : at + n], at + n
         mapping.update({sv: group[0] for sv in group[1:]})
     mapping.update({sv: FRESH for sv in perm[at : at + 3]})
+    vol.flags.writeable = False
+    return vol, mapping, brute_index(vol, mapping, BS)
+
+
+def make_world(seed: int) -> World:
+    vol, mapping, index = world_data(seed)
     c = falcon.testing.TestClient(create_app(ServerConfig("memory://")))
     _, base = new_labelmap(c)
     post_volume(c, base, vol)
     post_mappings(c, base, mapping)
-    return World(c, base, vol, mapping, brute_index(vol, mapping, BS))
+    return World(c, base, vol, dict(mapping), index)
 
 
 @pytest.fixture(scope="module")
