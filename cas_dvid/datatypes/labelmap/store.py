@@ -20,6 +20,7 @@ from cas_dvid.datatypes.base import Context, TypeService, inline_payload, value_
 from cas_dvid.datatypes.geometry import Box3, Point3, block_box
 from cas_dvid.datatypes.labelmap import keys as K
 from cas_dvid.datatypes.labelmap.blockio import BlockStreams
+from cas_dvid.datatypes.labelmap.bodies import BodyIndex
 from cas_dvid.datatypes.labelmap.codec import BlockParts, decode_block, parse_block
 from cas_dvid.datatypes.labelmap.counters import LabelCounters
 from cas_dvid.datatypes.labelmap.ingest import LabelWriter
@@ -44,6 +45,7 @@ class LabelStore(TypeService):
         self.planner = BlockPlanner(self.store)
         self.writer = LabelWriter(self)
         self.blockio = BlockStreams(self)
+        self.index = BodyIndex(self)
 
     # -- plumbing ----------------------------------------------------------------------
 
