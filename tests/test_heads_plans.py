@@ -90,3 +90,19 @@ def test_a_failing_plan_fails_alone(vs: VersionService) -> None:
         vs.write(at, inst, refuse)
     vs.write(at, inst, counter_plan(3))
     assert value(vs, root) == 3
+
+
+def test_a_plan_reads_key_ranges_of_the_tree_it_lands_on(vs: VersionService) -> None:
+    root = vs.create_repo()
+    vs.new_instance(root, "kv", "keyvalue")
+    at = vs.resolve(root)
+    inst = at.instance("kv")
+    vs.write(at, inst, {b"\x02a": b"\x001", b"\x02b": b"\x002", b"\x03z": b"\x009"})
+
+    def tally(read: Reader) -> Mapping[bytes, bytes | None]:
+        rows = read.range(b"\x02", b"\x03")
+        return {b"\x02n": b"\x00" + str(len(rows)).encode(), b"\x02a": None}
+
+    vs.write(at, inst, tally)
+    tree, now = vs.tree, vs.root_at(vs.resolve(root), inst)
+    assert dict(tree.range(now)) == {b"\x02b": b"\x002", b"\x02n": b"\x002", b"\x03z": b"\x009"}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 from dataclasses import dataclass, field
 
 from cas_dvid.backends import Backend
@@ -39,8 +40,16 @@ Update = Callable[[bytes | None], bytes | None]
 Ops = Mapping[bytes, "bytes | None | Update"]
 """key -> value, None to delete, or an ``Update`` run on the value current at apply time."""
 
-Reader = Callable[[Sequence[bytes]], dict[bytes, bytes]]
-"""Values of the present keys among those asked, as the write about to be applied sees them."""
+class Reader(Protocol):
+    """The tree as the write about to be applied sees it (earlier writes of its batch too)."""
+
+    def __call__(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
+        """Return the values of the present keys among ``keys``."""
+        ...
+
+    def range(self, start: bytes, end: bytes | None) -> list[tuple[bytes, bytes]]:
+        """Return the entries with ``start <= key < end`` (None: no end), in key order."""
+        ...
 
 Plan = Callable[[Reader], Ops]
 """A write computed from the current tree: called (again after a lost swap) with a reader."""
@@ -124,14 +133,18 @@ class _Pending:
 
 
 class _Overlay:
-    """The writes of one batch so far, over the base root: what the next write reads."""
+    """The writes of one batch so far, over the base root: what the next write reads (a Reader).
+
+    PERF: ``range`` merges the batch's changes by scanning them; batches are small.
+    """
 
     def __init__(self, tree: Tree, base: ObjectId) -> None:
         self.tree = tree
         self.base = base
         self.changes: dict[bytes, bytes | None] = {}
 
-    def read(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
+    def __call__(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
+        """Return the values of the present keys among ``keys``."""
         out: dict[bytes, bytes] = {}
         missing = []
         for k in keys:
@@ -145,11 +158,22 @@ class _Overlay:
             out.update(self.tree.get_many(self.base, missing))
         return out
 
+    def range(self, start: bytes, end: bytes | None) -> list[tuple[bytes, bytes]]:
+        """Return the entries with ``start <= key < end``, this batch's changes merged in."""
+        merged = dict(self.tree.range(self.base, start, end))
+        for k, v in self.changes.items():
+            if k >= start and (end is None or k < end):
+                if v is None:
+                    merged.pop(k, None)
+                else:
+                    merged[k] = v
+        return sorted(merged.items())
+
     def add(self, write: Write) -> None:
         """Resolve one write against what is here; nothing changes if it raises."""
-        ops = write(self.read) if callable(write) else write
+        ops = write(self) if callable(write) else write
         updates = [k for k, v in ops.items() if callable(v)]
-        current = self.read(updates) if updates else {}
+        current = self(updates) if updates else {}
         resolved = {k: v(current.get(k)) if callable(v) else v for k, v in ops.items()}
         self.changes.update(resolved)
 
@@ -163,6 +187,22 @@ class _Queue:
     lock: threading.Lock = field(default_factory=threading.Lock)
     items: list[_Pending] = field(default_factory=list)
     items_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class TreeReader:
+    """A Reader of one tree root (what reads share with plans)."""
+
+    def __init__(self, tree: Tree, root: ObjectId) -> None:
+        self.tree = tree
+        self.root = root
+
+    def __call__(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
+        """Return the values of the present keys among ``keys``."""
+        return self.tree.get_many(self.root, keys)
+
+    def range(self, start: bytes, end: bytes | None) -> list[tuple[bytes, bytes]]:
+        """Return the entries with ``start <= key < end``, in key order."""
+        return list(self.tree.range(self.root, start, end))
 
 
 class HeadWriter:

@@ -35,7 +35,7 @@ from cas_dvid.errors import ConflictError, InvalidInputError
 from cas_dvid.objects import ObjectId
 from cas_dvid.proto.labelops_pb2 import LabelIndex, MappingOps
 from cas_dvid.versions import At, Instance
-from cas_dvid.versions.heads import Plan, Reader
+from cas_dvid.versions.heads import Plan, Reader, TreeReader
 
 if TYPE_CHECKING:
     from cas_dvid.datatypes.labelmap.store import LabelStore
@@ -151,7 +151,7 @@ class BodyWrites:
 
     def _mapping_plan(self, root: ObjectId, targets: dict[int, int]) -> Plan:
         svs = sorted(targets)
-        before = owners_of(lambda keys: self.tree.get_many(root, keys), svs)
+        before = owners_of(TreeReader(self.tree, root), svs)
         moving = {sv for sv in svs if before[sv] != targets[sv]}
         scan = self.scan(root, {before[sv] for sv in moving} - {0})
 

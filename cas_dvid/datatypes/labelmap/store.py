@@ -31,7 +31,7 @@ from cas_dvid.errors import CorruptObjectError, InvalidInputError
 from cas_dvid.objects import Kind, ObjectId
 from cas_dvid.trees.keys import block_key
 from cas_dvid.versions import At, Instance
-from cas_dvid.versions.heads import Reader
+from cas_dvid.versions.heads import Reader, TreeReader
 
 Coord = tuple[int, int, int]
 Labels = NDArray[np.uint64]
@@ -55,7 +55,7 @@ class LabelStore(TypeService):
 
     def reader(self, root: ObjectId) -> Reader:
         """Return a reader of the tree at ``root`` (as plans get: code is shared with writes)."""
-        return lambda keys: self.tree.get_many(root, keys)
+        return TreeReader(self.tree, root)
 
     def counters(self, inst: Instance) -> LabelCounters:
         """Return the instance's repo-wide label counters."""
