@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from cas_dvid.objects.ids import Kind, content_id
 from cas_dvid.trees._node import decode, encode
-from cas_dvid.trees._patch import is_variable, patch_fixed, patch_node, patch_variable
+from cas_dvid.trees._patch import patch_fixed, patch_node
+from cas_dvid.trees._splice_variable import is_variable, patch_variable
 
 TOUCH = object()
 # Tiny alphabets: prefixes, empty keys/values, equal and unequal widths all show up.

@@ -142,7 +142,7 @@ class ObjectStore:
         return self._map(lambda o: self.get(o, kind), list(oids))
 
     def get_stored(self, oid: ObjectId) -> bytes:
-        """The stored form (header + payload) as on the backend, for transfer; not verified."""
+        """Return the stored form (header + payload) as on the backend, for transfer; unverified."""
         return self.backend.get(to_hex(oid))
 
     def has(self, oid: ObjectId) -> bool:
@@ -154,7 +154,7 @@ class ObjectStore:
         return self.backend.has_many([to_hex(o) for o in oids])
 
     def missing(self, oids: Sequence[ObjectId]) -> list[ObjectId]:
-        """The ids among ``oids`` that are not stored."""
+        """Return the ids among ``oids`` that are not stored."""
         return [o for o, h in zip(oids, self.has_many(oids), strict=True) if not h]
 
     # -- maintenance ----------------------------------------------------------

@@ -39,12 +39,8 @@ from cas_dvid.trees._node import (
     encode,
     header_widths,
 )
-from cas_dvid.trees._patch import (
-    is_variable,
-    patch_fixed,
-    patch_node,
-    patch_variable,
-)
+from cas_dvid.trees._patch import patch_fixed, patch_node
+from cas_dvid.trees._splice_variable import is_variable, patch_variable
 
 Loader = Callable[[bytes], Node]
 Op = tuple[bytes, Any]  # (key, new value | None for delete | _TOUCH); internal values: (id, count)

@@ -210,7 +210,7 @@ def fixed_header(data: bytes, oid: bytes | None = None) -> FixedHeader | None:
 
 
 def _check_shape(data: bytes, size: int, level: int, n: int, total: int, *, ids_ok: bool) -> None:
-    """The length and count checks ``decode`` makes, shared by both header readers."""
+    """Make the length and count checks of ``decode``, shared by both header readers."""
     if len(data) != size:
         raise ValueError(f"length mismatch ({size} vs {len(data)} bytes)")
     if level:

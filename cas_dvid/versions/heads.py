@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from cas_dvid.backends import Backend
 from cas_dvid.errors import ConflictError, CorruptObjectError, LockedError, NotFoundError
@@ -40,6 +40,7 @@ Update = Callable[[bytes | None], bytes | None]
 Ops = Mapping[bytes, "bytes | None | Update"]
 """key -> value, None to delete, or an ``Update`` run on the value current at apply time."""
 
+
 class Reader(Protocol):
     """The tree as the write about to be applied sees it (earlier writes of its batch too)."""
 
@@ -50,6 +51,7 @@ class Reader(Protocol):
     def range(self, start: bytes, end: bytes | None) -> list[tuple[bytes, bytes]]:
         """Return the entries with ``start <= key < end`` (None: no end), in key order."""
         ...
+
 
 Plan = Callable[[Reader], Ops]
 """A write computed from the current tree: called (again after a lost swap) with a reader."""
