@@ -20,6 +20,8 @@ class ServerConfig:
             re-read; heads, and so data, are always re-read).
         cache_bytes: budget of the decoded-object cache.
         note: free text shown in /api/server/info.
+        allow_split: serve labelmap ``split/{label}`` (DVID's AllowLabelmapSplit;
+            off by default, as in DVID).
 
     """
 
@@ -31,3 +33,4 @@ class ServerConfig:
     metadata_ttl: float = 0.0
     cache_bytes: int = 512 << 20
     note: str = ""
+    allow_split: bool = False

@@ -36,6 +36,9 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=8, help="request threads (default %(default)s)")
     p.add_argument("--read-only", action="store_true", help="refuse every write")
     p.add_argument(
+        "--allow-split", action="store_true", help="serve labelmap split/{label} (off, as DVID)"
+    )
+    p.add_argument(
         "--cache-mb",
         type=int,
         default=512,
@@ -48,7 +51,12 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve DVID's HTTP API on a store until interrupted."""
     url = store_url(args.store)
-    config = ServerConfig(store_url=url, read_only=args.read_only, cache_bytes=args.cache_mb << 20)
+    config = ServerConfig(
+        store_url=url,
+        read_only=args.read_only,
+        allow_split=args.allow_split,
+        cache_bytes=args.cache_mb << 20,
+    )
     store = ObjectStore(open_store_backend(url), cache_bytes=config.cache_bytes)
     app = create_app(config, store)
     mode = " (read-only)" if args.read_only else ""

@@ -50,6 +50,11 @@ class DataAccess:
         head = self.heads.read(uuid, inst.data_uuid)
         return head.root if head is not None else start_root(at.repo, uuid, inst)
 
+    def check_writable(self, at: At, inst: Instance, what: str = "write") -> None:
+        """Refuse a write of a versioned instance at a locked node, before any work."""
+        if inst.versioned and at.node.locked:
+            raise LockedError(f"Cannot do {what} of locked node {at.uuid}")
+
     def write(
         self,
         at: At,
@@ -66,8 +71,7 @@ class DataAccess:
         """
         uuid = at.uuid if inst.versioned else at.repo.root
         msg = f"Cannot do {what} of locked node {at.uuid}"
-        if inst.versioned and at.node.locked:
-            raise LockedError(msg)
+        self.check_writable(at, inst, what)
         repo = at.repo
         return self.writer.write(
             uuid, inst.data_uuid, ops, lambda: start_root(repo, uuid, inst), msg

@@ -157,6 +157,10 @@ class VersionService:
         """Return the tree root of ``inst`` at version ``at``."""
         return self.data.root_at(at, inst)
 
+    def check_writable(self, at: At, inst: Instance, what: str = "write") -> None:
+        """Refuse a write of a versioned instance at a locked node, before any work."""
+        self.data.check_writable(at, inst, what)
+
     def write(
         self,
         at: At,

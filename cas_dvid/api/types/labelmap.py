@@ -18,6 +18,7 @@ from cas_dvid.api._images import OCTET, encode_label_png, is_dims, parse_dims, p
 from cas_dvid.api._instances import Endpoint, RoutedHandler, handles
 from cas_dvid.api.types.imageblk import parse_block_list
 from cas_dvid.api.types.labelmap_bodies import body_routes
+from cas_dvid.api.types.labelmap_mutations import mutation_routes
 from cas_dvid.datatypes.geometry import Box3, Point3, parse_int, parse_point, parse_size, plane_box
 from cas_dvid.datatypes.labelmap import LabelStore
 from cas_dvid.datatypes.labelmap.blockio import BLOCKS_DEFAULT, SPECIFIC_DEFAULT
@@ -70,6 +71,7 @@ class LabelHandler(RoutedHandler):
             "downres": {"POST": self.post_downres},
             "metadata": {"GET": self.get_metadata},
             **body_routes(services, self.labels),
+            **mutation_routes(services, self.labels),
         }
 
     def route(
@@ -275,7 +277,11 @@ class LabelHandler(RoutedHandler):
         resp.content_type = "application/vnd.dvid-nd-data+json"
 
 
-MAPPED_ONLY = frozenset({"mapping", "mappings", "supervoxels", "supervoxel-sizes"})
+EDITS = frozenset(
+    {"merge", "cleave", "split-supervoxel", "split", "renumber"}
+    | {"mutations", "mutations-range", "history"}
+)
+MAPPED_ONLY = frozenset({"mapping", "mappings", "supervoxels", "supervoxel-sizes"}) | EDITS
 INDEXED = frozenset(
     {
         "supervoxels",
@@ -294,6 +300,7 @@ INDEXED = frozenset(
         "maxlabel",
         "nextlabel",
     }
+    | EDITS
 )
 
 

@@ -96,8 +96,8 @@ class LabelWriter:
         box = _cover(lay, coords) if scale == 0 else None
         write = BlockWrite(blocks, scale, index and lay.indexed, lay.mapped, box)
         plan = self.labels.planner.plan(write)
-        pyramid = self._pyramid(lay, arrays, scale) if downres else None
-        stale = self._stale_marks(lay, coords, scale) if not downres else {}
+        pyramid = self.pyramid_plan(lay, arrays, scale) if downres else None
+        stale = self.stale_marks(lay, coords, scale) if not downres else {}
 
         def run(read: Reader) -> Ops:
             ops = plan(read)
@@ -229,7 +229,7 @@ class LabelWriter:
                 p: downres_octants([zero if o is None else o for o in octs], None, lay.block_shape)
                 for p, octs in groups.items()
             }
-            ops: Ops = self._stale_marks(lay, parents, s)
+            ops: Ops = self.stale_marks(lay, parents, s)
             for coord, new in zip(arrays, self.encode(list(arrays.values())), strict=True):
                 x, y, z = coord
                 ops[K.LABEL_BLOCK_CLASS + block_key(s, z, y, x)] = blob_value(new.oid)
@@ -240,14 +240,14 @@ class LabelWriter:
 
     # -- lower resolutions, as writes go -------------------------------------------------------
 
-    def _stale_marks(self, lay: LabelLayout, coords: Sequence[Coord], scale: int) -> Ops:
+    def stale_marks(self, lay: LabelLayout, coords: Sequence[Coord], scale: int) -> Ops:
         """Dirty marks of the lower-res blocks above ``coords`` (for a later ``downres``)."""
         if scale >= lay.max_downres:
             return {}
         parents = {(x >> 1, y >> 1, z >> 1) for x, y, z in coords}
         return {K.DIRTY_CLASS + block_key(scale + 1, z, y, x): b"\x00" for x, y, z in parents}
 
-    def _pyramid(self, lay: LabelLayout, arrays: dict[Coord, Labels], scale: int) -> Any:
+    def pyramid_plan(self, lay: LabelLayout, arrays: dict[Coord, Labels], scale: int) -> Any:
         """Return a plan part rebuilding every lower-res block above ``arrays`` (DVID's downres)."""
 
         def run(read: Reader) -> Ops:

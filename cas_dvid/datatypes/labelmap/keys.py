@@ -13,6 +13,7 @@ class       key after the class byte                     value
 ``0xBD``    body u64 BE                                  summary: voxels, blocks, last mutation
 ``0xB9``    ``block_key(scale, z, y, x)``                (empty) a lower-res block to redo
 ``0xBF``    mutation id u64 BE                           JSON record of a mutation
+``0xBE``    (none)                                       last mutation id at this version
 ``0xED``    (none)                                       max label at this version, u64 LE
 ``0x18``    (none)                                       extents JSON, as imageblk's
 ==========  ===========================================  ==================================
@@ -41,6 +42,7 @@ BODY_CLASS = b"\xbd"
 DIRTY_CLASS = b"\xb9"
 MUTATION_CLASS = b"\xbf"
 MAXLABEL_KEY = b"\xed"
+LAST_MUTID_KEY = b"\xbe"
 LABEL_EXTENTS_KEY = b"\x18"
 
 _U64 = struct.Struct(">Q")
@@ -167,4 +169,9 @@ def show_key(key: bytes) -> str:
     names = {MAPPING_CLASS: "mapping", BODY_CLASS: "body", MUTATION_CLASS: "mutation"}
     if cls in names and len(rest) == 8:
         return f"{names[cls]} {label_of(key)}"
-    return {MAXLABEL_KEY: "maxlabel", LABEL_EXTENTS_KEY: "extents"}.get(key, key.hex())
+    names = {
+        MAXLABEL_KEY: "maxlabel",
+        LABEL_EXTENTS_KEY: "extents",
+        LAST_MUTID_KEY: "last mutation",
+    }
+    return names.get(key, key.hex())

@@ -25,6 +25,9 @@ from cas_dvid.datatypes.labelmap.codec import BlockParts, decode_block, parse_bl
 from cas_dvid.datatypes.labelmap.counters import LabelCounters
 from cas_dvid.datatypes.labelmap.ingest import LabelWriter
 from cas_dvid.datatypes.labelmap.layout import LabelLayout, extended_info, layout_of
+from cas_dvid.datatypes.labelmap.mutations import Mutations
+from cas_dvid.datatypes.labelmap.mutlog import MutationLog
+from cas_dvid.datatypes.labelmap.splits import Splits
 from cas_dvid.datatypes.labelmap.writes import BlockPlanner
 from cas_dvid.datatypes.partial import require_covered
 from cas_dvid.errors import CorruptObjectError, InvalidInputError
@@ -46,6 +49,9 @@ class LabelStore(TypeService):
         self.writer = LabelWriter(self)
         self.blockio = BlockStreams(self)
         self.index = BodyIndex(self)
+        self.mutations = Mutations(self)
+        self.splits = Splits(self, self.mutations)
+        self.log = MutationLog(self)
 
     # -- plumbing ----------------------------------------------------------------------
 
