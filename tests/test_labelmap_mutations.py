@@ -252,3 +252,27 @@ def test_checker_finds_a_broken_index() -> None:
     assert any(f"lists supervoxel {b} of body {a}" in p for p in problems), problems
     w.versions.write(w.at, w.inst, {K.mapping_key(b): None, K.body_key(a): None}, "test")
     assert any("summary of body" in p for p in w.problems())
+
+
+def test_cas_dvid_verify_runs_the_label_invariants(tmp_path: object) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from cas_dvid.backends import open_backend
+    from cas_dvid.objects import ObjectStore
+    from cas_dvid.versions.stores import init_store
+
+    path = Path(str(tmp_path)) / "store"
+    init_store(f"file://{path}")
+    w = make_world(store=ObjectStore(open_backend(f"file://{path}")), seeds=6)
+    a, b = two_bodies(w)
+    w.labels.mutations.merge(w.at, w.inst, a, [b], WHO)
+    cmd = [sys.executable, "-m", "cas_dvid.cli", "verify", w.at.uuid, "--store", str(path)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "label invariants: OK" in done.stdout
+    w.versions.write(w.at, w.inst, {K.mapping_key(b): None}, "test")  # b leaves a's index behind
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert f"lists supervoxel {b} of body {b}" in done.stdout

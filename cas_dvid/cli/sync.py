@@ -7,13 +7,16 @@ import argparse
 from cas_dvid.cli._commands import arguments, command
 from cas_dvid.cli._common import Progress, progress_bar, store_url
 from cas_dvid.datatypes.geometry import parse_box
-from cas_dvid.errors import InvalidInputError
+from cas_dvid.datatypes.labelmap import LabelStore
+from cas_dvid.datatypes.labelmap.invariants import check_dag, check_version
+from cas_dvid.errors import InvalidInputError, NotFoundError
 from cas_dvid.objects import ObjectStore
-from cas_dvid.sync import Options, Peer, open_peer, transfer_version
+from cas_dvid.sync import Options, Peer, StorePeer, open_peer, transfer_version
 from cas_dvid.sync.clone import clone
 from cas_dvid.sync.gc import DEFAULT_GRACE, collect
 from cas_dvid.sync.publish import check_commit_id, publish, unpublish
 from cas_dvid.sync.verify import verify_all, verify_commit, verify_version
+from cas_dvid.versions import VersionService
 from cas_dvid.versions.stores import init_store, open_store_backend
 
 GROUP = "sharing versions"
@@ -141,6 +144,9 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", nargs="?", help="UUID, or a 64-hex commit id")
     p.add_argument("--all", action="store_true", help="every version and published snapshot")
     p.add_argument("--history", action="store_true", help="with a commit id: its parents too")
+    p.add_argument(
+        "--no-labels", action="store_true", help="skip the labelmap invariants (they read voxels)"
+    )
     _local_args(p)
 
 
@@ -161,7 +167,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for line in report.corrupt:
         print(f"corrupt {line}")
     print(report.summary())
-    return 0 if report.ok else 1
+    problems = []
+    if report.ok and isinstance(peer, StorePeer) and report.versions and not args.no_labels:
+        problems = label_invariants(peer.store, report.versions)
+        for line in problems:
+            print(f"label invariant: {line}")
+        print(f"label invariants: {'OK' if not problems else f'{len(problems)} broken'}")
+    return 0 if report.ok and not problems else 1
+
+
+def label_invariants(store: ObjectStore, uuids: list[str]) -> list[str]:
+    """Check every labelmap instance at each version (datatypes/labelmap/invariants.py)."""
+    versions = VersionService(store)
+    labels = LabelStore.on(versions)
+    out: list[str] = []
+    for uuid in uuids:
+        try:
+            at = versions.resolve(uuid)
+        except NotFoundError:
+            continue  # a commit-only snapshot keeps no repo record to read instances from
+        for inst in at.repo.instances.values():
+            if inst.typename == "labelmap":
+                out += check_version(labels, at, inst) + check_dag(labels, at, inst)
+    return out
 
 
 def _gc_args(p: argparse.ArgumentParser) -> None:
