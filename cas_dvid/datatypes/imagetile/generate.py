@@ -1,0 +1,253 @@
+"""Tile generation: every xy/xz/yz tile of a uint8blk source, at every scale, as objects.
+
+For each slice of each plane, the scale-0 image is the source's slice placed on the
+tile grid (black outside the source), padded to whole tiles of the coarsest level so
+that each level is exactly ``downsample.downres_2d`` of the one below: a truncating
+2x2 mean, as DVID's generator (``Voxels.DownRes``).  Only tiles touching the source
+are made.  Tiles are content-addressed: every blank tile is one object, and
+regenerating unchanged tiles writes no new objects.
+
+Scales: as many as needed until one tile covers the source on every axis, counted in
+the instance's tile space (the seed's 250^3 source at TileSize 128 gives 2 for
+``multiscale2d``; with DVID's absolute tile space the grid may need one more).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cas_dvid.datatypes.base import encode_value
+from cas_dvid.datatypes.geometry import Box3, Point3
+from cas_dvid.datatypes.imageblk import ImageStore, layout_of
+from cas_dvid.datatypes.imagetile.layout import TileSettings, tile_key
+from cas_dvid.datatypes.imagetile.store import TileStore, encode_tile
+from cas_dvid.datatypes.kernels.downsample import downres_2d
+from cas_dvid.datatypes.kernels.tiles import Plane, parse_plane, plane_axes
+from cas_dvid.errors import InvalidInputError
+from cas_dvid.versions import At, Instance
+
+Array = npt.NDArray[Any]
+Progress = Callable[[int], None]
+READ_BUDGET = 512 << 20
+"""Largest source read held at once; a bigger source is read in slabs, once per plane."""
+
+
+def parse_planes(text: str | None) -> list[Plane]:
+    """Parse ``xy,xz,yz`` (any subset, DVID's shape words); all three when empty."""
+    if not text:
+        return ["xy", "xz", "yz"]
+    return [parse_plane(p) for p in text.split(",") if p]
+
+
+def count_scales(lo: Sequence[int], hi: Sequence[int], tile: int, origin: Sequence[int]) -> int:
+    """Fewest scales so that at the last one a single tile covers ``lo..hi`` on every axis."""
+    n = 1
+    while any(
+        (h - o) // (tile << (n - 1)) != (lv - o) // (tile << (n - 1))
+        for lv, h, o in zip(lo, hi, origin, strict=True)
+    ):
+        n += 1
+    return n
+
+
+class _Plan:
+    """Where the tiles of one plane lie: grid, scales, tile ranges (all in voxels)."""
+
+    def __init__(
+        self,
+        plane: Plane,
+        lo: list[int],
+        hi: list[int],
+        s: TileSettings,
+        origin: list[int],
+        scales: int,
+    ) -> None:
+        self.plane, self.lo, self.hi, self.origin, self.scales = plane, lo, hi, origin, scales
+        self.t = s.tile_size
+        self.fmt = s.format
+        self.a, self.b, self.f = plane_axes(plane)
+        span = self.t << (scales - 1)
+        self.g0 = [o + ((lv - o) // span) * span for lv, o in zip(lo, origin, strict=True)]
+        self.g1 = [o + ((h - o) // span + 1) * span for h, o in zip(hi, origin, strict=True)]
+
+    def tile_range(self, axis: int, scale: int) -> range:
+        """Tile indices along an in-plane axis touching the source at ``scale``."""
+        span = self.t << scale
+        o = self.origin[axis]
+        return range((self.lo[axis] - o) // span, (self.hi[axis] - o) // span + 1)
+
+    def tiles_per_slice(self) -> int:
+        """Tiles one slice makes over every scale."""
+        return sum(
+            len(self.tile_range(self.a, s)) * len(self.tile_range(self.b, s))
+            for s in range(self.scales)
+        )
+
+    def slice_tiles(self, data: Array, fixed: int) -> Iterator[tuple[bytes, Array]]:
+        """(tree key, pixels) of every tile of the slice at voxel ``fixed``; ``data`` is (b, a)."""
+        a, b = self.a, self.b
+        img: Array = np.zeros((self.g1[b] - self.g0[b], self.g1[a] - self.g0[a]), np.uint8)
+        r0, c0 = self.lo[b] - self.g0[b], self.lo[a] - self.g0[a]
+        img[r0 : r0 + data.shape[0], c0 : c0 + data.shape[1]] = data
+        t = self.t
+        for scale in range(self.scales):
+            if scale:
+                img = downres_2d(img, img.shape[1] // 2, img.shape[0] // 2)
+            for tb in self.tile_range(b, scale):
+                y = (self.origin[b] + tb * (t << scale) - self.g0[b]) >> scale
+                for ta in self.tile_range(a, scale):
+                    x = (self.origin[a] + ta * (t << scale) - self.g0[a]) >> scale
+                    coord = [0, 0, 0]
+                    coord[a], coord[b], coord[self.f] = ta, tb, fixed - self.origin[self.f]
+                    key = tile_key(self.plane, scale, (coord[0], coord[1], coord[2]))
+                    yield key, img[y : y + t, x : x + t]
+
+
+def _slab_view(vol: Array, plane: Plane, i: int) -> Array:
+    """Return the (rows, columns) slice ``i`` of a ZYX slab across the plane's fixed axis."""
+    if plane == "xy":
+        return np.asarray(vol[i])
+    if plane == "xz":
+        return vol[:, i, :]
+    return vol[:, :, i]
+
+
+class Generator:
+    """One generation run of an instance at a version (used by the HTTP job and tools)."""
+
+    def __init__(
+        self,
+        tiles: TileStore,
+        images: ImageStore,
+        at: At,
+        inst: Instance,
+        planes: Sequence[Plane] = ("xy", "xz", "yz"),
+        scales: int | None = None,
+    ) -> None:
+        self.tiles, self.images, self.at, self.inst = tiles, images, at, inst
+        self.settings, self.src = tiles.source_settings(at, inst)
+        ext = images.extents(at, self.src)
+        if ext is None:
+            raise InvalidInputError(f"source {self.src.name!r} has no voxels to tile yet")
+        self.lo, self.hi = [int(v) for v in ext[0]], [int(v) for v in ext[1]]
+        self.origin = list(self.lo) if self.settings.relative else [0, 0, 0]
+        need = count_scales(self.lo, self.hi, self.settings.tile_size, self.origin)
+        if scales is not None and not 1 <= scales <= 16:
+            raise InvalidInputError(f"scales must be in 1..16, got {scales}")
+        self.scales = scales or need
+        self.plans = [
+            _Plan(p, self.lo, self.hi, self.settings, self.origin, self.scales)
+            for p in dict.fromkeys(planes)
+        ]
+        self._full: Array | None = None
+        self.objects: set[bytes] = set()
+
+    @property
+    def total(self) -> int:
+        """Tiles this run makes."""
+        return sum(p.tiles_per_slice() * (self.hi[p.f] - self.lo[p.f] + 1) for p in self.plans)
+
+    def metadata(self) -> dict[str, Any]:
+        """DVID's metadata document for this run (``Origin`` added for multiscale2d)."""
+        t = self.settings.tile_size
+        res = layout_of(self.src).voxel_size
+        levels = {
+            str(s): {"Resolution": [r * (1 << s) for r in res], "TileSize": [t, t, t]}
+            for s in range(self.scales)
+        }
+        doc: dict[str, Any] = {
+            "MinTileCoord": [(v - o) // t for v, o in zip(self.lo, self.origin, strict=True)],
+            "MaxTileCoord": [(v - o) // t for v, o in zip(self.hi, self.origin, strict=True)],
+            "Levels": levels,
+        }
+        if self.settings.relative:
+            doc["Origin"] = self.origin
+        return doc
+
+    def _slabs(self, f: int) -> Iterator[tuple[int, Array]]:
+        size = [h - lv + 1 for lv, h in zip(self.lo, self.hi, strict=True)]
+        if size[0] * size[1] * size[2] <= READ_BUDGET:
+            if self._full is None:
+                self._full = self.images.read(self.at, self.src, self._box(0, 0, 0))
+            yield self.lo[f], self._full
+            return
+        step = max(1, READ_BUDGET * size[f] // (size[0] * size[1] * size[2]))
+        for first in range(self.lo[f], self.hi[f] + 1, step):
+            last = min(self.hi[f], first + step - 1)
+            yield first, self.images.read(self.at, self.src, self._box(f, first, last))
+
+    def _box(self, f: int, first: int, last: int) -> Box3:
+        lo, hi = list(self.lo), [h + 1 for h in self.hi]
+        if first or last:
+            lo[f], hi[f] = first, last + 1
+        return Box3(Point3(*lo), Point3(*hi))
+
+    def run(self, progress: Progress | None = None) -> dict[str, int]:
+        """Make and store every tile; return counts (tiles, distinct objects)."""
+        self.tiles.set_metadata(self.at, self.inst, self.metadata(), "generate metadata")
+        done = 0
+        for plan in self.plans:
+            for first, vol in self._slabs(plan.f):
+                n = vol.shape[2 - plan.f]
+                chunks = max(1, min(n, 4 * self.tiles.store.threads))
+                parts = [list(range(i, n, chunks)) for i in range(chunks)]
+
+                def work(
+                    idx: list[int], plan: _Plan = plan, vol: Array = vol, first: int = first
+                ) -> dict[bytes, bytes]:
+                    ops: dict[bytes, bytes] = {}
+                    for i in idx:
+                        for key, px in plan.slice_tiles(_slab_view(vol, plan.plane, i), first + i):
+                            ops[key] = encode_value(self.tiles.store, encode_tile(px, plan.fmt))[0]
+                    return ops
+
+                ops: dict[bytes, bytes | None] = {}
+                for part in self.tiles.store.map(work, parts):
+                    ops.update(part)
+                self.objects.update(v for v in ops.values() if v is not None)
+                self.tiles.versions.write(self.at, self.inst, ops, f"generate {plan.plane}")
+                done += len(ops)
+                if progress:
+                    progress(done)
+        return {"Tiles": done, "Objects": len(self.objects)}
+
+
+def start_job(gen: Generator) -> dict[str, Any]:
+    """Run ``gen`` on a thread, its status kept in the tile service; return the first status."""
+    key = (gen.at.uuid, gen.inst.name)
+    tiles = gen.tiles
+    with tiles.jobs_lock:
+        old = tiles.jobs.get(key)
+        if old and old["Status"] == "running":
+            raise InvalidInputError(f"tiles of {gen.inst.name!r} are already being generated")
+        job: dict[str, Any] = {
+            "Status": "running",
+            "Done": 0,
+            "Total": gen.total,
+            "Tiles": 0,
+            "Objects": 0,
+            "Scales": gen.scales,
+            "Error": "",
+        }
+        tiles.jobs[key] = job
+
+    def update(done: int) -> None:
+        with tiles.jobs_lock:
+            job["Done"] = done
+
+    def body() -> None:
+        try:
+            counts = gen.run(update)
+            with tiles.jobs_lock:
+                job.update(counts, Status="done")
+        except Exception as exc:  # noqa: BLE001 - the job reports every failure as its status
+            with tiles.jobs_lock:
+                job.update(Status="failed", Error=str(exc))
+
+    threading.Thread(target=body, name=f"tiles-{gen.inst.name}", daemon=True).start()
+    return dict(job)
