@@ -139,7 +139,8 @@ class TileStore(TypeService):
         self, at: At, inst: Instance, plane: Plane, size_wh: tuple[int, int], offset: Any
     ) -> Array:
         """Return the scale-0 slice of ``size_wh`` at voxel ``offset`` (x, y, z) from tiles."""
-        meta = self.metadata(at, inst)
+        self.metadata(at, inst)  # 400 until set
+        meta = self.metadata_or_none(at, inst) or {}
         tsize = meta["Levels"]["0"]["TileSize"]
         origin = meta.get("Origin") if settings_of(inst).relative else None
         a, b, _ = plane_axes(plane)
