@@ -7,6 +7,12 @@ that each level is exactly ``downsample.downres_2d`` of the one below: a truncat
 are made.  Tiles are content-addressed: every blank tile is one object, and
 regenerating unchanged tiles writes no new objects.
 
+The source box is the source's extents (block-granular: loading at 100,100,2600
+gives extents from 96) narrowed to its non-zero voxels when the source fits in one
+read (``READ_BUDGET``), so ``multiscale2d``'s tile space starts at the loaded data's
+first voxel as the seed describes.  A bigger source is read in slabs and keeps the
+extents as they are.
+
 Scales: as many as needed until one tile covers the source on every axis, counted in
 the instance's tile space (the seed's 250^3 source at TileSize 128 gives 2 for
 ``multiscale2d``; with DVID's absolute tile space the grid may need one more).
@@ -14,6 +20,7 @@ the instance's tile space (the seed's 250^3 source at TileSize 128 gives 2 for
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -135,6 +142,9 @@ class Generator:
         if ext is None:
             raise InvalidInputError(f"source {self.src.name!r} has no voxels to tile yet")
         self.lo, self.hi = [int(v) for v in ext[0]], [int(v) for v in ext[1]]
+        self._full: Array | None = None
+        if self._voxels() <= READ_BUDGET:
+            self._trim(images.read(at, self.src, self._box(0, 0, 0)))
         self.origin = list(self.lo) if self.settings.relative else [0, 0, 0]
         need = count_scales(self.lo, self.hi, self.settings.tile_size, self.origin)
         if scales is not None and not 1 <= scales <= 16:
@@ -144,7 +154,6 @@ class Generator:
             _Plan(p, self.lo, self.hi, self.settings, self.origin, self.scales)
             for p in dict.fromkeys(planes)
         ]
-        self._full: Array | None = None
         self.objects: set[bytes] = set()
 
     @property
@@ -169,11 +178,27 @@ class Generator:
             doc["Origin"] = self.origin
         return doc
 
+    def _voxels(self) -> int:
+        return math.prod(h - lv + 1 for lv, h in zip(self.lo, self.hi, strict=True))
+
+    def _trim(self, vol: Array) -> None:
+        """Narrow the source box from the (block-granular) extents to its non-zero voxels."""
+        self._full = vol
+        nz = [
+            np.flatnonzero(vol.any(axis=tuple(i for i in range(3) if i != ax))) for ax in (2, 1, 0)
+        ]
+        if not all(len(n) for n in nz):
+            return
+        first, last = [int(n[0]) for n in nz], [int(n[-1]) for n in nz]
+        self._full = vol[first[2] : last[2] + 1, first[1] : last[1] + 1, first[0] : last[0] + 1]
+        self.lo, self.hi = (
+            [lv + f for lv, f in zip(self.lo, first, strict=True)],
+            [lv + la for lv, la in zip(self.lo, last, strict=True)],
+        )
+
     def _slabs(self, f: int) -> Iterator[tuple[int, Array]]:
         size = [h - lv + 1 for lv, h in zip(self.lo, self.hi, strict=True)]
-        if size[0] * size[1] * size[2] <= READ_BUDGET:
-            if self._full is None:
-                self._full = self.images.read(self.at, self.src, self._box(0, 0, 0))
+        if self._full is not None:
             yield self.lo[f], self._full
             return
         step = max(1, READ_BUDGET * size[f] // (size[0] * size[1] * size[2]))
