@@ -60,7 +60,13 @@ def _halve(img: np.ndarray) -> np.ndarray:
     return (s // 4).astype(np.uint8)
 
 
-def _model_tile(plane: str, scale: int, coord: tuple[int, int, int], origin: tuple[int, ...]):
+def _model_tile(
+    plane: str,
+    scale: int,
+    coord: tuple[int, int, int],
+    origin: tuple[int, ...],
+    vol: np.ndarray = VOL,
+) -> np.ndarray:
     """The tile a numpy model of the source gives: zeros outside, truncating 2x2 means."""
     a, b, f = {"xy": (0, 1, 2), "xz": (0, 2, 1), "yz": (1, 2, 0)}[plane]
     span = T << scale
@@ -86,7 +92,7 @@ def _model_tile(plane: str, scale: int, coord: tuple[int, int, int], origin: tup
             (vox[1] - OFFSET[1])[inside],
             (vox[0] - OFFSET[0])[inside],
         )
-        img[r, inside] = VOL[z, y, x]
+        img[r, inside] = vol[z, y, x]
     for _ in range(scale):
         img = _halve(img)
     return img
@@ -116,12 +122,26 @@ def test_generated_tiles_equal_numpy_model(
     assert meta["Levels"]["1"] == {"Resolution": [16, 16, 16], "TileSize": [T, T, T]}
     rel = [o - g for o, g in zip(OFFSET, origin, strict=True)]
     assert meta["MinTileCoord"] == [v // T for v in rel]
+    assert _check_tiles(c, base, origin, scales) > 30
+
+
+def _check_tiles(
+    c: falcon.testing.TestClient,
+    base: str,
+    origin: tuple[int, ...],
+    scales: int,
+    vol: np.ndarray = VOL,
+    inner: tuple[int, int, int] | None = None,
+) -> int:
+    """Compare tiles of the first, last (and ``inner``, x y z) slices with the model."""
+    rel = [o - g for o, g in zip(OFFSET, origin, strict=True)]
     checked = 0
     for plane, f in (("xy", 2), ("xz", 1), ("yz", 0)):
         a, b = {"xy": (0, 1), "xz": (0, 2), "yz": (1, 2)}[plane]
+        fixes = [OFFSET[f], OFFSET[f] + SHAPE[2 - f] - 1] + ([inner[f]] if inner else [])
         for scale in range(scales):
             span = T << scale
-            for fixed in (OFFSET[f], OFFSET[f] + SHAPE[2 - f] - 1):
+            for fixed in fixes:
                 for ta in range(rel[a] // span, (rel[a] + SHAPE[2 - a] - 1) // span + 1):
                     for tb in range(rel[b] // span, (rel[b] + SHAPE[2 - b] - 1) // span + 1):
                         coord = [0, 0, 0]
@@ -130,10 +150,36 @@ def test_generated_tiles_equal_numpy_model(
                         r = c.simulate_get(url)
                         assert r.status_code == 200
                         assert r.headers["content-type"] == "image/png"
-                        want = _model_tile(plane, scale, tuple(coord), origin)
+                        want = _model_tile(
+                            plane, scale, (coord[0], coord[1], coord[2]), origin, vol
+                        )
                         assert np.array_equal(_png(r.content), want), url
                         checked += 1
-    assert checked > 30
+    return checked
+
+
+def test_regenerating_after_an_edit_remakes_only_tiles_over_it() -> None:
+    c, uuid = _setup("multiscale2d", TileSize=str(T))
+    assert _wait_done(c, f"/api/node/{uuid}/tiles")
+    full = c.simulate_get(f"/api/node/{uuid}/tiles/generate").json["Tiles"]
+    assert c.simulate_post(f"/api/node/{uuid}/commit", json={"note": "tiled"}).status_code == 200
+    child = c.simulate_post(f"/api/node/{uuid}/newversion", json={}).json["child"]
+    base = f"/api/node/{child}/tiles"
+    assert _wait_done(c, base)  # nothing changed: nothing to redo
+    assert c.simulate_get(f"{base}/generate").json["Tiles"] == 0
+    edit = RNG.integers(1, 256, size=(32, 32, 32), dtype=np.uint8)
+    r = c.simulate_post(
+        f"/api/node/{child}/grayscale/raw/0_1_2/32_32_32/64_96_128", body=edit.tobytes()
+    )
+    assert r.status_code == 200
+    vol = VOL.copy()
+    vol[32:64, 32:64, 32:64] = edit
+    assert _wait_done(c, base)
+    redone = c.simulate_get(f"{base}/generate").json["Tiles"]
+    assert redone == 3 * 32 * (4 + 1 + 1) < full  # 32 slices per plane, 4 + 1 + 1 tiles each
+    assert _check_tiles(c, base, OFFSET, 3, vol, inner=(70, 100, 140)) > 30
+    # the parent keeps its tiles
+    assert _check_tiles(c, f"/api/node/{uuid}/tiles", OFFSET, 3, VOL, inner=(70, 100, 140)) > 30
 
 
 def test_relative_and_absolute_addressing_differ_as_documented() -> None:

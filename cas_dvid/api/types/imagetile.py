@@ -11,7 +11,7 @@ from cas_dvid.datatypes.geometry import parse_point, parse_size
 from cas_dvid.datatypes.imageblk import ImageStore
 from cas_dvid.datatypes.imagetile import TileStore
 from cas_dvid.datatypes.imagetile.generate import Generator, parse_planes, start_job
-from cas_dvid.datatypes.imagetile.layout import parse_tile_address, settings_of
+from cas_dvid.datatypes.imagetile.layout import INTERNAL, parse_tile_address, settings_of
 from cas_dvid.datatypes.kernels.tiles import parse_plane
 from cas_dvid.errors import InvalidInputError, MissingDataError
 from cas_dvid.versions import At, Instance
@@ -53,7 +53,8 @@ class TileHandler(RoutedHandler):
         """POST metadata: replace MinTileCoord, MaxTileCoord and Levels."""
         doc = read_json(req, self.s.config.max_json_bytes, required=True)
         if isinstance(doc, dict):
-            doc.pop("Origin", None)
+            for name in INTERNAL:
+                doc.pop(name, None)
             old = self.tiles.metadata_or_none(at, inst)
             if settings_of(inst).relative and old and "Origin" in old:
                 doc["Origin"] = old["Origin"]

@@ -30,12 +30,14 @@ import numpy.typing as npt
 
 from cas_dvid.datatypes.base import encode_value
 from cas_dvid.datatypes.geometry import Box3, Point3
-from cas_dvid.datatypes.imageblk import ImageStore, layout_of
+from cas_dvid.datatypes.imageblk import BLOCK_CLASS, ImageStore, layout_of
 from cas_dvid.datatypes.imagetile.layout import TileSettings, tile_key
 from cas_dvid.datatypes.imagetile.store import TileStore, encode_tile
 from cas_dvid.datatypes.kernels.downsample import downres_2d
 from cas_dvid.datatypes.kernels.tiles import Plane, parse_plane, plane_axes
-from cas_dvid.errors import InvalidInputError
+from cas_dvid.errors import InvalidInputError, NotFoundError
+from cas_dvid.objects import ObjectId
+from cas_dvid.trees.keys import BLOCK_KEY_SIZE, parse_block_key
 from cas_dvid.versions import At, Instance
 
 Array = npt.NDArray[Any]
@@ -81,12 +83,20 @@ class _Plan:
         span = self.t << (scales - 1)
         self.g0 = [o + ((lv - o) // span) * span for lv, o in zip(lo, origin, strict=True)]
         self.g1 = [o + ((h - o) // span + 1) * span for h, o in zip(hi, origin, strict=True)]
+        self.dirty: tuple[list[int], list[int]] | None = None
+        """Only the tiles over this voxel box (inclusive) are remade, when set."""
+
+    def slices(self) -> range:
+        """Voxel numbers, along the fixed axis, of the slices to make."""
+        lo, hi = self.dirty or (self.lo, self.hi)
+        return range(lo[self.f], hi[self.f] + 1)
 
     def tile_range(self, axis: int, scale: int) -> range:
         """Tile indices along an in-plane axis touching the source at ``scale``."""
         span = self.t << scale
         o = self.origin[axis]
-        return range((self.lo[axis] - o) // span, (self.hi[axis] - o) // span + 1)
+        lo, hi = self.dirty or (self.lo, self.hi)
+        return range((lo[axis] - o) // span, (hi[axis] - o) // span + 1)
 
     def tiles_per_slice(self) -> int:
         """Tiles one slice makes over every scale."""
@@ -135,6 +145,8 @@ class Generator:
         inst: Instance,
         planes: Sequence[Plane] = ("xy", "xz", "yz"),
         scales: int | None = None,
+        *,
+        incremental: bool = True,
     ) -> None:
         self.tiles, self.images, self.at, self.inst = tiles, images, at, inst
         self.settings, self.src = tiles.source_settings(at, inst)
@@ -154,12 +166,45 @@ class Generator:
             _Plan(p, self.lo, self.hi, self.settings, self.origin, self.scales)
             for p in dict.fromkeys(planes)
         ]
+        self.plane_names = [p.plane for p in self.plans]
+        self.source_root = images.versions.root_at(at, self.src)
+        self.dirty = self._since_last() if incremental else None
+        for plan in self.plans:
+            plan.dirty = self.dirty
         self.objects: set[bytes] = set()
 
     @property
     def total(self) -> int:
         """Tiles this run makes."""
-        return sum(p.tiles_per_slice() * (self.hi[p.f] - self.lo[p.f] + 1) for p in self.plans)
+        return sum(p.tiles_per_slice() * len(p.slices()) for p in self.plans)
+
+    def _since_last(self) -> tuple[list[int], list[int]] | None:
+        """Return the voxel box the source changed in since the last run, if only that is redone.
+
+        None means a full run: no earlier run, other settings or source box, or the
+        earlier source tree is gone.  Uses the tree diff, which skips equal subtrees.
+        """
+        prev = self.tiles.metadata_or_none(self.at, self.inst)
+        if not prev or prev.get("SourceBox") != [self.lo, self.hi]:
+            return None
+        if len(prev["Levels"]) != self.scales or prev.get("Planes") != self.plane_names:
+            return None
+        if prev["Levels"]["0"]["TileSize"][0] != self.settings.tile_size:
+            return None
+        block = layout_of(self.src).block
+        lo, hi = list(self.hi), list(self.lo)
+        try:
+            old = ObjectId(bytes.fromhex(prev["SourceRoot"]))
+            for key, _, _ in self.tiles.tree.diff(old, self.source_root):
+                if key[:1] != BLOCK_CLASS or len(key) != 1 + BLOCK_KEY_SIZE:
+                    continue
+                _, bz, by, bx = parse_block_key(key[1:])
+                for ax, (c, edge) in enumerate(((bx, block.x), (by, block.y), (bz, block.z))):
+                    lo[ax] = min(lo[ax], max(self.lo[ax], c * edge))
+                    hi[ax] = max(hi[ax], min(self.hi[ax], (c + 1) * edge - 1))
+        except NotFoundError:
+            return None
+        return lo, hi
 
     def metadata(self) -> dict[str, Any]:
         """DVID's metadata document for this run (``Origin`` added for multiscale2d)."""
@@ -176,6 +221,9 @@ class Generator:
         }
         if self.settings.relative:
             doc["Origin"] = self.origin
+        doc.update(
+            SourceRoot=self.source_root.hex(), SourceBox=[self.lo, self.hi], Planes=self.plane_names
+        )
         return doc
 
     def _voxels(self) -> int:
@@ -213,14 +261,19 @@ class Generator:
         return Box3(Point3(*lo), Point3(*hi))
 
     def run(self, progress: Progress | None = None) -> dict[str, int]:
-        """Make and store every tile; return counts (tiles, distinct objects)."""
+        """Make and store every tile (or those over the change); return counts."""
+        if self.dirty is not None and self.dirty[0][0] > self.dirty[1][0]:
+            return {"Tiles": 0, "Objects": 0}  # the source did not change
         self.tiles.set_metadata(self.at, self.inst, self.metadata(), "generate metadata")
         done = 0
         for plan in self.plans:
             for first, vol in self._slabs(plan.f):
                 n = vol.shape[2 - plan.f]
-                chunks = max(1, min(n, 4 * self.tiles.store.threads))
-                parts = [list(range(i, n, chunks)) for i in range(chunks)]
+                todo = [f - first for f in plan.slices() if 0 <= f - first < n]
+                if not todo:
+                    continue
+                chunks = max(1, min(len(todo), 4 * self.tiles.store.threads))
+                parts = [todo[i::chunks] for i in range(chunks)]
 
                 def work(
                     idx: list[int], plan: _Plan = plan, vol: Array = vol, first: int = first

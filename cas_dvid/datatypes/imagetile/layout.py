@@ -24,6 +24,8 @@ TILE_CLASS = 3
 METADATA_KEY = b"\x02metadata"
 FORMATS = {"png": "image/png", "jpg": "image/jpeg"}
 OLD_NAME = "multiscale2d"
+INTERNAL = ("Origin", "SourceRoot", "SourceBox", "Planes")
+"""Fields the generator keeps beside DVID's metadata (never shown by GET metadata)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +137,9 @@ def parse_metadata(doc: Any) -> dict[str, Any]:
     if sorted(int(k) for k in levels) != list(range(len(levels))):
         raise InvalidInputError(f"Levels must be numbered 0..N-1, got {sorted(levels)}")
     out["Levels"] = levels
-    if "Origin" in doc:
-        out["Origin"] = doc["Origin"]
+    for name in INTERNAL:
+        if name in doc:
+            out[name] = doc[name]
     return out
 
 
