@@ -355,3 +355,26 @@ def test_every_endpoint_over_waitress() -> None:
         code, data = call("GET", f"{base}/tile/ab/0/0_0_0")
         assert code == 400
         assert b"Unknown data shape" in data
+
+
+def test_cli_generate_planes_and_scales(capsys: pytest.CaptureFixture[str]) -> None:
+    from cas_dvid.cli import main
+
+    app = create_app(ServerConfig("memory://"))
+    with LiveServer(app) as srv:
+        uuid = json.loads(srv.request("POST", "/api/repos", b"{}")[2])["root"]
+        inst = {"typename": "uint8blk", "dataname": "grayscale"}
+        srv.request("POST", f"/api/repo/{uuid}/instance", json.dumps(inst).encode())
+        x, y, z = OFFSET
+        srv.request(
+            "POST", f"/api/node/{uuid}/grayscale/raw/0_1_2/96_64_64/{x}_{y}_{z}", VOL.tobytes()
+        )
+        doc = {"typename": "imagetile", "dataname": "t", "Source": "grayscale", "TileSize": "40"}
+        srv.request("POST", f"/api/repo/{uuid}/instance", json.dumps(doc).encode())
+        argv = ["node", uuid, "t", "generate", "--planes", "yz", "--scales", "1"]
+        assert main([*argv, "--server", srv.url]) == 0
+        assert "Generated 576 tiles" in capsys.readouterr().out  # 96 x-slices x 3 x 2 tiles
+        meta = json.loads(srv.request("GET", f"/api/node/{uuid}/t/metadata")[2])
+        assert list(meta["Levels"]) == ["0"]
+        assert srv.request("GET", f"/api/node/{uuid}/t/tile/xy/0/1_2_96?noblanks=true")[0] == 404
+        assert main(["node", uuid, "nope", "generate", "--server", srv.url]) == 1
