@@ -153,39 +153,54 @@ class Generator:
         ext = images.extents(at, self.src)
         if ext is None:
             raise InvalidInputError(f"source {self.src.name!r} has no voxels to tile yet")
-        self.lo, self.hi = [int(v) for v in ext[0]], [int(v) for v in ext[1]]
-        self._full: Array | None = None
-        if self._voxels() <= READ_BUDGET:
-            self._trim(images.read(at, self.src, self._box(0, 0, 0)))
-        self.origin = list(self.lo) if self.settings.relative else [0, 0, 0]
-        need = count_scales(self.lo, self.hi, self.settings.tile_size, self.origin)
         if scales is not None and not 1 <= scales <= 16:
             raise InvalidInputError(f"scales must be in 1..16, got {scales}")
+        self.extents = [[int(v) for v in ext[0]], [int(v) for v in ext[1]]]
+        self._full: Array | None = None
+        self.objects: set[bytes] = set()
+        self.source_root = images.versions.root_at(at, self.src)
+        prev = tiles.metadata_or_none(at, inst) if incremental else None
+        self.dirty: tuple[list[int], list[int]] | None = None
+        if prev and prev.get("Extents") == self.extents and prev.get("SourceBox"):
+            # PERF: same extents as last time: keep its box, read only what changed
+            self.lo, self.hi = (list(v) for v in prev["SourceBox"])
+            self._layout(planes, scales)
+            self.dirty = self._since_last(prev, inside=True)
+        if self.dirty is None:
+            self.lo, self.hi = (list(v) for v in self.extents)
+            if self._voxels() <= READ_BUDGET:
+                self._trim(images.read(at, self.src, self._box()))
+            self._layout(planes, scales)
+            self.dirty = self._since_last(prev, inside=False) if prev else None
+        for plan in self.plans:
+            plan.dirty = self.dirty
+
+    def _layout(self, planes: Sequence[Plane], scales: int | None) -> None:
+        self.origin = list(self.lo) if self.settings.relative else [0, 0, 0]
+        need = count_scales(self.lo, self.hi, self.settings.tile_size, self.origin)
         self.scales = scales or need
         self.plans = [
             _Plan(p, self.lo, self.hi, self.settings, self.origin, self.scales)
             for p in dict.fromkeys(planes)
         ]
         self.plane_names = [p.plane for p in self.plans]
-        self.source_root = images.versions.root_at(at, self.src)
-        self.dirty = self._since_last() if incremental else None
-        for plan in self.plans:
-            plan.dirty = self.dirty
-        self.objects: set[bytes] = set()
 
     @property
     def total(self) -> int:
         """Tiles this run makes."""
         return sum(p.tiles_per_slice() * len(p.slices()) for p in self.plans)
 
-    def _since_last(self) -> tuple[list[int], list[int]] | None:
+    def _since_last(
+        self, prev: dict[str, Any], *, inside: bool
+    ) -> tuple[list[int], list[int]] | None:
         """Return the voxel box the source changed in since the last run, if only that is redone.
 
         None means a full run: no earlier run, other settings or source box, or the
-        earlier source tree is gone.  Uses the tree diff, which skips equal subtrees.
+        earlier source tree is gone, or (``inside``: the box was not re-measured) a
+        changed block reaching out of the box.  Uses the tree diff, which skips equal
+        subtrees.
         """
-        prev = self.tiles.metadata_or_none(self.at, self.inst)
-        if not prev or prev.get("SourceBox") != [self.lo, self.hi]:
+        if prev.get("SourceBox") != [self.lo, self.hi]:
             return None
         if len(prev["Levels"]) != self.scales or prev.get("Planes") != self.plane_names:
             return None
@@ -200,6 +215,8 @@ class Generator:
                     continue
                 _, bz, by, bx = parse_block_key(key[1:])
                 for ax, (c, edge) in enumerate(((bx, block.x), (by, block.y), (bz, block.z))):
+                    if inside and not self.lo[ax] <= c * edge <= (c + 1) * edge - 1 <= self.hi[ax]:
+                        return None
                     lo[ax] = min(lo[ax], max(self.lo[ax], c * edge))
                     hi[ax] = max(hi[ax], min(self.hi[ax], (c + 1) * edge - 1))
         except NotFoundError:
@@ -222,7 +239,10 @@ class Generator:
         if self.settings.relative:
             doc["Origin"] = self.origin
         doc.update(
-            SourceRoot=self.source_root.hex(), SourceBox=[self.lo, self.hi], Planes=self.plane_names
+            SourceRoot=self.source_root.hex(),
+            SourceBox=[self.lo, self.hi],
+            Extents=self.extents,
+            Planes=self.plane_names,
         )
         return doc
 
@@ -249,14 +269,19 @@ class Generator:
         if self._full is not None:
             yield self.lo[f], self._full
             return
+        if self.dirty is not None:
+            dlo, dhi = self.dirty
+            if dlo[f] <= dhi[f]:
+                yield dlo[f], self.images.read(self.at, self.src, self._box(f, dlo[f], dhi[f]))
+            return
         step = max(1, READ_BUDGET * size[f] // (size[0] * size[1] * size[2]))
         for first in range(self.lo[f], self.hi[f] + 1, step):
             last = min(self.hi[f], first + step - 1)
             yield first, self.images.read(self.at, self.src, self._box(f, first, last))
 
-    def _box(self, f: int, first: int, last: int) -> Box3:
+    def _box(self, f: int = 0, first: int | None = None, last: int | None = None) -> Box3:
         lo, hi = list(self.lo), [h + 1 for h in self.hi]
-        if first or last:
+        if first is not None and last is not None:
             lo[f], hi[f] = first, last + 1
         return Box3(Point3(*lo), Point3(*hi))
 

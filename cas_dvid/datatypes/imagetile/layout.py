@@ -24,7 +24,7 @@ TILE_CLASS = 3
 METADATA_KEY = b"\x02metadata"
 FORMATS = {"png": "image/png", "jpg": "image/jpeg"}
 OLD_NAME = "multiscale2d"
-INTERNAL = ("Origin", "SourceRoot", "SourceBox", "Planes")
+INTERNAL = ("Origin", "SourceRoot", "SourceBox", "Extents", "Planes")
 """Fields the generator keeps beside DVID's metadata (never shown by GET metadata)."""
 
 
