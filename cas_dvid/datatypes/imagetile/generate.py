@@ -13,6 +13,10 @@ read (``READ_BUDGET``), so ``multiscale2d``'s tile space starts at the loaded da
 first voxel as the seed describes.  A bigger source is read in slabs and keeps the
 extents as they are.
 
+Regeneration: the metadata keeps the source tree's root of the last run; the next
+run diffs it against today's (equal subtrees are skipped) and remakes only the tiles
+over changed blocks, reading only the slabs under them when the extents are unchanged.
+
 Scales: as many as needed until one tile covers the source on every axis, counted in
 the instance's tile space (the seed's 250^3 source at TileSize 128 gives 2 for
 ``multiscale2d``; with DVID's absolute tile space the grid may need one more).
