@@ -378,3 +378,19 @@ def test_cli_generate_planes_and_scales(capsys: pytest.CaptureFixture[str]) -> N
         assert list(meta["Levels"]) == ["0"]
         assert srv.request("GET", f"/api/node/{uuid}/t/tile/xy/0/1_2_96?noblanks=true")[0] == 404
         assert main(["node", uuid, "nope", "generate", "--server", srv.url]) == 1
+
+
+def test_jpg_format_stores_jpeg_tiles() -> None:
+    c, uuid = _setup("multiscale2d", TileSize=str(T), Format="jpg")
+    base = f"/api/node/{uuid}/tiles"
+    assert _wait_done(c, base)
+    r = c.simulate_get(f"{base}/tile/xy/0/0_0_0")
+    assert r.headers["content-type"] == "image/jpeg"
+    assert r.content[:2] == b"\xff\xd8"
+    got = _png(r.content).astype(float)
+    want = VOL[0, :T, :T].astype(float)
+    assert got.shape == want.shape
+    assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.9  # lossy, but the same picture
+    blank = c.simulate_get(f"{base}/tile/xy/0/5_5_0/jpg")  # a missing tile in the asked format
+    assert blank.headers["content-type"] == "image/jpeg"
+    assert _png(blank.content).max() < 3
