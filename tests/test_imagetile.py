@@ -394,3 +394,18 @@ def test_jpg_format_stores_jpeg_tiles() -> None:
     blank = c.simulate_get(f"{base}/tile/xy/0/5_5_0/jpg")  # a missing tile in the asked format
     assert blank.headers["content-type"] == "image/jpeg"
     assert _png(blank.content).max() < 3
+
+
+def test_placeholder_fills_missing_tiles_of_raw_slices() -> None:
+    c, uuid = _setup("imagetile", TileSize=str(T), Placeholder="true")
+    base = f"/api/node/{uuid}/tiles"
+    assert _wait_done(c, base)
+    r = c.simulate_get(f"{base}/raw/xy/80_80/0_0_96")  # tiles 0_0 and 0_1 hold no data
+    img = _png(r.content)
+    missing = img[:40, :40]  # tile (0, 0): never generated, so a placeholder
+    assert missing[10, 10:29].tolist() == [0xDD] * 19  # the rulers
+    assert missing[10:29, 10].tolist() == [0xDD] * 19
+    assert (missing < 100).any()  # the caption
+    assert (missing == 255).mean() > 0.5
+    assert np.array_equal(img[64:, 32:], VOL[0, :16, :48])  # real tiles as they are
+    assert c.simulate_get(f"{base}/tile/xy/0/0_0_96?noblanks=true").status_code == 404

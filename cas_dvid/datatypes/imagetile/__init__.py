@@ -12,8 +12,8 @@ Settings (POST /api/repo/{{uuid}}/instance, any case, values as strings):
   Source       the uint8blk (grayscale8) instance to tile
   TileSize     pixels per tile side (default 512; the seed's example uses 128)
   Format       png (default) or jpg
-  Placeholder  true/false, kept and shown in info (DVID draws labelled placeholders
-               for missing tiles when stitching; here they stay black)
+  Placeholder  true: raw slices show DVID's placeholder (white, rulers, a caption) where
+               a scale-0 tile is missing; false (default): black
 
 Tile space: {space}
 

@@ -142,7 +142,9 @@ class TileStore(TypeService):
         self.metadata(at, inst)  # 400 until set
         meta = self.metadata_or_none(at, inst) or {}
         tsize = meta["Levels"]["0"]["TileSize"]
-        origin = meta.get("Origin") if settings_of(inst).relative else None
+        s = settings_of(inst)
+        origin = meta.get("Origin") if s.relative else None
+        placeholder = s.placeholder
         a, b, _ = plane_axes(plane)
         w, h = size_wh
         out = np.zeros((h, w), np.uint8)
@@ -159,10 +161,11 @@ class TileStore(TypeService):
         for ta, tb in coords:
             coord = list(first)
             coord[a], coord[b] = ta, tb
-            data = self.tile(at, inst, plane, 0, (coord[0], coord[1], coord[2]))
-            if data is None:
+            xyz = (coord[0], coord[1], coord[2])
+            data = self.tile(at, inst, plane, 0, xyz)
+            if data is None and not placeholder:
                 continue
-            img = decode_tile(data)
+            img = decode_tile(data) if data else placeholder_tile(plane, xyz, tsize)
             x0 = base[a] + ta * tsize[a] - lo[a]
             y0 = base[b] + tb * tsize[b] - lo[b]
             _paste(out, img, x0, y0)
@@ -191,6 +194,24 @@ class TileStore(TypeService):
         if at.node.locked:
             raise LockedError(f"cannot generate tiles at locked node {at.uuid}")
         return s, src
+
+
+def placeholder_tile(plane: Plane, coord: tuple[int, int, int], tile_size: Any) -> Array:
+    """Draw DVID's placeholder for a missing tile: white, two grey rulers, a black caption.
+
+    As ``dvid.PlaceholderImage``: rulers (0xdd) along row and column 10, the message
+    ``"{plane} Tile coord {coord} @ scale 0"``; the font differs (Pillow's default).
+    """
+    from PIL import Image, ImageDraw
+
+    h, w = tile_pixel_shape(plane, tile_size)
+    img = Image.new("L", (w, h), 255)
+    draw = ImageDraw.Draw(img)
+    draw.line([(10, 10), (w - 11, 10)], fill=0xDD)
+    draw.line([(10, 10), (10, h - 11)], fill=0xDD)
+    x, y, z = coord
+    draw.text((14, 14), f"{plane} Tile coord ({x},{y},{z}) @ scale 0", fill=0)
+    return np.asarray(img)
 
 
 def _paste(out: Array, img: Array, x0: int, y0: int) -> None:
