@@ -409,3 +409,20 @@ def test_placeholder_fills_missing_tiles_of_raw_slices() -> None:
     assert (missing == 255).mean() > 0.5
     assert np.array_equal(img[64:, 32:], VOL[0, :16, :48])  # real tiles as they are
     assert c.simulate_get(f"{base}/tile/xy/0/0_0_96?noblanks=true").status_code == 404
+
+
+def test_isotropic_scales_out_the_plane_anisotropy() -> None:
+    c, uuid = _setup("imagetile", TileSize=str(T))
+    base = f"/api/node/{uuid}/tiles"
+    assert _wait_done(c, base)
+    r = c.simulate_get(f"{base}/isotropic/xz/96_64/32_70_96/raw")
+    assert r.content == VOL[:, 6, :].tobytes()  # 8 nm everywhere: the same as raw
+    meta = c.simulate_get(f"{base}/metadata").json
+    for level in meta["Levels"].values():
+        level["Resolution"][2] *= 2  # z voxels twice as long as x
+    assert c.simulate_post(f"{base}/metadata", json=meta).status_code == 200
+    r = c.simulate_get(f"{base}/isotropic/xz/96_64/32_70_96/raw")
+    got = np.frombuffer(r.content, np.uint8).reshape(64, 96)
+    assert np.array_equal(got, np.repeat(VOL[:32, 6, :], 2, axis=0))  # 32 z rows, each twice
+    r = c.simulate_get(f"{base}/isotropic/xy/96_64/32_64_100/raw")
+    assert r.content == VOL[4].tobytes()

@@ -38,6 +38,7 @@ class TileHandler(RoutedHandler):
             "tile": {"GET": self.get_tile, "POST": self.post_tile},
             "tilekey": {"GET": self.get_tilekey},
             "raw": {"GET": self.get_raw},
+            "isotropic": {"GET": self.get_isotropic},
             "generate": {"GET": self.get_generate, "POST": self.post_generate},
         }
 
@@ -104,12 +105,24 @@ class TileHandler(RoutedHandler):
         self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
     ) -> None:
         """GET raw/{plane}/{w_h}/{x_y_z}[/fmt]: a scale-0 slice stitched from tiles."""
+        self._slice(resp, at, inst, args, isotropic=False)
+
+    def get_isotropic(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
+        """GET isotropic/...: as raw, the voxel-size anisotropy of the plane scaled out (DVID)."""
+        self._slice(resp, at, inst, args, isotropic=True)
+
+    def _slice(
+        self, resp: falcon.Response, at: At, inst: Instance, args: list[str], *, isotropic: bool
+    ) -> None:
         if len(args) not in (3, 4):
             raise InvalidInputError("raw must be followed by shape/size/offset")
         plane = parse_plane(args[0])
         w, h = parse_size(args[1], 2)
         self.tiles.check_voxel_bytes(w * h)
-        img = self.tiles.stitch(at, inst, plane, (w, h), tuple(parse_point(args[2])))
+        offset = tuple(parse_point(args[2]))
+        img = self.tiles.stitch_isotropic(at, inst, plane, (w, h), offset, isotropic=isotropic)
         fmt, quality = parse_format(args[3] if len(args) > 3 else "png")
         if fmt == "raw":
             resp.content_type = "application/octet-stream"

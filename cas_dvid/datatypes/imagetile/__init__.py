@@ -24,7 +24,8 @@ Tile space: {space}
        the stored tile; a missing tile is a black one, or 404 with noblanks=true
   POST .../tile/{{plane}}/{{scale}}/{{x_y_z}}     store the body as that tile
   GET  .../tilekey/{{plane}}/{{scale}}/{{x_y_z}}  {{"key": "<hex of DVID's 21-byte TKey>"}}
-  GET  .../raw/{{plane}}/{{w_h}}/{{x_y_z}}[/png|jpg]   a slice stitched from scale-0 tiles
+  GET  .../raw/{{plane}}/{{w_h}}/{{x_y_z}}[/png|jpg|raw]   a slice stitched from scale-0 tiles
+  GET  .../isotropic/...   as raw, the plane's resolution anisotropy scaled out (as DVID)
   POST .../generate[?planes=xy,xz&scales=N]   start generating tiles (cas_dvid extension)
   GET  .../generate        {{"Status":"none|running|done|failed","Done":n,"Total":N,...}}
 

@@ -30,6 +30,7 @@ from cas_dvid.datatypes.imagetile.layout import (
     settings_of,
     tile_key,
 )
+from cas_dvid.datatypes.kernels.downsample import downres_2d
 from cas_dvid.datatypes.kernels.tiles import Plane, plane_axes, tile_for_voxel, tile_pixel_shape
 from cas_dvid.errors import InvalidInputError, LockedError
 from cas_dvid.versions import At, Instance
@@ -170,6 +171,34 @@ class TileStore(TypeService):
             y0 = base[b] + tb * tsize[b] - lo[b]
             _paste(out, img, x0, y0)
         return out
+
+    def stitch_isotropic(
+        self,
+        at: At,
+        inst: Instance,
+        plane: Plane,
+        size_wh: tuple[int, int],
+        offset: Any,
+        *,
+        isotropic: bool,
+    ) -> Array:
+        """Return GET raw (or isotropic) as DVID's ``GetImage``: stitch, then rescale.
+
+        Isotropic (``dvid.Isotropy2D``): with in-plane resolutions rx < ry the stitched
+        slice has ``int(h * rx / ry + 0.5)`` rows (ry < rx: columns, likewise), then is
+        scaled to ``w x h`` with DVID's box filter; equal resolutions change nothing.
+        """
+        w, h = size_wh
+        if not isotropic:
+            return self.stitch(at, inst, plane, (w, h), offset)
+        res = self.metadata(at, inst)["Levels"]["0"]["Resolution"]
+        a, b, _ = plane_axes(plane)
+        rx, ry = float(res[a]), float(res[b])
+        if rx == ry:
+            return self.stitch(at, inst, plane, (w, h), offset)
+        sw, sh = (w, int(h * rx / ry + 0.5)) if rx < ry else (int(w * ry / rx + 0.5), h)
+        small = self.stitch(at, inst, plane, (max(1, sw), max(1, sh)), offset)
+        return downres_2d(small, w, h)
 
     # -- generation jobs -------------------------------------------------------------
 
