@@ -352,6 +352,9 @@ def test_every_endpoint_over_waitress() -> None:
         code, data = call("GET", f"{base}/raw/xy/96_64/32_64_96")
         assert code == 200
         assert np.array_equal(_png(data), VOL[0])
+        code, data = call("GET", f"{base}/isotropic/xy/96_64/32_64_96")
+        assert code == 200
+        assert np.array_equal(_png(data), VOL[0])
         code, data = call("GET", f"{base}/tile/ab/0/0_0_0")
         assert code == 400
         assert b"Unknown data shape" in data
