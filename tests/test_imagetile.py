@@ -308,6 +308,11 @@ def test_generate_without_source_or_on_locked_node_is_400() -> None:
     assert r.status_code == 400
     assert "locked" in r.text
     assert c.simulate_get(f"/api/node/{uuid}/tiles/generate").json["Status"] == "none"
+    r = c.simulate_post(f"/api/node/{uuid}/tiles/tile/xy/0/0_0_0", body=b"png")
+    assert r.status_code == 400
+    meta = {"Levels": {"0": {"Resolution": [8, 8, 8], "TileSize": [64, 64, 64]}}}
+    assert c.simulate_post(f"/api/node/{uuid}/tiles/metadata", json=meta).status_code == 400
+    assert c.simulate_get(f"/api/node/{uuid}/tiles/metadata").status_code == 400  # still unset
 
 
 def test_every_endpoint_over_waitress() -> None:
