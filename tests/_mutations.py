@@ -14,6 +14,7 @@ from _bodies import voronoi
 from numpy.typing import NDArray
 
 from cas_dvid.backends import MemoryBackend
+from cas_dvid.datatypes import open_versions
 from cas_dvid.datatypes.geometry import Box3, Point3
 from cas_dvid.datatypes.labelmap import LabelStore
 from cas_dvid.datatypes.labelmap.invariants import check_version
@@ -117,7 +118,7 @@ def make_world(
     downres: int = 0,
     store: ObjectStore | None = None,
 ) -> World:
-    versions = VersionService(store or ObjectStore(MemoryBackend()))
+    versions = open_versions(store or ObjectStore(MemoryBackend()))
     labels = LabelStore.on(versions)
     uuid = versions.create_repo()
     settings = {"blocksize": f"{block},{block},{block}", "maxdownreslevel": str(downres)}

@@ -49,7 +49,12 @@ def create_app(
     app.add_error_handler(falcon.HTTPError, handle_http_error)
 
     registry = default_registry()
-    versions = VersionService(store, metadata_ttl=config.metadata_ttl, show_key=registry.show_key)
+    versions = VersionService(
+        store,
+        metadata_ttl=config.metadata_ttl,
+        show_key=registry.show_key,
+        resolve=registry.resolve,
+    )
     data = registry.open(Context(versions, store, max_voxel_bytes=config.max_voxel_bytes))
     s = Services(versions, registry, data, config)
     app.add_route("/api/help", _server.Help())

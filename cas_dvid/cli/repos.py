@@ -7,6 +7,7 @@ import json
 
 from cas_dvid.cli._commands import arguments, command
 from cas_dvid.cli._common import client, server_option, store_url
+from cas_dvid.datatypes import open_versions
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects import ObjectStore
 from cas_dvid.versions import VersionService
@@ -92,7 +93,7 @@ def _store_or_server(p: argparse.ArgumentParser) -> None:
 
 
 def _versions(store: str) -> VersionService:
-    return VersionService(ObjectStore(open_store_backend(store_url(store)), cache_bytes=0))
+    return open_versions(ObjectStore(open_store_backend(store_url(store)), cache_bytes=0))
 
 
 @command("repos delete {uuid}", "delete a repo (its data becomes garbage for gc)", group=GROUP)

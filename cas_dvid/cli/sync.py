@@ -6,6 +6,7 @@ import argparse
 
 from cas_dvid.cli._commands import arguments, command
 from cas_dvid.cli._common import Progress, progress_bar, store_url
+from cas_dvid.datatypes import open_versions
 from cas_dvid.datatypes.geometry import parse_box
 from cas_dvid.datatypes.labelmap import LabelStore
 from cas_dvid.datatypes.labelmap.invariants import check_dag, check_version
@@ -16,7 +17,6 @@ from cas_dvid.sync.clone import clone
 from cas_dvid.sync.gc import DEFAULT_GRACE, collect
 from cas_dvid.sync.publish import check_commit_id, publish, unpublish
 from cas_dvid.sync.verify import verify_all, verify_commit, verify_version
-from cas_dvid.versions import VersionService
 from cas_dvid.versions.stores import init_store, open_store_backend
 
 GROUP = "sharing versions"
@@ -178,7 +178,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def label_invariants(store: ObjectStore, uuids: list[str]) -> list[str]:
     """Check every labelmap instance at each version (datatypes/labelmap/invariants.py)."""
-    versions = VersionService(store)
+    versions = open_versions(store)
     labels = LabelStore.on(versions)
     out: list[str] = []
     for uuid in uuids:

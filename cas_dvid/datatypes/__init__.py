@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 from cas_dvid.datatypes.base import Context, DataType, TypeService, parse_instance_config
 from cas_dvid.datatypes.regions import Spatial
 from cas_dvid.errors import InvalidInputError, LockedError
-from cas_dvid.versions import At, Instance
+from cas_dvid.objects import ObjectStore
+from cas_dvid.versions import At, Instance, VersionService
+from cas_dvid.versions.dag import Resolution
 
 S = TypeVar("S", bound=TypeService)
 
@@ -52,6 +54,17 @@ class TypeRegistry:
     def show_key(self, inst: Instance, key: bytes) -> str:
         """Return a tree key of ``inst`` as people read it."""
         return self.get(inst.typename).show_key(key)
+
+    def resolve(
+        self,
+        inst: Instance,
+        key: bytes,
+        base: bytes | None,
+        ours: bytes | None,
+        theirs: bytes | None,
+    ) -> Resolution:
+        """Merge a key both parents of a version merge changed, if ``inst``'s type knows how."""
+        return self.get(inst.typename).resolve(key, base, ours, theirs)
 
     def open(self, ctx: Context) -> DataServices:
         """One service per datatype family, over ``ctx``."""
@@ -111,4 +124,20 @@ def default_registry() -> TypeRegistry:
     return TypeRegistry(types)
 
 
-__all__ = ["Context", "DataServices", "DataType", "TypeRegistry", "TypeService", "default_registry"]
+def open_versions(store: ObjectStore, *, metadata_ttl: float = 0.0) -> VersionService:
+    """Return a VersionService whose merges and messages know the datatypes' keys."""
+    registry = default_registry()
+    return VersionService(
+        store, metadata_ttl=metadata_ttl, show_key=registry.show_key, resolve=registry.resolve
+    )
+
+
+__all__ = [
+    "Context",
+    "DataServices",
+    "DataType",
+    "TypeRegistry",
+    "TypeService",
+    "default_registry",
+    "open_versions",
+]

@@ -24,6 +24,7 @@ from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects import ObjectStore
 from cas_dvid.trees import Tree
 from cas_dvid.versions import At, Instance, VersionService
+from cas_dvid.versions.dag import UNRESOLVED, Resolution
 from cas_dvid.versions.values import (  # re-exported: the value encodings datatypes use
     BLOB,
     BLOB_TAGS,
@@ -101,6 +102,12 @@ def _no_extended(inst: Instance) -> dict[str, Any]:
     return {}
 
 
+def _unresolved(
+    key: bytes, base: bytes | None, ours: bytes | None, theirs: bytes | None
+) -> Resolution:
+    return UNRESOLVED
+
+
 def _lz4_text(inst: Instance) -> str:
     return "LZ4 compression, level -1"
 
@@ -115,6 +122,8 @@ class DataType:
             new instance, raising InvalidInputError with DVID's kind of message.
         spatial: for an instance, how its blocks are keyed (None: not spatial).
         show_key: a tree key as people read it (diffs, merge conflicts).
+        resolve: how a version merge combines a key both parents changed
+            (key, base, ours, theirs); by default it stays a conflict.
         has_tags: whether DVID offers the generic ``tags`` endpoint for it.
         help: the text of ``/api/help/{type}``.
         extended: DVID's ``Extended`` info block without any I/O (repo listings).
@@ -130,6 +139,7 @@ class DataType:
     check_settings: Callable[[dict[str, str]], dict[str, str]] = _as_given
     spatial: Callable[[Instance], Spatial | None] = _not_spatial
     show_key: Callable[[bytes], str] = _hex
+    resolve: Callable[[bytes, bytes | None, bytes | None, bytes | None], Resolution] = _unresolved
     has_tags: bool = False
     help: str = ""
     extended: Callable[[Instance], dict[str, Any]] = _no_extended

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from cas_dvid.errors import ConflictError, InvalidInputError, LockedError, NotFoundError
 from cas_dvid.objects import to_hex
@@ -24,6 +25,27 @@ def hex_key(inst: Instance, key: bytes) -> str:
     return key.hex()
 
 
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A datatype's answer for a key both merge parents changed: a value, or a note."""
+
+    resolved: bool
+    value: bytes | None = None  # the merged value (None: deleted) when resolved
+    note: str = ""  # for a conflict: what each side did (e.g. their mutation ids)
+
+
+UNRESOLVED = Resolution(False)
+ConflictResolver = Callable[[Instance, bytes, bytes | None, bytes | None, bytes | None], Resolution]
+"""How a datatype merges one key (instance, key, base, ours, theirs), e.g. max of counters."""
+
+
+def no_resolver(
+    inst: Instance, key: bytes, base: bytes | None, ours: bytes | None, theirs: bytes | None
+) -> Resolution:
+    """Leave every conflict a conflict."""
+    return UNRESOLVED
+
+
 class MergeConflictError(InvalidInputError):
     """Two merge parents changed the same keys differently; ``conflicts`` lists them."""
 
@@ -35,10 +57,17 @@ class MergeConflictError(InvalidInputError):
 class Dag:
     """Operations on a repo's version DAG; each ends in one compare-and-swap of its record."""
 
-    def __init__(self, records: Records, data: DataAccess, show_key: KeyRenderer = hex_key) -> None:
+    def __init__(
+        self,
+        records: Records,
+        data: DataAccess,
+        show_key: KeyRenderer = hex_key,
+        resolve: ConflictResolver = no_resolver,
+    ) -> None:
         self.records = records
         self.data = data
         self.show_key = show_key
+        self.resolve = resolve
 
     def commit(self, at: At, note: str = "", log: Iterable[str] = ()) -> str:
         """Lock a node: seal its heads, write the commit object, mark it locked."""
@@ -112,9 +141,13 @@ class Dag:
                 raise InvalidInputError(f"parent {u} is not in repo {repo.root}")
             if not repo.nodes[u].locked:
                 raise InvalidInputError("can't branch an unlocked node")
-        roots, conflicts = self._merge_roots(repo, uuids)
+        roots, conflicts, notes = self._merge_roots(repo, uuids)
         if conflicts:
-            shown = ", ".join(f"{i.name}:{self.show_key(i, k)}" for i, k in conflicts[:100])
+            shown = ", ".join(
+                f"{i.name}:{self.show_key(i, k)}"
+                + (f" ({notes[(i.name, k)]})" if (i.name, k) in notes else "")
+                for i, k in conflicts[:100]
+            )
             raise MergeConflictError(
                 f"merge has {len(conflicts)} conflicting keys; first {min(len(conflicts), 100)}: "
                 + shown,
@@ -126,11 +159,12 @@ class Dag:
 
     def _merge_roots(
         self, repo: Repo, uuids: list[str]
-    ) -> tuple[dict[str, str], list[tuple[Instance, bytes]]]:
+    ) -> tuple[dict[str, str], list[tuple[Instance, bytes]], dict[tuple[str, bytes], str]]:
         tree = self.data.tree
         acc = self.data.commit_roots(repo, uuids[0])
         merged_from = [uuids[0]]
         conflicts: list[tuple[Instance, bytes]] = []
+        notes: dict[tuple[str, bytes], str] = {}
         for other in uuids[1:]:
             base = self.data.commit_roots(repo, common_ancestor(repo, merged_from, other))
             theirs = self.data.commit_roots(repo, other)
@@ -138,11 +172,25 @@ class Dag:
                 if not inst.versioned:
                     continue
                 d = inst.data_uuid
-                root, clash = tree.merge3(*(root_of(m, d) for m in (base, acc, theirs)))
+                roots = [root_of(m, d) for m in (base, acc, theirs)]
+                root, clash = tree.merge3(*roots)
+                puts, deletes = [], []
+                for k in clash:
+                    b, o, t = (tree.get(r, k) for r in roots)
+                    answer = self.resolve(inst, k, b, o, t)
+                    if not answer.resolved:
+                        conflicts.append((inst, k))
+                        if answer.note:
+                            notes[(inst.name, k)] = answer.note
+                    elif answer.value is None:
+                        deletes.append(k)
+                    else:
+                        puts.append((k, answer.value))
+                if puts or deletes:
+                    root = tree.apply(root, puts, deletes)
                 acc[d] = to_hex(root)
-                conflicts += [(inst, k) for k in clash]
             merged_from.append(other)
-        return {d: r for d, r in acc.items() if r != to_hex(EMPTY_ROOT)}, conflicts
+        return {d: r for d, r in acc.items() if r != to_hex(EMPTY_ROOT)}, conflicts, notes
 
     def tag(self, at: At, tag: str, note: str = "") -> str:
         """Make a committed child whose UUID is the tag, on branch ``tag-<tag>``."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from cas_dvid.errors import InvalidInputError, NotFoundError
 from cas_dvid.objects import ObjectId, ObjectStore
 from cas_dvid.versions.commits import Commit
-from cas_dvid.versions.dag import Dag, KeyRenderer, hex_key
+from cas_dvid.versions.dag import ConflictResolver, Dag, KeyRenderer, hex_key, no_resolver
 from cas_dvid.versions.data import Change, DataAccess
 from cas_dvid.versions.heads import Write
 from cas_dvid.versions.model import At, Instance, Repo
@@ -26,17 +26,23 @@ class VersionService:
     Reads of heads are always fresh, so a read after an acknowledged write sees it on
     every server sharing the store.  ``metadata_ttl`` > 0 lets repo records (DAG,
     instances) be served from memory for that many seconds; it never affects data.
-    ``show_key`` renders tree keys in merge-conflict messages (the datatypes know how).
+    ``show_key`` renders tree keys in merge-conflict messages and ``resolve`` merges keys
+    both parents changed where a datatype knows how (the datatypes know their keys).
     """
 
     def __init__(
-        self, store: ObjectStore, *, metadata_ttl: float = 0.0, show_key: KeyRenderer = hex_key
+        self,
+        store: ObjectStore,
+        *,
+        metadata_ttl: float = 0.0,
+        show_key: KeyRenderer = hex_key,
+        resolve: ConflictResolver = no_resolver,
     ) -> None:
         self.store = store
         self.data = DataAccess(store)
         self.records = Records(store, self.data.tree, metadata_ttl=metadata_ttl)
         self.edits = RepoEdits(self.records)
-        self.dag = Dag(self.records, self.data, show_key)
+        self.dag = Dag(self.records, self.data, show_key, resolve)
         self.tree = self.data.tree
 
     # -- resolving -------------------------------------------------------------------

@@ -10,6 +10,7 @@ answers), ``counters`` (repo-wide label counters).
 from __future__ import annotations
 
 from cas_dvid.datatypes.base import DataType
+from cas_dvid.datatypes.labelmap.branches import resolve_conflict
 from cas_dvid.datatypes.labelmap.keys import show_key
 from cas_dvid.datatypes.labelmap.layout import (
     KINDS,
@@ -79,6 +80,7 @@ def _datatype(kind: str) -> DataType:
         check_settings=check,
         spatial=_spatial,
         show_key=show_key,
+        resolve=resolve_conflict,
         has_tags=kind == "labelmap",
         help=HELP.format(name=kind, extra=extra, block=block),
         extended=extended_info,
