@@ -31,7 +31,9 @@ def ids(vol: np.ndarray) -> list[int]:
     return sorted(int(s) for s in np.unique(vol))
 
 
-def test_merge_reply_and_errors(world: tuple[falcon.testing.TestClient, str, str, np.ndarray]) -> None:
+def test_merge_reply_and_errors(
+    world: tuple[falcon.testing.TestClient, str, str, np.ndarray],
+) -> None:
     c, root, base, vol = world
     a, b, d = ids(vol)[:3]
     r = c.simulate_post(f"{base}/merge?u=alice&app=neu3", body=json.dumps([a, b]))
@@ -57,7 +59,9 @@ def test_merge_reply_and_errors(world: tuple[falcon.testing.TestClient, str, str
     assert [x["MutationID"] for x in records] == [mid]
 
 
-def test_cleave_renumber_and_log(world: tuple[falcon.testing.TestClient, str, str, np.ndarray]) -> None:
+def test_cleave_renumber_and_log(
+    world: tuple[falcon.testing.TestClient, str, str, np.ndarray],
+) -> None:
     c, root, base, vol = world
     a, b, d = ids(vol)[:3]
     c.simulate_post(f"{base}/merge", body=json.dumps([a, b, d]))
@@ -100,7 +104,9 @@ def test_cleave_renumber_and_log(world: tuple[falcon.testing.TestClient, str, st
     assert raw.startswith('[{"Action":"merge-complete"') and ", " not in raw.split('"Labels"')[0]
 
 
-def test_split_supervoxel_and_split(world: tuple[falcon.testing.TestClient, str, str, np.ndarray]) -> None:
+def test_split_supervoxel_and_split(
+    world: tuple[falcon.testing.TestClient, str, str, np.ndarray],
+) -> None:
     c, root, base, vol = world
     sv = max(ids(vol), key=lambda s: int((vol == s).sum()))
     mask = np.zeros(vol.shape, bool)
@@ -145,7 +151,9 @@ def test_split_is_off_by_default() -> None:
     assert r.text.startswith("Split endpoint deactivated in this DVID server's configuration.")
 
 
-def test_history_and_versions(world: tuple[falcon.testing.TestClient, str, str, np.ndarray]) -> None:
+def test_history_and_versions(
+    world: tuple[falcon.testing.TestClient, str, str, np.ndarray],
+) -> None:
     c, root, base, vol = world
     a, b, d, e = ids(vol)[:4]
     c.simulate_post(f"{base}/merge", body=json.dumps([a, b]))
@@ -209,7 +217,9 @@ def test_live_proofreading_with_concurrent_editors() -> None:
         for g in halves:
             status, _, body = srv.request("GET", f"{base}/supervoxels/{g[0]}")
             assert sorted(json.loads(body)) == g
-        status, _, body = srv.request("POST", f"{base}/cleave/{halves[0][0]}", b"[%d]" % halves[0][1])
+        status, _, body = srv.request(
+            "POST", f"{base}/cleave/{halves[0][0]}", b"[%d]" % halves[0][1]
+        )
         assert status == 200 and b"CleavedLabel" in body
         sv = halves[1][1]
         mask = np.zeros(vol.shape, bool)
@@ -218,3 +228,19 @@ def test_live_proofreading_with_concurrent_editors() -> None:
         assert status in (200, 400), body
         status, _, body = srv.request("GET", f"{base}/mutations-range/{root}/{root}")
         assert status == 200 and len(json.loads(body)) >= len(mids) + 1
+
+
+def test_diff_reports_changed_bodies(
+    world: tuple[falcon.testing.TestClient, str, str, np.ndarray],
+) -> None:
+    c, root, base, vol = world
+    a, b, d = ids(vol)[:3]
+    c.simulate_post(f"/api/node/{root}/commit", json={"note": "before"})
+    child = c.simulate_post(f"/api/node/{root}/newversion", json={}).json["child"]
+    cbase = f"/api/node/{child}/seg"
+    mid = c.simulate_post(f"{cbase}/merge", body=json.dumps([a, b])).json["MutationID"]
+    new = c.simulate_post(f"{cbase}/cleave/{a}", body=json.dumps([a])).json["CleavedLabel"]
+    doc = c.simulate_get(f"/api/cas/diff/{root}/{child}/seg").json
+    assert doc["bodies"] == {"created": [new], "deleted": [b], "changed": [a]}
+    assert doc["remapped_supervoxels"] == 2 and doc["mutations"][0] == mid
+    assert not [k for k in doc["changed"] if k.startswith("block")]

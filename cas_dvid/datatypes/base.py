@@ -112,6 +112,17 @@ def _lz4_text(inst: Instance) -> str:
     return "LZ4 compression, level -1"
 
 
+class DiffSummary:
+    """What a datatype sums up from a version diff's changes; nothing by default."""
+
+    def add(self, key: bytes, old: bytes | None, new: bytes | None) -> None:
+        """Take one changed key (old or new None when added or removed)."""
+
+    def doc(self) -> dict[str, Any]:
+        """Return the fields added to the diff's JSON."""
+        return {}
+
+
 @dataclass(frozen=True, slots=True)
 class DataType:
     """A datatype as DVID shows it (name, TypeURL, version) and what it knows of its data.
@@ -122,6 +133,7 @@ class DataType:
             new instance, raising InvalidInputError with DVID's kind of message.
         spatial: for an instance, how its blocks are keyed (None: not spatial).
         show_key: a tree key as people read it (diffs, merge conflicts).
+        diff_summary: a fresh ``DiffSummary`` the version diff feeds every change.
         resolve: how a version merge combines a key both parents changed
             (key, base, ours, theirs); by default it stays a conflict.
         has_tags: whether DVID offers the generic ``tags`` endpoint for it.
@@ -140,6 +152,7 @@ class DataType:
     spatial: Callable[[Instance], Spatial | None] = _not_spatial
     show_key: Callable[[bytes], str] = _hex
     resolve: Callable[[bytes, bytes | None, bytes | None, bytes | None], Resolution] = _unresolved
+    diff_summary: Callable[[], DiffSummary] = lambda: DiffSummary()
     has_tags: bool = False
     help: str = ""
     extended: Callable[[Instance], dict[str, Any]] = _no_extended

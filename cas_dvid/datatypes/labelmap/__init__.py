@@ -10,7 +10,7 @@ answers), ``counters`` (repo-wide label counters).
 from __future__ import annotations
 
 from cas_dvid.datatypes.base import DataType
-from cas_dvid.datatypes.labelmap.branches import resolve_conflict
+from cas_dvid.datatypes.labelmap.branches import BodyDiff, resolve_conflict
 from cas_dvid.datatypes.labelmap.keys import show_key
 from cas_dvid.datatypes.labelmap.layout import (
     KINDS,
@@ -81,6 +81,7 @@ def _datatype(kind: str) -> DataType:
         spatial=_spatial,
         show_key=show_key,
         resolve=resolve_conflict,
+        diff_summary=BodyDiff,
         has_tags=kind == "labelmap",
         help=HELP.format(name=kind, extra=extra, block=block),
         extended=extended_info,

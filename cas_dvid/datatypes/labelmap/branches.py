@@ -1,4 +1,4 @@
-"""Merging proofreading branches: which labelmap keys two branches may both change.
+"""Proofreading branches: merging them key by key, and what a diff between versions says.
 
 A version merge (versions/dag.py) is a three-way merge of each instance's tree.
 Proofreading edits touch only their own bodies' keys (index entries, summary), their
@@ -17,7 +17,9 @@ conflict; a body's conflict names both sides' last mutation ids, from its summar
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from cas_dvid.datatypes.base import DiffSummary
 from cas_dvid.datatypes.labelmap import keys as K
 from cas_dvid.versions.dag import UNRESOLVED, Resolution
 from cas_dvid.versions.values import inline_payload, inline_value
@@ -44,3 +46,31 @@ def resolve_conflict(
         ]
         return Resolution(False, note=f"ours: {sides[0]}, theirs: {sides[1]}")
     return UNRESOLVED
+
+
+class BodyDiff(DiffSummary):
+    """A labelmap diff summed up: bodies created, deleted and changed, mutations made."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, list[int]] = {"created": [], "deleted": [], "changed": []}
+        self.supervoxels = 0
+        self.mutations: list[int] = []
+
+    def add(self, key: bytes, old: bytes | None, new: bytes | None) -> None:
+        """Take one changed key."""
+        cls = key[:1]
+        if cls == K.BODY_CLASS and len(key) == 9:
+            kind = "created" if old is None else "deleted" if new is None else "changed"
+            self.bodies[kind].append(K.label_of(key))
+        elif cls == K.MAPPING_CLASS:
+            self.supervoxels += 1
+        elif cls == K.MUTATION_CLASS and old is None:
+            self.mutations.append(K.label_of(key))
+
+    def doc(self) -> dict[str, Any]:
+        """Return ``bodies``, ``remapped supervoxels`` and ``mutations``."""
+        return {
+            "bodies": self.bodies,
+            "remapped_supervoxels": self.supervoxels,
+            "mutations": self.mutations,
+        }
