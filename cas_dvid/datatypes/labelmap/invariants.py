@@ -10,7 +10,8 @@ At one version of an indexed labelmap:
    0, which have none);
 4. each body's summary gives its index's voxels and blocks, and no body without
    index entries keeps a summary;
-5. the version's max label is at least every label in blocks, mapping and index;
+5. the version's max label, and the repo's (where reservations start), is at least
+   every label in blocks, mapping and index;
 6. the last mutation id is the largest id in the log.
 
 Across a DAG: max label and last mutation id never go down from parent to child.
@@ -133,6 +134,9 @@ def _check(labels: LabelStore, root: ObjectId, inst: Instance) -> Iterator[str]:
     max_label = labels.max_label(root) or 0
     if max_label < top:
         yield f"max label {max_label} is below label {top}"
+    counters = labels.counters(inst).read()
+    if not counters.next and counters.max_repo < top:
+        yield f"repo max label {counters.max_repo} is below label {top}: a reservation may reuse it"
     # 6: the log
     last = last_mutid(labels, root)
     lo, hi = prefix_range(K.MUTATION_CLASS)

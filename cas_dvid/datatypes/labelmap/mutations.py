@@ -82,6 +82,8 @@ class Mutations:
         def build(read: Reader, mid: int) -> tuple[Ops, dict[str, Any]]:
             return self._renumber_ops(read, mid, new, old, info)
 
+        self.check_editable(at, inst, "renumber")
+        self.labels.counters(inst).raise_max(new)  # first: no reservation hands ``new`` out
         return self.run(at, inst, "renumber", info, build)
 
     def cleave(
