@@ -276,3 +276,27 @@ def test_cas_dvid_verify_runs_the_label_invariants(tmp_path: object) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 1
     assert f"lists supervoxel {b} of body {b}" in done.stdout
+
+
+def test_concurrent_edits_of_one_body_are_serialised() -> None:
+    import threading
+
+    w = make_world(seeds=24)
+    bodies = sorted(w.model.bodies())
+    target, rest = bodies[0], bodies[1:13]
+    groups = [rest[0::2], rest[1::2]]
+    mids: list[int] = []
+
+    def editor(group: list[int]) -> None:
+        for other in group:
+            mids.append(w.labels.mutations.merge(w.at, w.inst, target, [other], WHO))
+
+    threads = [threading.Thread(target=editor, args=(g,)) for g in groups]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    w.model.merge(target, rest)
+    w.check()
+    assert len(set(mids)) == len(rest)
+    assert [r["MutationID"] for r in records(w)] == sorted(mids)
