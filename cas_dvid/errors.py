@@ -38,6 +38,16 @@ class CorruptObjectError(CasDvidError):
     """Stored bytes do not decode, or do not hash to the id they are stored under."""
 
 
+class MissingObjectError(NotFoundError):
+    """An object the store's own trees or commits point to is absent: the store is damaged.
+
+    A NotFoundError still (callers probing for objects keep working), but answered as a
+    500 naming the object, never as the client's 400.
+    """
+
+    http_status = "500 Internal Server Error"
+
+
 class BackendError(CasDvidError):
     """The storage backend failed (unreachable, refused, or misbehaving)."""
 

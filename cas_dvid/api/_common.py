@@ -54,6 +54,10 @@ def read_json(req: falcon.Request, limit: int, *, required: bool = False) -> Any
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"Malformed JSON request in body: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # NOTE: deep nesting and ints over 4300 digits were 500s.
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:80]
+        raise InvalidInputError(f"Malformed JSON request in body: {why}") from None
 
 
 def json_object(doc: Any, what: str = "request") -> dict[str, Any]:

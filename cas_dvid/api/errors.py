@@ -15,6 +15,7 @@ from cas_dvid.errors import (
     InvalidInputError,
     LockedError,
     MissingDataError,
+    MissingObjectError,
     NotFoundError,
     TooLargeError,
 )
@@ -57,7 +58,7 @@ def handle_cas_error(
 ) -> None:
     """Falcon error handler: plain text, DVID style; corruption and backend faults are logged."""
     resp.status = status_for(exc)
-    if isinstance(exc, CorruptObjectError | BackendError):
+    if isinstance(exc, CorruptObjectError | BackendError | MissingObjectError):
         log.error("%s %s: %s", req.method, req.path, exc)
     resp.content_type = TEXT
     resp.text = getattr(exc, "body", None) or dvid_text(str(exc), req.path)

@@ -153,6 +153,11 @@ def decode(stored: BytesLike, what: str = "object") -> tuple[Kind, BytesLike]:
     """Return ``(kind, raw bytes)``; with codec none, a view into ``stored`` (never copies)."""
     h = parse_header(stored, what)
     payload = memoryview(stored)[HEADER_SIZE:]
+    if h.raw_length > MAX_RAW_SIZE:
+        # NOTE: a damaged length field made lz4/zstd raise OverflowError (a 500 naming nothing).
+        raise CorruptObjectError(
+            f"{what}: header says {h.raw_length} raw bytes, over the {MAX_RAW_SIZE}-byte limit"
+        )
     try:
         if h.codec is Codec.NONE:
             raw: BytesLike = payload
@@ -160,7 +165,7 @@ def decode(stored: BytesLike, what: str = "object") -> tuple[Kind, BytesLike]:
             raw = lz4.block.decompress(payload, uncompressed_size=h.raw_length)
         else:
             raw = _zstd_d().decompress(payload, max_output_size=h.raw_length)
-    except (lz4.block.LZ4BlockError, zstandard.ZstdError) as exc:
+    except (lz4.block.LZ4BlockError, zstandard.ZstdError, OverflowError, MemoryError) as exc:
         raise CorruptObjectError(
             f"{what}: {h.codec.name.lower()} payload does not decode: {exc}"
         ) from exc

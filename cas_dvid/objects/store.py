@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from cas_dvid.backends.abc import Backend, ObjectInfo
-from cas_dvid.errors import CorruptObjectError, NotFoundError
+from cas_dvid.errors import CorruptObjectError, MissingObjectError, NotFoundError
 from cas_dvid.objects._malloc import tune_malloc
 from cas_dvid.objects.cache import LRUCache
 from cas_dvid.objects.codec import Codec, decode, encode, parse_codec
@@ -122,7 +122,14 @@ class ObjectStore:
         hit = self.cache.get(oid)
         if hit is not None:
             return hit
-        stored = self.backend.get(to_hex(oid))
+        try:
+            stored = self.backend.get(to_hex(oid))
+        except MissingObjectError:
+            raise
+        except NotFoundError as exc:
+            raise MissingObjectError(
+                f"store damaged: object {to_hex(oid)} is missing from {self.backend.url}"
+            ) from exc
         entry = self._check(oid, stored)
         self.cache.put(oid, entry, entry[1].nbytes)
         return entry

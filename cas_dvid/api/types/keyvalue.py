@@ -140,6 +140,10 @@ class KeyValueHandler(RoutedHandler):
         items = dict(protobuf.decode_keyvalues(body))
         if "" in items:
             raise InvalidInputError("empty key")
+        slashed = next((k for k in items if "/" in k), None)
+        if slashed is not None:
+            # NOTE: such a key could never be read or deleted through key/{k}.
+            raise InvalidInputError(f"key \"{slashed}\" must not contain '/'")
         if items:
             self.kv.put_many(at, inst, items, 'POST on endpoint "keyvalues"')
 
@@ -177,19 +181,34 @@ def _http_range(header: str, size: int) -> tuple[int, int]:
         raise InvalidInputError(
             f"unsupported Range header {header!r}: expected bytes=a-b, a- or -n"
         )
-    a, b = m.groups()
-    if a == "":
-        first, last = max(0, size - int(b)), size - 1
+    a, b = (_range_int(g) for g in m.groups())
+    if a is None:
+        first, last = max(0, size - (b or 0)), size - 1
     else:
-        first, last = int(a), size - 1 if b == "" else min(int(b), size - 1)
+        first, last = a, size - 1 if b is None else min(b, size - 1)
     if first >= size or first > last:
         raise falcon.HTTPRangeNotSatisfiable(size)
     return first, last
 
 
+def _range_int(digits: str) -> int | None:
+    """Return a Range bound; bounds past any value's size (up to thousands of digits) are 2**64.
+
+    Python's ``int()`` refuses strings over 4300 digits with a ValueError (a 500 before).
+    """
+    if digits == "":
+        return None
+    return int(digits) if len(digits) <= 20 else 1 << 64
+
+
+def _json_fault(exc: Exception) -> str:
+    """Say why json.loads gave up past its syntax errors: deep nesting or a huge integer."""
+    return "JSON body is nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:80]
+
+
 def _uint(text: str, name: str) -> int:
-    if not text.isdigit():
-        raise InvalidInputError(f'{name} must be an unsigned integer, got "{text}"')
+    if not text.isascii() or not text.isdigit() or len(text) > 20:
+        raise InvalidInputError(f'{name} must be an unsigned integer, got "{text[:40]}"')
     return int(text)
 
 
@@ -228,6 +247,8 @@ def _json_reads(body: bytes) -> list[Read]:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError(str(exc)) from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInputError(_json_fault(exc)) from None
     if not isinstance(doc, list):
         raise InvalidInputError("expected a JSON list of keys or of {key, byte_start, byte_end}")
     reads: list[Read] = []
@@ -277,7 +298,7 @@ def _json_object(items: Iterable[tuple[str, bytes | None]], check: bool) -> byte
         if check:
             try:
                 json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 # NOTE: DVID answers 200 with a truncated body here; a clean 400 loses nothing.
                 raise InvalidInputError(f'bad JSON for key "{key}"') from None
         parts.append(json.dumps(key, ensure_ascii=False).encode() + b":" + raw)

@@ -94,6 +94,9 @@ def parse_label_list(body: bytes, prefix: str) -> list[int]:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"{prefix}: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        why = "JSON nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:80]
+        raise InvalidInputError(f"{prefix}: {why}") from None
     if not isinstance(doc, list):
         raise InvalidInputError(f"{prefix}: expected a JSON list, got {type(doc).__name__}")
     for v in doc:

@@ -72,6 +72,11 @@ def loads(body: BytesLike | str) -> Any:
         return json.loads(text, parse_float=_FloatLiteral, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(_syntax_message(exc)) from None
+    except InvalidInputError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        # NOTE: ints over 4300 digits (ValueError) and deep nesting were 500s.
+        raise InvalidInputError(f"invalid JSON input: {str(exc)[:80]}") from None
 
 
 def int32_tuples(doc: Any, width: int, go_type: str, what: str) -> npt.NDArray[np.int64]:
