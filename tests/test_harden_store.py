@@ -71,7 +71,7 @@ def test_missing_object_is_500_store_damaged(tmp_path: Path) -> None:
     path.unlink()
     with LiveServer(create_app(ServerConfig(url))) as srv:
         status, headers, body = srv.request("GET", f"/api/node/{uuid}/kv/key/a")
-    assert status == 500
+    assert status == 500, (status, body[:300], path)
     assert headers["content-type"].startswith("text/plain")
     assert b"store damaged" in body
     assert _hex_of(path).encode() in body
