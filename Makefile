@@ -29,6 +29,7 @@ lint: venv
 
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+	CAS_DVID_TREE_FAST_PATHS=0 $(PY) -m pytest -q -p no:randomly tests/test_trees.py tests/test_trees_big.py tests/test_trees_keys.py tests/test_trees_node.py tests/test_trees_pin.py
 
 bench: venv
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

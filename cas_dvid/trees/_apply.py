@@ -20,6 +20,7 @@ its path alone (``_apply_one``). Both give the bytes the general path would.
 
 from __future__ import annotations
 
+import os
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from operator import itemgetter
@@ -48,13 +49,17 @@ Op = tuple[bytes, Any]  # (key, new value | None for delete | _TOUCH); internal 
 Touched = tuple[bytes, int, int, bool]
 
 _TOUCH: Any = object()
+FAST_PATHS = os.environ.get("CAS_DVID_TREE_FAST_PATHS", "1") != "0"
+"""Splice nodes' bytes (``_patch``, ``_splice_variable``) and the one-put path; with
+``CAS_DVID_TREE_FAST_PATHS=0`` every apply takes the general merge and re-split, which
+must give the same bytes (``make test`` runs the tree tests both ways)."""
 _DICT_MERGE_OVER = 16  # PERF: bisect+insert per op beats a dict rebuild below this many ops.
 
 
 def apply_ops(ld: Loaders, writer: NodeWriter, root: ObjectId, ops: list[Op]) -> ObjectId:
     """Apply sorted, unique ``ops`` (value ``None`` deletes) to ``root``; return the new root."""
     root_view = ld.route(root)
-    if len(ops) == 1:
+    if len(ops) == 1 and FAST_PATHS:
         new_root = _apply_one(ld, writer, root, root_view, *ops[0])
         if new_root is not None:
             return new_root
@@ -207,7 +212,7 @@ def _rechunk(
     pk: list[bytes] = []
     pv: list[Any] = []
     for oid, lo, hi, rightmost in touched:
-        if not pk:  # PERF: most nodes stay one node; splice their bytes (see _patch).
+        if not pk and FAST_PATHS:  # PERF: most nodes stay one node; splice their bytes.
             spliced = _splice(ld, oid, level, ops, lo, hi, bounds)
             if spliced is False:
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -71,17 +72,14 @@ class Tree:
         self.store = store
         self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
         self._cache_nodes = cache_nodes
+        self._lock = threading.Lock()
         self._loaders = Loaders(self.node, self._node_bytes, self._route_view)
 
     # -- nodes -------------------------------------------------------------------
 
     def node(self, oid: bytes) -> Node:
         """Return node ``oid`` decoded (cached); raise ``NotFoundError``/``CorruptObjectError``."""
-        entry = self._cache.get(oid)
-        if entry is None:
-            entry = self._load(oid)
-        else:
-            self._cache.move_to_end(oid)
+        entry = self._hit(oid) or self._load(oid)
         node = entry.node
         if node is None:
             node = entry.node = decode(entry.data, oid)
@@ -89,19 +87,11 @@ class Tree:
 
     def _node_bytes(self, oid: bytes) -> bytes:
         """Return the bytes of node ``oid`` (cached, not decoded); raise ``NotFoundError``."""
-        entry = self._cache.get(oid)
-        if entry is None:
-            return self._load(oid).data
-        self._cache.move_to_end(oid)
-        return entry.data
+        return (self._hit(oid) or self._load(oid)).data
 
     def _route_view(self, oid: bytes) -> RouteView:
         """Return the routing view of node ``oid`` (cached): its keys without its values."""
-        entry = self._cache.get(oid)
-        if entry is None:
-            entry = self._load(oid)
-        else:
-            self._cache.move_to_end(oid)
+        entry = self._hit(oid) or self._load(oid)
         view = entry.route
         if view is None:
             node = entry.node
@@ -120,23 +110,31 @@ class Tree:
 
     def _remember(self, oid: bytes, data: bytes, node: Node | None) -> None:
         """Cache a node this tree just made (``node`` = its decoded form, if at hand)."""
-        entry = self._cache.get(oid)
+        entry = self._hit(oid)
         if entry is None:
             self._put(oid, _Entry(data, node))
-            return
-        self._cache.move_to_end(oid)
-        if entry.node is None:
+        elif entry.node is None:
             entry.node = node
 
+    def _hit(self, oid: bytes) -> _Entry | None:
+        """Return the cached entry of ``oid``, marked recently used (None on a miss)."""
+        with self._lock:  # waitress calls one Tree from many threads
+            entry = self._cache.get(oid)
+            if entry is not None:
+                self._cache.move_to_end(oid)
+            return entry
+
     def _put(self, oid: bytes, entry: _Entry) -> None:
-        cache = self._cache
-        cache[oid] = entry
-        if len(cache) > self._cache_nodes:
-            cache.popitem(last=False)
+        with self._lock:
+            cache = self._cache
+            cache[oid] = entry
+            if len(cache) > self._cache_nodes:
+                cache.popitem(last=False)
 
     def clear_cache(self) -> None:
         """Drop every cached node (tests use it to count cold loads)."""
-        self._cache.clear()
+        with self._lock:
+            self._cache.clear()
 
     # -- reads -------------------------------------------------------------------
 
