@@ -80,6 +80,17 @@ def mapping_key(sv: int) -> bytes:
     return MAPPING_CLASS + _U64.pack(sv)
 
 
+_MAPPING_KEY = np.dtype([("c", "u1"), ("sv", ">u8")])
+
+
+def mapping_keys(svs: NDArray[np.uint64]) -> list[bytes]:
+    """Return the mapping keys of many supervoxels at once (as ``mapping_key`` each)."""
+    rows = np.empty(len(svs), _MAPPING_KEY)
+    rows["c"], rows["sv"] = MAPPING_CLASS[0], svs
+    buf = rows.tobytes()
+    return [buf[i : i + 9] for i in range(0, len(buf), 9)]
+
+
 def body_key(body: int) -> bytes:
     """Summary key of ``body``."""
     return BODY_CLASS + _U64.pack(body)
