@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from cas_dvid.api.client import node_path
 from cas_dvid.cli._commands import arguments, command
 from cas_dvid.cli._common import client, server_option
 from cas_dvid.cli.load import Target, load
@@ -74,4 +75,17 @@ def cmd_load(args: argparse.Namespace) -> int:
     n = load(source, target, (x, y, z), progress=not args.quiet)
     sz, sy, sx = source.shape
     print(f"Loaded {n} voxels ({sx}x{sy}x{sz}) into {args.name} at {args.offset}")
+    return 0
+
+
+def _downres_args(p: argparse.ArgumentParser) -> None:
+    server_option(p)
+
+
+@command("node {uuid} {name} downres", "rebuild a labelmap's stale lower-res blocks", group=GROUP)
+@arguments(_downres_args)
+def cmd_downres(args: argparse.Namespace) -> int:
+    """Rebuild every lower-res block that writes marked stale (POST .../downres)."""
+    doc = client(args).post_json(node_path(args.uuid, args.name, "downres"), {})
+    print(f"Rebuilt {doc['blocks']} lower-resolution blocks of {args.name}")
     return 0
