@@ -38,6 +38,12 @@ bench: venv
 	-$(PY) tools/bench_keyvalue.py
 	-$(PY) tools/bench_volume.py
 	-$(PY) tools/bench_sync.py
+	-$(PY) tools/bench_dag.py
+	-$(PY) tools/bench_labelcodec.py
+	-$(PY) tools/bench_labelmap_bodies.py
+	-$(PY) tools/bench_mutations.py
+	-$(PY) tools/bench_roi.py
+	-$(PY) tools/bench_tiles.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

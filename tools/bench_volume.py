@@ -78,7 +78,7 @@ def line(
 
 def ours_open(url: str, cache: int) -> tuple[ImageStore, object, object]:
     v = VersionService(ObjectStore(open_backend(url), cache_bytes=cache))
-    root = v.repo_roots()[0]
+    root = next(iter(v.repos()))
     at = v.resolve(root)
     return ImageStore.on(v), at, v.instance(at, "grayscale")
 
