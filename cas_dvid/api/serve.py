@@ -7,6 +7,25 @@ from typing import Any
 
 import waitress
 
+CONNECTION_LIMIT = 512
+"""Open connections waitress keeps (its default, 100, let ~100 idle keep-alive clients
+stop the server from accepting anyone else until they timed out)."""
+CHANNEL_TIMEOUT = 60
+"""Seconds an idle or stalled connection is kept (was 300: five minutes of a dead slot)."""
+
+
+def waitress_settings() -> dict[str, Any]:
+    """Return the waitress settings every cas_dvid server uses (serve and the tests)."""
+    return {
+        "outbuf_overflow": 64 << 20,
+        "inbuf_overflow": 64 << 20,
+        "outbuf_high_watermark": 256 << 20,
+        "connection_limit": CONNECTION_LIMIT,
+        "channel_timeout": CHANNEL_TIMEOUT,
+        "ident": "cas_dvid",
+        "clear_untrusted_proxy_headers": True,
+    }
+
 
 def serve(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> None:
     """Serve ``app`` until interrupted.
@@ -16,15 +35,4 @@ def serve(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: int = 8)
     on loopback (PERF-NOTES.md).
     """
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    waitress.serve(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        outbuf_overflow=64 << 20,
-        inbuf_overflow=64 << 20,
-        outbuf_high_watermark=256 << 20,
-        channel_timeout=300,
-        ident="cas_dvid",
-        clear_untrusted_proxy_headers=True,
-    )
+    waitress.serve(app, host=host, port=port, threads=threads, **waitress_settings())

@@ -10,6 +10,8 @@ from typing import Any
 
 import waitress.server
 
+from cas_dvid.api.serve import waitress_settings
+
 
 class LiveServer:
     """Serve a WSGI app on a free loopback port until the context exits."""
@@ -17,12 +19,7 @@ class LiveServer:
     def __init__(self, app: Any, threads: int = 8) -> None:
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         self._server = waitress.server.create_server(
-            app,
-            host="127.0.0.1",
-            port=0,
-            threads=threads,
-            outbuf_overflow=64 << 20,
-            inbuf_overflow=64 << 20,
+            app, host="127.0.0.1", port=0, threads=threads, **waitress_settings()
         )
         self.port = int(self._server.effective_port)
         self.url = f"http://127.0.0.1:{self.port}"
