@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import importlib
 import pkgutil
 
@@ -35,13 +36,38 @@ class _ReadOnly:
             )
 
 
+class _WriteToken:
+    """Middleware: writes need ``Authorization: Bearer <token>``; reads stay open.
+
+    The token is compared in constant time; a missing or wrong one is a 401 with a
+    plain-text reason and the request is not run.
+    """
+
+    def __init__(self, token: str) -> None:
+        self.token = token.encode()
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.method in ("GET", "HEAD", "OPTIONS"):
+            return
+        given = (req.get_header("Authorization") or "").encode()
+        scheme, _, value = given.partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
+            raise falcon.HTTPUnauthorized(
+                title="write token required",
+                description="this server needs 'Authorization: Bearer <token>' for writes",
+                challenges=["Bearer"],
+            )
+
+
 def create_app(
     config: ServerConfig, store: ObjectStore | None = None
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the WSGI app for ``config`` (``store`` lets tests share one object store)."""
     if store is None:
         store = ObjectStore(open_backend(config.store_url), cache_bytes=config.cache_bytes)
-    middleware = [_ReadOnly()] if config.read_only else []
+    middleware: list[_ReadOnly | _WriteToken] = [_ReadOnly()] if config.read_only else []
+    if config.write_token:
+        middleware.append(_WriteToken(config.write_token))
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.add_error_handler(Exception, handle_unexpected)

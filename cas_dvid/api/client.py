@@ -8,6 +8,7 @@ import threading
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from cas_dvid.auth import auth_headers
 from cas_dvid.errors import BackendError, CasDvidError
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -55,7 +56,7 @@ class DvidClient:
         for attempt in range(2):
             conn = self._conn()
             try:
-                conn.request(method, path, body=body, headers=headers or {})
+                conn.request(method, path, body=body, headers={**auth_headers(), **(headers or {})})
                 resp = conn.getresponse()
                 data = resp.read()
                 break

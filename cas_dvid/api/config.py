@@ -20,6 +20,7 @@ class ServerConfig:
             re-read; heads, and so data, are always re-read).
         cache_bytes: budget of the decoded-object cache.
         note: free text shown in /api/server/info.
+        write_token: when set, every write needs ``Authorization: Bearer <token>``.
         allow_split: serve labelmap ``split/{label}`` (DVID's AllowLabelmapSplit;
             off by default, as in DVID).
 
@@ -34,3 +35,4 @@ class ServerConfig:
     cache_bytes: int = 512 << 20
     note: str = ""
     allow_split: bool = False
+    write_token: str = ""

@@ -8,6 +8,7 @@ from cas_dvid.api import ServerConfig, create_app
 from cas_dvid.api.serve import serve
 from cas_dvid.cli._commands import arguments, command
 from cas_dvid.cli._common import store_url
+from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects import ObjectStore
 from cas_dvid.versions.stores import init_store, open_store_backend
 
@@ -36,6 +37,11 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=8, help="request threads (default %(default)s)")
     p.add_argument("--read-only", action="store_true", help="refuse every write")
     p.add_argument(
+        "--write-token-file",
+        default=None,
+        help="file holding a token every write must send as 'Authorization: Bearer TOKEN'",
+    )
+    p.add_argument(
         "--allow-split", action="store_true", help="serve labelmap split/{label} (off, as DVID)"
     )
     p.add_argument(
@@ -44,6 +50,17 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         default=512,
         help="decoded-object cache in MiB (default %(default)s)",
     )
+
+
+def _token(path: str | None) -> str:
+    """Return the write token in ``path`` (stripped; refused when empty)."""
+    if path is None:
+        return ""
+    with open(path, encoding="utf-8") as f:
+        token = f.read().strip()
+    if not token:
+        raise InvalidInputError(f"write token file {path} is empty")
+    return token
 
 
 @command("serve", "serve DVID's HTTP API on a store", group=GROUP)
@@ -55,6 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store_url=url,
         read_only=args.read_only,
         allow_split=args.allow_split,
+        write_token=_token(args.write_token_file),
         cache_bytes=args.cache_mb << 20,
     )
     store = ObjectStore(open_store_backend(url), cache_bytes=config.cache_bytes)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from cas_dvid.auth import auth_headers
 from cas_dvid.backends import Ref
 from cas_dvid.errors import (
     BackendError,
@@ -74,7 +75,7 @@ class HttpPeer(Peer):
         """One request; a dropped kept-alive connection is retried once."""
         parts = [body] if isinstance(body, bytes | bytearray | memoryview) else list(body)
         size = sum(memoryview(p).nbytes for p in parts)
-        hdrs = {"Content-Length": str(size), **(headers or {})}
+        hdrs = {"Content-Length": str(size), **auth_headers(), **(headers or {})}
         for attempt in range(2):
             conn = self._conn()
             try:
