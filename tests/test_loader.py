@@ -147,3 +147,46 @@ def test_cli_load_errors(server: LiveServer, tmp_path: Path) -> None:
         timeout=60,
     )
     assert r.returncode == 1 and "no files match" in r.stderr
+
+
+def test_label_volumes_load_into_labelmap_with_their_index(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """A uint32 zarr of labels at an unaligned offset, through the CLI: voxels and index."""
+    c, root = make_instance(server, "labelmap")
+    vol = (RNG.integers(1, 40, (10, 12, 14)) * 1000).astype(np.uint32).repeat(4, 0).repeat(4, 1)
+    base = np.full((64, 64, 64), 7, np.uint64)  # what was there: the load keeps its neighbours
+    c.request("POST", f"/api/node/{root}/g/raw/0_1_2/64_64_64/0_0_0", base.tobytes())
+    path = tmp_path / "labels.zarr"
+    arr = zarr.create_array(str(path), shape=vol.shape, chunks=(16, 16, 16), dtype=vol.dtype)
+    arr[:] = vol
+    offset = (5, 3, 9)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cas_dvid.cli",
+            "node",
+            root,
+            "g",
+            "load",
+            "5,3,9",
+            str(path),
+            "--quiet",
+            "--server",
+            server.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    nz, ny, nx = vol.shape
+    got = read(c, root, (nx, ny, nz), offset, "<u8")
+    assert np.array_equal(got, vol.astype(np.uint64))
+    assert read(c, root, (4, 4, 4), (0, 0, 0), "<u8").max() == 7
+    for label in np.unique(vol).tolist()[:5]:
+        size = c.get_json(f"/api/node/{root}/g/size/{label}")["voxels"]
+        assert size == int((vol == label).sum())
+    want = int((base == 7).sum()) - vol.size
+    assert c.get_json(f"/api/node/{root}/g/size/7")["voxels"] == want

@@ -1,5 +1,9 @@
 """Loading a volume into a running server over HTTP: block-aligned slabs, read-modify-write.
 
+Voxel instances take the source's own type; label instances (labelmap, labelarray,
+labelblk) take any unsigned integer source, widened to uint64 supervoxels, and build
+their label index as each slab lands (every POST raw updates blocks and index at once).
+
 Blocks only partly covered by the source are read from the server first and merged,
 the way DVID's own loader fills blocks, so any offset works.
 """
@@ -29,6 +33,7 @@ class Target:
     name: str
     block: tuple[int, int, int]  # x, y, z
     dtype: np.dtype[Any]
+    labels: bool = False  # a label instance: partial blocks are read as supervoxels
 
     @classmethod
     def lookup(cls, client: DvidClient, uuid: str, name: str) -> Target:
@@ -39,13 +44,15 @@ class Target:
             raise InvalidInputError(f"{name} is a {info['Base']['TypeName']}, not a voxel instance")
         label = ext["Values"][0]["DataType"]
         bx, by, bz = (int(v) for v in ext["BlockSize"])
-        return cls(client, uuid, name, (bx, by, bz), np.dtype(DTYPES[label]))
+        labels = info["Base"]["TypeName"] in ("labelmap", "labelarray", "labelblk")
+        return cls(client, uuid, name, (bx, by, bz), np.dtype(DTYPES[label]), labels)
 
     def get(self, x0: int, y0: int, z0: int, nx: int, ny: int, nz: int) -> npt.NDArray[Any]:
         """GET raw of a box."""
         data = self.client.request(
             "GET",
-            node_path(self.uuid, self.name, "raw", "0_1_2", f"{nx}_{ny}_{nz}", f"{x0}_{y0}_{z0}"),
+            node_path(self.uuid, self.name, "raw", "0_1_2", f"{nx}_{ny}_{nz}", f"{x0}_{y0}_{z0}")
+            + ("?supervoxels=true" if self.labels else ""),
         )
         return np.frombuffer(data, dtype=self.dtype).reshape(nz, ny, nx).copy()
 
@@ -67,9 +74,11 @@ def load(
     """Send ``source`` to ``target`` at ``offset``; return the number of voxels loaded."""
     from tqdm import tqdm
 
-    if source.dtype != target.dtype:
+    widen = target.labels and source.dtype.kind == "u" and source.dtype.itemsize <= 8
+    if source.dtype != target.dtype and not widen:
         raise InvalidInputError(
             f"source voxels are {source.dtype}, the instance stores {target.dtype}"
+            + (" (label volumes: any unsigned integer type)" if target.labels else "")
         )
     ox, oy, oz = offset
     nz, ny, nx = source.shape
@@ -91,6 +100,7 @@ def load(
             if sx0 >= sx1 or sy0 >= sy1 or sz0 >= sz1:
                 continue
             part = source.read(sz0 - oz, sz1 - oz, sy0 - oy, sy1 - oy, sx0 - ox, sx1 - ox)
+            part = part.astype(target.dtype, copy=False)  # (uint32 labels widen to uint64)
             covered = (sx0, sx1, sy0, sy1, sz0, sz1) == (x0, x1, y0, y1, z0, z1)
             vol = part if covered else target.get(x0, y0, z0, x1 - x0, y1 - y0, z1 - z0)
             if not covered:
