@@ -40,6 +40,7 @@ bench: venv
 	-$(PY) tools/bench_sync.py
 	-$(PY) tools/bench_dag.py
 	-$(PY) tools/bench_labelcodec.py
+	-$(PY) tools/bench_labelmap.py
 	-$(PY) tools/bench_labelmap_bodies.py
 	-$(PY) tools/bench_mutations.py
 	-$(PY) tools/bench_roi.py

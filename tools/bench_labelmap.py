@@ -1,0 +1,129 @@
+"""Label ingest: POST blocks of a segmentation (index included) vs tensorstore, same run.
+
+A Voronoi-like label volume (cells of random uint64 ids with jittered borders, default
+256^3; ``--edge 512`` for the issue's size) in 64^3 blocks:
+
+- ours: the POST blocks body (records of gzip(DVID label Block), as clients send it)
+  through ``LabelWriter.write_stream`` on a file store: gunzip, decode, encode,
+  put, label index and summaries, one head swap per call of 64 blocks;
+- peer: tensorstore writing the same array as neuroglancer_precomputed with
+  compressed_segmentation encoding (64^3 chunks) to a local directory.
+
+Prints voxels/s of each and the ratio (issue 16 target: ours >= 0.5x the peer's
+speed).  Building the request body is not timed (a client does that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cas_dvid.backends import open_backend
+from cas_dvid.datatypes.labelmap import LabelStore
+from cas_dvid.datatypes.labelmap.codec import encode_block
+from cas_dvid.datatypes.streams import pack_records
+from cas_dvid.objects import ObjectStore
+from cas_dvid.versions import VersionService
+from cas_dvid.versions.stores import init_store
+
+B = 64
+
+
+def label_volume(edge: int, cell: int = 16, seed: int = 0) -> np.ndarray:
+    """Return cells of ``cell`` voxels with random ids, borders jittered by a voxel or two."""
+    rng = np.random.default_rng(seed)
+    n = -(-edge // cell) + 1
+    ids = rng.choice(2**40, n**3, replace=False).astype(np.uint64).reshape(n, n, n) + 1
+    z, y, x = np.ogrid[:edge, :edge, :edge]
+    j = rng.integers(0, 3, (edge,))
+    return ids[(z + j[y % edge]) // cell, (y + j[x % edge]) // cell, (x + j[z % edge]) // cell]
+
+
+def body_of(vol: np.ndarray, z0: int) -> bytes:
+    """Return the POST blocks body of the 64-voxel slab starting at z0."""
+    items = []
+    e = vol.shape[1]
+    for by in range(e // B):
+        for bx in range(e // B):
+            block = np.ascontiguousarray(
+                vol[z0 : z0 + B, by * B : (by + 1) * B, bx * B : (bx + 1) * B]
+            )
+            items.append(((bx, by, z0 // B), gzip.compress(encode_block(block), 1)))
+    return b"".join(bytes(p) for p in pack_records(items))
+
+
+def ours(vol: np.ndarray, tmp: Path) -> float:
+    url = f"file://{tmp / 'store'}"
+    init_store(url)
+    versions = VersionService(ObjectStore(open_backend(url)))
+    labels = LabelStore.on(versions)
+    uuid = versions.create_repo()
+    versions.new_instance(uuid, "seg", "labelmap", settings={"blocksize": "64,64,64"})
+    at = versions.resolve(uuid)
+    inst = at.instance("seg")
+    bodies = [body_of(vol, z0) for z0 in range(0, vol.shape[0], B)]
+    t0 = time.perf_counter()
+    for i, body in enumerate(bodies):
+        labels.writer.write_stream(at, inst, body, "POST blocks")
+        print(f"\rours {i + 1}/{len(bodies)}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    return time.perf_counter() - t0
+
+
+def peer(vol: np.ndarray, tmp: Path) -> float:
+    import tensorstore as ts
+
+    e = vol.shape[0]
+    spec = {
+        "driver": "neuroglancer_precomputed",
+        "kvstore": {"driver": "file", "path": str(tmp / "precomputed")},
+        "multiscale_metadata": {"data_type": "uint64", "num_channels": 1, "type": "segmentation"},
+        "scale_metadata": {
+            "size": [e, e, e],
+            "encoding": "compressed_segmentation",
+            "compressed_segmentation_block_size": [8, 8, 8],
+            "chunk_size": [B, B, B],
+            "resolution": [8, 8, 8],
+        },
+        "create": True,
+        "delete_existing": True,
+    }
+    store = ts.open(spec).result()
+    xyz = np.ascontiguousarray(vol.transpose(2, 1, 0))[..., np.newaxis]  # x, y, z, channel
+    t0 = time.perf_counter()
+    for z0 in range(0, e, B):
+        store[:, :, z0 : z0 + B, :].write(xyz[:, :, z0 : z0 + B, :]).result()
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--edge", type=int, default=256)
+    args = p.parse_args()
+    vol = label_volume(args.edge)
+    voxels = vol.size
+    tmp = Path(tempfile.mkdtemp(prefix="bench-lm-"))
+    try:
+        t_ours = ours(vol, tmp)
+        t_peer = peer(vol, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    a, b = voxels / t_ours / 1e6, voxels / t_peer / 1e6
+    ok = "OK" if a / b >= 0.5 else "MISSED"
+    print(
+        f"ingest {args.edge}^3 labels ({len(np.unique(vol))} ids), index included: "
+        f"ours {a:.1f} Mvox/s, tensorstore precomputed cseg {b:.1f} Mvox/s, "
+        f"ratio {a / b:.2f}x  target >= 0.5x  {ok}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
