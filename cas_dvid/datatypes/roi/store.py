@@ -1,0 +1,108 @@
+"""The roi datatype at a version: spans in the instance tree, and what they answer.
+
+One tree key per stored span (``ROI_SPAN_CLASS`` + ``spans.span_key``, empty value),
+so GET lists them in DVID's stored order with one range scan, a POST that replaces
+the ROI is one batch, and a point query reads only the (z, y) rows its points fall
+in: one key range per row, O(log n + k) tree nodes, never the whole ROI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cas_dvid.datatypes.base import TypeService
+from cas_dvid.datatypes.geometry import Point3, parse_block_size
+from cas_dvid.datatypes.roi import partition as part
+from cas_dvid.datatypes.roi import query
+from cas_dvid.datatypes.roi import spans as S
+from cas_dvid.trees.keys import prefix_range
+from cas_dvid.versions import At, Instance
+from cas_dvid.versions.heads import Reader
+
+ROI_SPAN_CLASS = b"\x52"
+DEFAULT_BLOCK = Point3(32, 32, 32)  # DVID's roi default BlockSize
+_EMPTY = b""
+
+
+def block_size(inst: Instance) -> tuple[int, int, int]:
+    """Return the ROI's block size, x, y, z."""
+    b = parse_block_size(inst.settings.get("blocksize"), DEFAULT_BLOCK)
+    return b.x, b.y, b.z
+
+
+def _keys_of(spans: S.SpanArray) -> list[bytes]:
+    return [ROI_SPAN_CLASS + k for k in S.span_keys(spans)]
+
+
+class RoiStore(TypeService):
+    """roi instances: GET/POST/DELETE roi, ptquery, mask, partition."""
+
+    def spans(self, at: At, inst: Instance) -> S.SpanArray:
+        """Return the stored spans, in DVID's order (sorted, exact duplicates once)."""
+        root = self.versions.root_at(at, inst)
+        keys = [k[1:] for k, _ in self.tree.range(root, *prefix_range(ROI_SPAN_CLASS))]
+        return S.parse_span_keys(keys)
+
+    def put(self, at: At, inst: Instance, body: bytes) -> int:
+        """POST roi: the posted spans replace the ROI at this version; return their count."""
+        new = S.sort_unique_spans(S.check_spans(S.parse_spans_json(body)))
+        keys = _keys_of(new)
+
+        def plan(read: Reader) -> dict[bytes, Any]:
+            ops: dict[bytes, Any] = {k: None for k, _ in read.range(*prefix_range(ROI_SPAN_CLASS))}
+            ops.update(dict.fromkeys(keys, _EMPTY))
+            return ops
+
+        self.versions.write(at, inst, plan, 'POST on endpoint "roi"')
+        return len(new)
+
+    def delete(self, at: At, inst: Instance) -> None:
+        """DELETE roi: no spans at this version (ancestors keep theirs)."""
+
+        def plan(read: Reader) -> dict[bytes, Any]:
+            return {k: None for k, _ in read.range(*prefix_range(ROI_SPAN_CLASS))}
+
+        self.versions.write(at, inst, plan, 'DELETE on endpoint "roi"')
+
+    def rows(self, at: At, inst: Instance, rows: Sequence[tuple[int, int]]) -> S.SpanArray:
+        """Return the spans of the given (z, y) block rows only (one key range each)."""
+        root = self.versions.root_at(at, inst)
+        keys: list[bytes] = []
+        for z, y in rows:
+            lo, hi = S.span_row_range(z, y)
+            keys += [
+                k[1:] for k, _ in self.tree.range(root, ROI_SPAN_CLASS + lo, ROI_SPAN_CLASS + hi)
+            ]
+        return S.parse_span_keys(keys)
+
+    def ptquery(self, at: At, inst: Instance, body: bytes) -> npt.NDArray[np.bool_]:
+        """POST ptquery: for each voxel point, whether its block is in the ROI."""
+        pts = query.parse_points_json(body)
+        size = np.asarray(block_size(inst), np.int64)
+        blocks = pts.reshape(-1, 3) // size
+        ok = ((blocks >= -(1 << 31)) & (blocks < (1 << 31))).all(axis=1)
+        rows = sorted({(int(b[2]), int(b[1])) for b in blocks[ok]})
+        return query.points_in_roi(self.rows(at, inst, rows), pts, block_size(inst))
+
+    def mask(
+        self, at: At, inst: Instance, size: Sequence[int], offset: Sequence[int]
+    ) -> npt.NDArray[np.uint8]:
+        """GET mask/0_1_2/{size}/{offset}: uint8 ZYX, 1 inside the ROI's blocks."""
+        self.check_voxel_bytes(int(np.prod(size)))
+        return query.roi_mask(self.spans(at, inst), block_size(inst), offset, size)
+
+    def partition(
+        self, at: At, inst: Instance, batchsize: str | None, optimized: str | None
+    ) -> bytes:
+        """GET partition?batchsize=N[&optimized=true]: DVID's subvolumes JSON."""
+        result = part.partition(
+            self.spans(at, inst),
+            block_size(inst),
+            part.parse_batchsize(batchsize),
+            optimized=part.is_optimized(optimized),
+        )
+        return part.partition_json(result)
