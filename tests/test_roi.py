@@ -100,3 +100,29 @@ def test_roi_endpoints_over_waitress() -> None:
         assert json.loads(body) == [True, False]
         status, _, body = srv.request("GET", f"{base}/mask/0_1_2/64_64_64/0_0_0")
         assert status == 200 and len(body) == 64**3 and set(body) == {1}
+
+
+def test_raw_reads_masked_by_a_roi() -> None:
+    c = client()
+    root, base = new_roi(c, "32,32,32")
+    body = {"typename": "uint8blk", "dataname": "g", "BlockSize": "32,32,32"}
+    assert c.simulate_post(f"/api/repo/{root}/instance", json=body).status_code == 200
+    vol = np.random.default_rng(5).integers(1, 255, (64, 64, 64), dtype=np.uint8)
+    g = f"/api/node/{root}/g"
+    assert c.simulate_post(f"{g}/raw/0_1_2/64_64_64/0_0_0", body=vol.tobytes()).status_code == 200
+    c.simulate_post(f"{base}/roi", body="[[0,0,0,0],[1,1,0,1]]")
+    inside = ref.get_mask([[0, 0, 0, 0], [1, 1, 0, 1]], (32, 32, 32), (8, 4, 0), (48, 60, 64))
+    got = np.frombuffer(
+        c.simulate_get(f"{g}/raw/0_1_2/48_60_64/8_4_0?roi=r").content, np.uint8
+    ).reshape(64, 60, 48)
+    want = vol[0:64, 4:64, 8:56].copy()
+    want[inside == 0] = 0
+    assert np.array_equal(got, want)
+    att = np.frombuffer(
+        c.simulate_get(f"{g}/raw/0_1_2/48_60_64/8_4_0?roi=r&attenuation=2").content, np.uint8
+    ).reshape(64, 60, 48)
+    want = vol[0:64, 4:64, 8:56].copy()
+    want[inside == 0] >>= 2
+    assert np.array_equal(att, want)
+    assert c.simulate_get(f"{g}/raw/0_1_2/8_8_8/0_0_0?roi=g").status_code == 400
+    assert c.simulate_get(f"{g}/raw/0_1_2/8_8_8/0_0_0?roi=nope").status_code == 400

@@ -69,16 +69,22 @@ class ImageHandler(RoutedHandler):
         self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
     ) -> None:
         """GET raw/{dims}/{size}/{offset}[/{format}]."""
-        self._get_volume(resp, at, inst, args, isotropic=False)
+        self._get_volume(resp, at, inst, args, isotropic=False, req=req)
 
     def get_isotropic(
         self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
     ) -> None:
         """GET isotropic/...: like raw, Z rescaled to the XY voxel size."""
-        self._get_volume(resp, at, inst, args, isotropic=True)
+        self._get_volume(resp, at, inst, args, isotropic=True, req=req)
 
     def _get_volume(
-        self, resp: falcon.Response, at: At, inst: Instance, args: list[str], isotropic: bool
+        self,
+        resp: falcon.Response,
+        at: At,
+        inst: Instance,
+        args: list[str],
+        isotropic: bool,
+        req: falcon.Request | None = None,
     ) -> None:
         _args(args, 3, 4, ".../{dims}/{size}/{offset}[/{format}]")
         axes = parse_dims(args[0])
@@ -86,7 +92,13 @@ class ImageHandler(RoutedHandler):
         fmt_text = args[3] if len(args) > 3 else None
         if axes is None:
             box = Box3.at(offset, Point3(*parse_size(args[1], 3)))
-            vol = self.images.read_box(at, inst, box, isotropic=isotropic)
+            roi = req.get_param("roi") if req is not None else None
+            att = (
+                int(req.get_param_as_int("attenuation", min_value=0, max_value=7) or 0)
+                if req
+                else 0
+            )
+            vol = self.images.read_box(at, inst, box, isotropic=isotropic, roi=roi, attenuation=att)
             fmt, quality = volume_format(fmt_text)
             if fmt == "jpg":
                 z, y, x = vol.shape

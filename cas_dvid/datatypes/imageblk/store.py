@@ -203,13 +203,48 @@ class ImageStore(TypeService):
             else:
                 out[dst] = self._block(lay, value)[src]
 
-    def read_box(self, at: At, inst: Instance, box: Box3, *, isotropic: bool = False) -> Array:
-        """GET raw/isotropic of a 3-D box: size-checked, refused outside a partial region."""
+    def read_box(
+        self,
+        at: At,
+        inst: Instance,
+        box: Box3,
+        *,
+        isotropic: bool = False,
+        roi: str | None = None,
+        attenuation: int = 0,
+    ) -> Array:
+        """GET raw/isotropic of a 3-D box: size-checked, refused outside a partial region.
+
+        With ``roi`` (the name of a roi instance of the repo), voxels outside the ROI's
+        blocks at this version are 0, or shifted right by ``attenuation`` bits (DVID's
+        ``?roi=name&attenuation=1..7``).
+        """
         lay = layout_of(inst)
         self.check_voxel_bytes(box.voxels * lay.vtype.dtype.itemsize)
         require_covered(at, inst, lay.spatial, box)
         vol = self.read(at, inst, box)
+        if roi:
+            self._mask(at, roi, box, vol, attenuation)
         return resample_z(vol, lay, 0) if isotropic else vol
+
+    def _mask(self, at: At, name: str, box: Box3, vol: Array, attenuation: int) -> None:
+        from cas_dvid.datatypes.roi.store import RoiStore
+
+        roi = at.instance(name)
+        if roi.typename != "roi":
+            raise InvalidInputError(f"roi={name!r} is a {roi.typename}, not a roi instance")
+        if not 0 <= attenuation <= 7:
+            raise InvalidInputError(f"attenuation must be 1..7, got {attenuation}")
+        size, start = box.size, box.start
+        inside = (
+            RoiStore(self.ctx)
+            .mask(at, roi, (size.x, size.y, size.z), (start.x, start.y, start.z))
+            .astype(bool)
+        )
+        if attenuation and vol.dtype == np.uint8:
+            vol[~inside] >>= attenuation
+        else:
+            vol[~inside] = 0
 
     def read_slice(
         self, at: At, inst: Instance, axes: tuple[int, int], box: Box3, *, isotropic: bool = False
