@@ -24,6 +24,7 @@ from cas_dvid.datatypes.geometry import (
     plane_box,
 )
 from cas_dvid.datatypes.imageblk import ImageStore, layout_of
+from cas_dvid.datatypes.kernels.arb import Vec3, parse_arb_request
 from cas_dvid.datatypes.streams import Coord, pack_records
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.versions import At, Instance
@@ -47,6 +48,7 @@ class ImageHandler(RoutedHandler):
         self.routes = {
             "raw": {"GET": self.get_raw, "POST": self.post_raw},
             "isotropic": {"GET": self.get_isotropic},
+            "arb": {"GET": self.get_arb},
             "blocks": {"GET": self.get_blocks, "POST": self.post_blocks},
             "subvolblocks": {"GET": self.get_subvolblocks},
             "specificblocks": {"GET": self.get_specificblocks},
@@ -111,6 +113,20 @@ class ImageHandler(RoutedHandler):
         box = plane_box(axes, parse_size(args[1], 2), offset)
         img = self.images.read_slice(at, inst, axes, box, isotropic=isotropic)
         fmt, quality = parse_format(fmt_text or "png")
+        if fmt == "raw":
+            resp.content_type = OCTET
+            resp.data = img.tobytes()
+            return
+        resp.content_type = IMAGE_TYPES[fmt]
+        resp.data = encode_image(img, fmt, quality, inst.typename)
+
+    def get_arb(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
+        """GET arb/{top left}/{top right}/{bottom left}/{res}[/{format}] (png default, jpg[:q])."""
+        tl, tr, bl, res = parse_arb_args(args)
+        img = self.images.read_arb(at, inst, tl, tr, bl, res)
+        fmt, quality = parse_format(args[4] if len(args) > 4 and args[4] else "png")
         if fmt == "raw":
             resp.content_type = OCTET
             resp.data = img.tobytes()
@@ -199,6 +215,13 @@ class ImageHandler(RoutedHandler):
         """POST resolution [x, y, z]: the voxel size (repo-wide, as in DVID)."""
         doc = read_json(req, self.s.config.max_json_bytes, required=True)
         self.images.set_resolution(at, inst, doc)
+
+
+def parse_arb_args(args: list[str]) -> tuple[Vec3, Vec3, Vec3, float]:
+    """Parse the four required parts of ``arb/...`` (DVID's message when some are missing)."""
+    if len(args) < 4 or not all(args[:4]) or len(args) > 5:
+        raise InvalidInputError('"arb" must be followed by top-left/top-right/bottom-left/res')
+    return parse_arb_request(args[0], args[1], args[2], args[3])
 
 
 def parse_block_list(text: str) -> list[Coord]:

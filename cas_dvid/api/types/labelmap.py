@@ -12,11 +12,12 @@ import json
 import falcon
 import lz4.block
 import numpy as np
+from numpy.typing import NDArray
 
 from cas_dvid.api._common import Services, read_body, read_json, send_json
 from cas_dvid.api._images import OCTET, encode_label_png, is_dims, parse_dims, parse_format
 from cas_dvid.api._instances import Endpoint, RoutedHandler, handles
-from cas_dvid.api.types.imageblk import parse_block_list
+from cas_dvid.api.types.imageblk import parse_arb_args, parse_block_list
 from cas_dvid.api.types.labelmap_bodies import body_routes
 from cas_dvid.api.types.labelmap_mutations import mutation_routes
 from cas_dvid.datatypes.geometry import Box3, Point3, parse_int, parse_point, parse_size, plane_box
@@ -60,6 +61,7 @@ class LabelHandler(RoutedHandler):
         self.routes = {
             "raw": {"GET": self.get_raw, "POST": self.post_raw},
             "isotropic": {"GET": self.get_isotropic},
+            "arb": {"GET": self.get_arb},
             "label": {"GET": self.get_label},
             "labels": {"GET": self.get_labels},
             "blocks": {"GET": self.get_blocks, "POST": self.post_blocks},
@@ -111,23 +113,28 @@ class LabelHandler(RoutedHandler):
         axes = parse_dims(args[0])
         offset = parse_point(args[2])
         scale, sv = scale_param(req), flag(req, "supervoxels")
+        roi = req.get_param("roi")
         if axes is None:
             box = Box3.at(offset, Point3(*parse_size(args[1], 3)))
-            vol = self.labels.read_box(at, inst, box, scale=scale, supervoxels=sv)
+            vol = self.labels.read_box(at, inst, box, scale=scale, supervoxels=sv, roi=roi)
             _send_volume(resp, vol, (req.get_param("compression") or "").lower())
             return
         box = plane_box(axes, parse_size(args[1], 2), offset)
-        vol = self.labels.read_box(at, inst, box, scale=scale, supervoxels=sv)
+        vol = self.labels.read_box(at, inst, box, scale=scale, supervoxels=sv, roi=roi)
         img = vol[0] if axes == (0, 1) else vol[:, 0, :] if axes == (0, 2) else vol[:, :, 0]
-        fmt, _ = parse_format(args[3] if len(args) > 3 else "png")
-        if fmt == "raw":
-            resp.content_type = OCTET
-            resp.data = np.ascontiguousarray(img).tobytes()
-        elif fmt == "png":
-            resp.content_type = "image/png"
-            resp.data = encode_label_png(np.ascontiguousarray(img))
-        else:
-            raise InvalidInputError(f"format {fmt} is not available for labels; use png or raw")
+        _send_label_image(resp, img, args[3] if len(args) > 3 else "png")
+
+    def get_arb(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
+        """GET arb/{top left}/{top right}/{bottom left}/{res}[/{format}]: nearest labels.
+
+        Not in DVID (its arb is imageblk's); png is the label PNG of 2-D slices, raw
+        is little-endian uint64.
+        """
+        tl, tr, bl, res = parse_arb_args(args)
+        img = self.labels.read_arb(at, inst, tl, tr, bl, res, supervoxels=flag(req, "supervoxels"))
+        _send_label_image(resp, img, args[4] if len(args) > 4 and args[4] else "png")
 
     def post_raw(
         self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
@@ -344,3 +351,16 @@ def _send_records(resp: falcon.Response, records: list[tuple[tuple[int, int, int
 
 
 __all__ = ["LabelHandler", "MissingDataError", "parse_label"]
+
+
+def _send_label_image(resp: falcon.Response, img: NDArray[np.uint64], fmt_text: str) -> None:
+    """Send a 2-D label image as raw uint64 or DVID's label PNG."""
+    fmt, _ = parse_format(fmt_text)
+    if fmt == "raw":
+        resp.content_type = OCTET
+        resp.data = np.ascontiguousarray(img).tobytes()
+    elif fmt == "png":
+        resp.content_type = "image/png"
+        resp.data = encode_label_png(np.ascontiguousarray(img))
+    else:
+        raise InvalidInputError(f"format {fmt} is not available for labels; use png or raw")

@@ -33,6 +33,7 @@ from cas_dvid.datatypes.base import (
 )
 from cas_dvid.datatypes.geometry import Box3, Point3, block_box, check_int32
 from cas_dvid.datatypes.imageblk.layout import EXTENTS_KEY, Layout, layout_of, with_extents
+from cas_dvid.datatypes.kernels.arb import Vec3, arb_pixel_limit, plan_arb, sample_blocks
 from cas_dvid.datatypes.partial import require_covered
 from cas_dvid.datatypes.streams import Coord
 from cas_dvid.errors import CorruptObjectError, InvalidInputError
@@ -230,21 +231,28 @@ class ImageStore(TypeService):
     def _mask(self, at: At, name: str, box: Box3, vol: Array, attenuation: int) -> None:
         from cas_dvid.datatypes.roi.store import RoiStore
 
-        roi = at.instance(name)
-        if roi.typename != "roi":
-            raise InvalidInputError(f"roi={name!r} is a {roi.typename}, not a roi instance")
-        if not 0 <= attenuation <= 7:
-            raise InvalidInputError(f"attenuation must be 1..7, got {attenuation}")
-        size, start = box.size, box.start
-        inside = (
-            RoiStore(self.ctx)
-            .mask(at, roi, (size.x, size.y, size.z), (start.x, start.y, start.z))
-            .astype(bool)
-        )
-        if attenuation and vol.dtype == np.uint8:
-            vol[~inside] >>= attenuation
-        else:
-            vol[~inside] = 0
+        RoiStore(self.ctx).apply(at, name, box, vol, attenuation)
+
+    def read_arb(self, at: At, inst: Instance, tl: Vec3, tr: Vec3, bl: Vec3, res: float) -> Array:
+        """GET arb: the plane through world points ``tl``, ``tr``, ``bl`` at spacing ``res``.
+
+        Trilinear for uint8 (DVID's rule, see ``kernels.arb``); only the blocks the
+        plane crosses are read; unwritten voxels read as 0.
+        """
+        lay = layout_of(inst)
+        if lay.vtype.dtype != np.uint8:
+            raise InvalidInputError(
+                f"arbitrary slices need 1-byte voxels; {inst.name!r} is {inst.typename}"
+            )
+        plan = plan_arb(tl, tr, bl, res, lay.voxel_size, max_pixels=arb_pixel_limit(self.ctx))
+        coords = [(int(x), int(y), int(z)) for z, y, x in plan.blocks(tuple(lay.block))]
+        self.check_voxel_bytes(len(coords) * lay.block.x * lay.block.y * lay.block.z * 1)
+        found = self.raw_blocks(at, inst, coords)
+        have = list(found)
+        shape = (0, *lay.block_shape)
+        arrays = np.stack([found[c] for c in have]) if have else np.zeros(shape, np.uint8)
+        zyx = np.asarray([(z, y, x) for x, y, z in have], dtype=np.int64).reshape(-1, 3)
+        return sample_blocks(plan, zyx, arrays, tuple(lay.block), interpolate=True)
 
     def read_slice(
         self, at: At, inst: Instance, axes: tuple[int, int], box: Box3, *, isotropic: bool = False

@@ -35,6 +35,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -113,6 +114,11 @@ class ArbPlan:
         u = np.flatnonzero(seen)
         x, rest = u % ext[0], u // ext[0]
         return np.column_stack((rest // ext[1] + base[2], rest % ext[1] + base[1], x + base[0]))
+
+
+def arb_pixel_limit(ctx: Any) -> int:
+    """Most pixels one ``arb`` request may have: its plan takes ~100 bytes a pixel."""
+    return int(ctx.max_voxel_bytes) // 128
 
 
 def _vec(p: Sequence[float], name: str) -> F64:
@@ -225,8 +231,10 @@ def plan_arb(
     return ArbPlan(pts.shape[1], pts.shape[0], lo, hi, frac)
 
 
-def _check_values(dtype: np.dtype[np.generic], channels: int) -> None:
-    if dtype != np.uint8 or channels not in (1, 4):
+def _check_values(dtype: np.dtype[np.generic], channels: int, interpolate: bool) -> None:
+    """uint8 (grayscale, RGBA) as DVID; also uint64 labels, nearest only (a cas_dvid extension)."""
+    labels = dtype == np.uint64 and channels == 1 and not interpolate
+    if not labels and (dtype != np.uint8 or channels not in (1, 4)):
         raise InvalidInputError(
             f"DVID cannot retrieve images with arbitrary orientation using {channels} channels"
             f" and {dtype.itemsize} bytes/channel"
@@ -235,13 +243,13 @@ def _check_values(dtype: np.dtype[np.generic], channels: int) -> None:
 
 AxisParts = Callable[[int, I64], tuple[npt.NDArray[np.bool_], tuple[I64, ...]]]
 """``parts(axis, coords)``: which coordinates are readable, and their additive index terms."""
-Gather = Callable[[tuple[I64, ...], npt.NDArray[np.bool_]], npt.NDArray[np.uint8]]
+Values = npt.NDArray[Any]
+"""uint8 pixels (``(h, w)`` or ``(h, w, 4)``) or uint64 labels."""
+Gather = Callable[[tuple[I64, ...], npt.NDArray[np.bool_]], Values]
 """``gather(summed terms, readable)``: the voxel values (background where not readable)."""
 
 
-def _combine(
-    plan: ArbPlan, parts: AxisParts, gather: Gather, interpolate: bool
-) -> npt.NDArray[np.uint8]:
+def _combine(plan: ArbPlan, parts: AxisParts, gather: Gather, interpolate: bool) -> Values:
     """Nearest or trilinear value per pixel, from DVID's 8 lattice neighbours.
 
     PERF: a voxel's index is a sum of per-axis terms, so each axis's floor and
@@ -280,13 +288,11 @@ def _corner(axes: list[tuple[npt.NDArray[np.bool_], tuple[I64, ...]]]) -> tuple[
     )
 
 
-def _masked(
-    flat: npt.NDArray[np.uint8], idx: I64, ok: npt.NDArray[np.bool_], background: int
-) -> npt.NDArray[np.uint8]:
+def _masked(flat: Values, idx: I64, ok: npt.NDArray[np.bool_], background: int) -> Values:
     """``flat[idx]`` where ``ok``, else ``background`` (``flat`` is 1-D or (n, channels))."""
     got = flat[np.where(ok, idx, 0)]
     mask = ok if got.ndim == ok.ndim else ok[..., None]
-    out: npt.NDArray[np.uint8] = np.where(mask, got, np.uint8(background))
+    out: Values = np.where(mask, got, np.asarray(background, dtype=flat.dtype))
     return out
 
 
@@ -297,14 +303,14 @@ def sample_volume(
     *,
     interpolate: bool = True,
     background: int = 0,
-) -> npt.NDArray[np.uint8]:
+) -> Values:
     """Sample the slice image from a dense ZYX volume (``(z, y, x)`` or ``(z, y, x, 4)`` uint8).
 
     ``volume[0, 0, 0]`` is voxel ``offset_xyz``; voxels outside it read as
     ``background``. Returns ``(height, width)`` (or ``(height, width, 4)``).
     """
     ch = volume.shape[3] if volume.ndim == 4 else 1
-    _check_values(volume.dtype, ch)
+    _check_values(volume.dtype, ch, interpolate)
     nz, ny, nx = volume.shape[:3]
     flat = np.ascontiguousarray(volume).reshape((-1, ch) if volume.ndim == 4 else -1)
     off = [int(v) for v in offset_xyz]
@@ -314,7 +320,7 @@ def sample_volume(
         r = v - off[axis]
         return (r >= 0) & (r < dims[axis]), (r * strides[axis],)
 
-    def gather(terms: tuple[I64, ...], ok: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
+    def gather(terms: tuple[I64, ...], ok: npt.NDArray[np.bool_]) -> Values:
         return _masked(flat, terms[0], ok, background)
 
     return _combine(plan, parts, gather, interpolate)
@@ -328,20 +334,21 @@ def sample_blocks(
     *,
     interpolate: bool = True,
     background: int = 0,
-) -> npt.NDArray[np.uint8]:
+) -> Values:
     """Sample the slice image from only the blocks the plane touches (``ArbPlan.blocks``).
 
     Args:
         plan: from ``plan_arb``.
         block_coords_zyx: ``(n, 3)`` block coordinates, any order.
-        blocks: ``(n, bz, by, bx)`` (or ``(n, bz, by, bx, 4)``) uint8 voxels, one per coordinate.
+        blocks: ``(n, bz, by, bx)`` (or ``(n, bz, by, bx, 4)``) uint8 voxels (or uint64
+            labels, nearest only), one per coordinate.
         block_size_xyz: block size in voxels.
         interpolate: trilinear (DVID's choice for uint8blk) or nearest.
         background: value for voxels of blocks not given.
 
     """
     ch = blocks.shape[4] if blocks.ndim == 5 else 1
-    _check_values(blocks.dtype, ch)
+    _check_values(blocks.dtype, ch, interpolate)
     coords = np.asarray(block_coords_zyx, dtype=np.int64).reshape(-1, 3)
     bx, by, bz = (int(b) for b in block_size_xyz)
     if blocks.shape[1:4] != (bz, by, bx) or len(blocks) != len(coords):
@@ -350,7 +357,7 @@ def sample_blocks(
         )
     if not len(coords):
         shape = (plan.height, plan.width) + ((ch,) if blocks.ndim == 5 else ())
-        return np.full(shape, background, dtype=np.uint8)
+        return np.full(shape, background, dtype=blocks.dtype)
     flat = np.ascontiguousarray(blocks).reshape((-1, ch) if blocks.ndim == 5 else -1)
     # Blocks by a dense table over their bounding box: coordinate -> position in ``blocks``.
     lo_xyz = coords.min(axis=0)[::-1]
@@ -372,7 +379,7 @@ def sample_blocks(
         ok = (c >= 0) & (c < ext[axis])
         return ok, (c * code_stride[axis], (v - b * size[axis]) * local_stride[axis])
 
-    def gather(terms: tuple[I64, ...], ok: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
+    def gather(terms: tuple[I64, ...], ok: npt.NDArray[np.bool_]) -> Values:
         slot = table[np.where(ok, terms[0], 0)]
         ok = ok & (slot >= 0)
         return _masked(flat, slot * bsize + terms[1], ok, background)

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from cas_dvid.datatypes.base import Context, TypeService, inline_payload, value_ref
 from cas_dvid.datatypes.geometry import Box3, Point3, block_box
+from cas_dvid.datatypes.kernels.arb import Vec3, arb_pixel_limit, plan_arb, sample_blocks
 from cas_dvid.datatypes.labelmap import keys as K
 from cas_dvid.datatypes.labelmap.blockio import BlockStreams
 from cas_dvid.datatypes.labelmap.bodies import BodyIndex
@@ -30,6 +31,7 @@ from cas_dvid.datatypes.labelmap.mutlog import MutationLog
 from cas_dvid.datatypes.labelmap.splits import Splits
 from cas_dvid.datatypes.labelmap.writes import BlockPlanner
 from cas_dvid.datatypes.partial import require_covered
+from cas_dvid.datatypes.roi.store import RoiStore
 from cas_dvid.errors import CorruptObjectError, InvalidInputError
 from cas_dvid.objects import Kind, ObjectId
 from cas_dvid.trees.keys import block_key
@@ -204,9 +206,26 @@ class LabelStore(TypeService):
     # -- reads -------------------------------------------------------------------------
 
     def read_box(
-        self, at: At, inst: Instance, box: Box3, *, scale: int = 0, supervoxels: bool = False
+        self,
+        at: At,
+        inst: Instance,
+        box: Box3,
+        *,
+        scale: int = 0,
+        supervoxels: bool = False,
+        roi: str | None = None,
     ) -> Labels:
-        """Return the labels of ``box`` (at ``scale``) as a ZYX uint64 array; unwritten = 0."""
+        """Return the labels of ``box`` (at ``scale``) as a ZYX uint64 array; unwritten = 0.
+
+        With ``roi`` (a roi instance of the repo), voxels outside its blocks are 0, as
+        DVID's ``?roi=name`` (scale 0 only: a ROI is in scale-0 block coordinates).
+        """
+        if roi:
+            if scale:
+                raise InvalidInputError("roi= applies to scale 0 reads only")
+            out = self.read_box(at, inst, box, supervoxels=supervoxels)
+            RoiStore(self.ctx).apply(at, roi, box, out, 0)
+            return out
         lay = layout_of(inst)
         self.check_scale(lay, scale)
         self.check_voxel_bytes(box.voxels * 8)
@@ -224,6 +243,36 @@ class LabelStore(TypeService):
         self.store.map(
             lambda part: _fill(out, box, lay, part), [work[i::chunks] for i in range(chunks)]
         )
+        return out
+
+    def read_arb(
+        self,
+        at: At,
+        inst: Instance,
+        tl: Vec3,
+        tr: Vec3,
+        bl: Vec3,
+        res: float,
+        *,
+        supervoxels: bool = False,
+    ) -> Labels:
+        """Return an arbitrarily oriented slice of labels, the nearest voxel per pixel.
+
+        Labels do not interpolate; only the blocks the plane crosses are read.  DVID
+        offers ``arb`` on imageblk only; this is the same request for label volumes.
+        """
+        lay = layout_of(inst)
+        plan = plan_arb(tl, tr, bl, res, lay.voxel_size, max_pixels=arb_pixel_limit(self.ctx))
+        root = self.root(at, inst)
+        coords = [(int(x), int(y), int(z)) for z, y, x in plan.blocks(tuple(lay.block))]
+        self.check_voxel_bytes(len(coords) * lay.block.x * lay.block.y * lay.block.z * 8)
+        stored = self.block_values(root, coords)
+        have = list(stored)
+        parts = self.mapped_parts(root, lay, self.parts(lay, list(stored.values())), supervoxels)
+        shape = (0, *lay.block_shape)
+        blocks = np.stack([decode_block(p) for p in parts]) if parts else np.zeros(shape, np.uint64)
+        zyx = np.asarray([(z, y, x) for x, y, z in have], dtype=np.int64).reshape(-1, 3)
+        out: Labels = sample_blocks(plan, zyx, blocks, tuple(lay.block), interpolate=False)
         return out
 
     def labels_at(

@@ -15,10 +15,11 @@ import numpy as np
 import numpy.typing as npt
 
 from cas_dvid.datatypes.base import TypeService
-from cas_dvid.datatypes.geometry import Point3, parse_block_size
+from cas_dvid.datatypes.geometry import Box3, Point3, parse_block_size
 from cas_dvid.datatypes.roi import partition as part
 from cas_dvid.datatypes.roi import query
 from cas_dvid.datatypes.roi import spans as S
+from cas_dvid.errors import InvalidInputError
 from cas_dvid.trees.keys import prefix_range
 from cas_dvid.versions import At, Instance
 from cas_dvid.versions.heads import Reader
@@ -91,9 +92,36 @@ class RoiStore(TypeService):
     def mask(
         self, at: At, inst: Instance, size: Sequence[int], offset: Sequence[int]
     ) -> npt.NDArray[np.uint8]:
-        """GET mask/0_1_2/{size}/{offset}: uint8 ZYX, 1 inside the ROI's blocks."""
+        """GET mask/0_1_2/{size}/{offset}: uint8 ZYX, 1 inside the ROI's blocks.
+
+        Reads only the spans of the block rows the box covers.
+        """
         self.check_voxel_bytes(int(np.prod(size)))
-        return query.roi_mask(self.spans(at, inst), block_size(inst), offset, size)
+        bs = block_size(inst)
+        lo = [int(o) // b for o, b in zip(offset, bs, strict=True)]
+        hi = [(int(o) + int(n) - 1) // b for o, n, b in zip(offset, size, bs, strict=True)]
+        # One row of margin each side: DVID's truncating division may name a row
+        # next to the floor-divided range for negative coordinates.
+        rows = [(z, y) for z in range(lo[2] - 1, hi[2] + 2) for y in range(lo[1] - 1, hi[1] + 2)]
+        return query.roi_mask(self.rows(at, inst, rows), bs, offset, size)
+
+    def apply(self, at: At, name: str, box: Box3, vol: npt.NDArray[Any], attenuation: int) -> None:
+        """Zero ``vol``'s voxels outside ROI ``name`` (uint8: shift right ``attenuation`` bits).
+
+        ``vol`` is the ZYX array of ``box``: DVID's ``?roi=name[&attenuation=N]`` on raw reads.
+        """
+        roi = at.instance(name)
+        if roi.typename != "roi":
+            raise InvalidInputError(f"roi={name!r} is a {roi.typename}, not a roi instance")
+        if not 0 <= attenuation <= 7:
+            raise InvalidInputError(f"attenuation must be 1..7, got {attenuation}")
+        size, start = box.size, box.start
+        inside = self.mask(at, roi, (size.x, size.y, size.z), (start.x, start.y, start.z))
+        outside = inside == 0
+        if attenuation and vol.dtype == np.uint8:
+            vol[outside] >>= attenuation
+        else:
+            vol[outside] = 0
 
     def partition(
         self, at: At, inst: Instance, batchsize: str | None, optimized: str | None
