@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from cas_dvid.api.client import DEFAULT_SERVER, DvidClient
+from cas_dvid.errors import CasDvidError
 
 Progress = Callable[[int, int], None]
 
@@ -46,3 +49,30 @@ def progress_bar(args: argparse.Namespace, what: str) -> Iterator[Progress | Non
             bar.update(nbytes)
 
         yield update
+
+
+def follow_job(
+    c: DvidClient, path: str, status: dict[str, Any], unit: str, quiet: bool
+) -> dict[str, Any]:
+    """Poll a server job's status at ``path`` (GET) with a tqdm bar until it ends; 1 on failure.
+
+    ``status`` is the first status (the POST's answer).  Raises ``CasDvidError`` with the
+    job's error when it failed.
+    """
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=status["Total"],
+        unit=unit,
+        desc=path.rsplit("/", 2)[-2] + " " + path.rsplit("/", 1)[-1],
+        disable=quiet or not sys.stderr.isatty(),
+        file=sys.stderr,
+    )
+    with bar:
+        while status["Status"] == "running":
+            time.sleep(0.2)
+            status = c.get_json(path)
+            bar.update(max(0, status["Done"] - bar.n))
+    if status["Status"] != "done":
+        raise CasDvidError(f"{path.rsplit('/', 1)[-1]} failed: {status['Error']}")
+    return status

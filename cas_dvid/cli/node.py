@@ -6,7 +6,7 @@ import argparse
 
 from cas_dvid.api.client import node_path
 from cas_dvid.cli._commands import arguments, command
-from cas_dvid.cli._common import client, server_option
+from cas_dvid.cli._common import client, follow_job, server_option
 from cas_dvid.cli.load import Target, load
 from cas_dvid.datatypes.geometry import parse_ints
 from cas_dvid.datatypes.sources import open_source
@@ -79,13 +79,31 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def _downres_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--levels", type=int, help="grayscale: levels NAME_1..NAME_N (default: until one block)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     server_option(p)
 
 
-@command("node {uuid} {name} downres", "rebuild a labelmap's stale lower-res blocks", group=GROUP)
+@command(
+    "node {uuid} {name} downres",
+    "labelmap: rebuild stale lower-res blocks; uint8blk: build NAME_1, NAME_2...",
+    group=GROUP,
+)
 @arguments(_downres_args)
 def cmd_downres(args: argparse.Namespace) -> int:
-    """Rebuild every lower-res block that writes marked stale (POST .../downres)."""
-    doc = client(args).post_json(node_path(args.uuid, args.name, "downres"), {})
-    print(f"Rebuilt {doc['blocks']} lower-resolution blocks of {args.name}")
+    """POST .../downres; a grayscale pyramid runs as a server job, followed with a bar."""
+    c = client(args)
+    path = node_path(args.uuid, args.name, "downres")
+    query = f"?levels={args.levels}" if args.levels is not None else ""
+    doc = c.post_json(path + query, {})
+    if "Status" not in doc:  # labelmap: done in the request
+        print(f"Rebuilt {doc['blocks']} lower-resolution blocks of {args.name}")
+        return 0
+    status = follow_job(c, path, doc, "block", args.quiet)
+    print(
+        f"Built {status['Levels']} levels of {args.name} ({args.name}_1..): "
+        f"{status['Blocks']} blocks written, {status['Deleted']} deleted"
+    )
     return 0

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 
 from cas_dvid.api.client import node_path
 from cas_dvid.cli._commands import arguments, command
-from cas_dvid.cli._common import client, server_option
-from cas_dvid.errors import CasDvidError
+from cas_dvid.cli._common import client, follow_job, server_option
 
 GROUP = "versions and data"
 
@@ -25,29 +22,13 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
 @arguments(_generate_args)
 def cmd_generate(args: argparse.Namespace) -> int:
     """Start generation on the server, then follow its status until it ends."""
-    from tqdm import tqdm
-
     c = client(args)
     query = [f"planes={args.planes}"] if args.planes else []
     if args.scales is not None:
         query.append(f"scales={args.scales}")
     path = node_path(args.uuid, args.name, "generate")
-    c.post_json(path + ("?" + "&".join(query) if query else ""), {})
-    status = c.get_json(path)
-    bar = tqdm(
-        total=status["Total"],
-        unit="tile",
-        desc=f"generate {args.name}",
-        disable=args.quiet or not sys.stderr.isatty(),
-        file=sys.stderr,
-    )
-    with bar:
-        while status["Status"] == "running":
-            time.sleep(0.2)
-            status = c.get_json(path)
-            bar.update(status["Done"] - bar.n)
-    if status["Status"] != "done":
-        raise CasDvidError(f"tile generation failed: {status['Error']}")
+    first = c.post_json(path + ("?" + "&".join(query) if query else ""), {})
+    status = follow_job(c, path, first, "tile", args.quiet)
     print(
         f"Generated {status['Tiles']} tiles ({status['Objects']} distinct objects, "
         f"{status['Scales']} scales) for {args.name}"

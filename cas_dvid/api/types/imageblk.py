@@ -24,6 +24,7 @@ from cas_dvid.datatypes.geometry import (
     plane_box,
 )
 from cas_dvid.datatypes.imageblk import ImageStore, layout_of
+from cas_dvid.datatypes.imageblk.pyramid import Pyramid, level_instance, start_downres
 from cas_dvid.datatypes.kernels.arb import Vec3, parse_arb_request
 from cas_dvid.datatypes.streams import Coord, pack_records
 from cas_dvid.errors import InvalidInputError
@@ -53,6 +54,7 @@ class ImageHandler(RoutedHandler):
             "subvolblocks": {"GET": self.get_subvolblocks},
             "specificblocks": {"GET": self.get_specificblocks},
             "metadata": {"GET": self.get_metadata},
+            "downres": {"GET": self.get_downres, "POST": self.post_downres},
             "extents": {"POST": self.post_extents},
             "resolution": {"POST": self.post_resolution},
         }
@@ -89,6 +91,9 @@ class ImageHandler(RoutedHandler):
         req: falcon.Request | None = None,
     ) -> None:
         _args(args, 3, 4, ".../{dims}/{size}/{offset}[/{format}]")
+        scale = req.get_param("scale") if req is not None else None
+        if scale is not None:
+            inst = level_instance(at, inst, _scale(scale))
         axes = parse_dims(args[0])
         offset = parse_point(args[2])
         fmt_text = args[3] if len(args) > 3 else None
@@ -133,6 +138,21 @@ class ImageHandler(RoutedHandler):
             return
         resp.content_type = IMAGE_TYPES[fmt]
         resp.data = encode_image(img, fmt, quality, inst.typename)
+
+    def get_downres(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
+        """GET downres: the status of the last pyramid build at this version."""
+        send_json(resp, self.images.jobs.status((at.uuid, inst.name), {"Blocks": 0}))
+
+    def post_downres(
+        self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
+    ) -> None:
+        """POST downres[?levels=N]: build or refresh NAME_1..NAME_N; 202 with the job status."""
+        text = req.get_param("levels")
+        levels = None if text is None else _scale(text, "levels")
+        send_json(resp, start_downres(Pyramid(self.images, at, inst, levels)))
+        resp.status = falcon.HTTP_202
 
     def post_raw(
         self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
@@ -215,6 +235,12 @@ class ImageHandler(RoutedHandler):
         """POST resolution [x, y, z]: the voxel size (repo-wide, as in DVID)."""
         doc = read_json(req, self.s.config.max_json_bytes, required=True)
         self.images.set_resolution(at, inst, doc)
+
+
+def _scale(text: str, what: str = "scale") -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 2:
+        raise InvalidInputError(f"{what} must be a small non-negative integer, got {text[:40]!r}")
+    return int(text)
 
 
 def parse_arb_args(args: list[str]) -> tuple[Vec3, Vec3, Vec3, float]:

@@ -34,6 +34,12 @@ Settings (POST /api/repo/{{uuid}}/instance, values as strings):
   GET  .../raw/{{xy|xz|yz}}/{{w_h}}/{{x_y_z}}[/png|jpg[:q]|tif|bmp|raw]   a 2-D slice
        (also written .../xy/raw/..., the plane first, as DVID's README does)
   GET  .../isotropic/...   as raw, Z resampled to the X voxel size
+       raw/isotropic take ?roi=NAME[&attenuation=1..7] (voxels outside the ROI zeroed or
+       dimmed) and ?scale=N (read from the pyramid level NAME_N)
+  GET  .../arb/{{top left}}/{{top right}}/{{bottom left}}/{{res}}[/png|jpg[:q]]
+       an arbitrarily oriented slice; points in world units (VoxelSize), trilinear
+  POST .../downres[?levels=N]   build NAME_1..NAME_N by 2x2x2 means (uint8/uint16),
+       recomputing only over changed blocks; GET .../downres is the job's status
   POST .../raw/0_1_2/{{size}}/{{offset}}   block-aligned voxels of exactly that size
   GET|POST .../blocks/{{bx_by_bz}}/{{spanX}}   raw blocks along X
   GET  .../subvolblocks/{{size}}/{{offset}}[?compression=uncompressed|jpeg]

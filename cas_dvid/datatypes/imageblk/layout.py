@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from cas_dvid.datatypes.geometry import Point3, parse_block_size, parse_floats
+from cas_dvid.datatypes.geometry import Point3, check_int32, parse_block_size, parse_floats
 from cas_dvid.datatypes.regions import Spatial
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects import Codec
@@ -16,6 +17,8 @@ from cas_dvid.versions import Instance
 
 BLOCK_CLASS = b"\x17"  # DVID's imageblk block TKey class 23
 EXTENTS_KEY = b"\x18"  # DVID's extents class 24
+PYRAMID_SOURCE_KEY = b"\x19"
+"""A pyramid level's record of the source tree it was computed from (``pyramid``)."""
 DEFAULT_BLOCK = Point3(32, 32, 32)
 COMPRESSIONS = {"lz4": Codec.LZ4, "zstd": Codec.ZSTD, "none": Codec.NONE, "jpeg": Codec.NONE}
 COMPRESSION_NAMES = {
@@ -83,6 +86,8 @@ def show_key(key: bytes) -> str:
     """Return a tree key as people read it: ``block x_y_z`` (``@scale`` above 0), ``extents``."""
     if key == EXTENTS_KEY:
         return "extents"
+    if key == PYRAMID_SOURCE_KEY:
+        return "pyramid source"
     if len(key) == 1 + BLOCK_KEY_SIZE and key[:1] == BLOCK_CLASS:
         scale, z, y, x = parse_block_key(key[1:])
         return f"block {x}_{y}_{z}" + (f"@{scale}" if scale else "")
@@ -189,3 +194,31 @@ def with_extents(
     ext["MinIndex"] = [v // s for v, s in zip(lo, b, strict=True)]
     ext["MaxIndex"] = [v // s for v, s in zip(hi, b, strict=True)]
     return ext, {"MinPoint": lo, "MaxPoint": hi}
+
+
+def parse_extents(doc: Any) -> tuple[Point3, Point3]:
+    """MinPoint and MaxPoint (inclusive) of a POSTed extents document: int32, Min <= Max."""
+    shape = 'extents must be {"MinPoint": [x,y,z], "MaxPoint": [x,y,z]} of integers'
+    if not isinstance(doc, dict):
+        raise InvalidInputError(shape)
+    lo, hi = doc.get("MinPoint"), doc.get("MaxPoint")
+    for p in (lo, hi):
+        if not (isinstance(p, list) and len(p) == 3 and all(type(v) is int for v in p)):
+            raise InvalidInputError(shape)
+    assert isinstance(lo, list)
+    assert isinstance(hi, list)
+    check_int32([*lo, *hi], "extents coordinate")
+    if any(a > b for a, b in zip(lo, hi, strict=True)):
+        raise InvalidInputError(f"extents MinPoint {lo} must not exceed MaxPoint {hi}")
+    return Point3(*lo), Point3(*hi)
+
+
+def parse_resolution(doc: Any) -> tuple[float, float, float]:
+    """Return a POSTed voxel size ``[x, y, z]``: three finite positive numbers (not booleans)."""
+    ok = isinstance(doc, list) and len(doc) == 3
+    ok = ok and all(type(v) in (int, float) and math.isfinite(v) and v > 0 for v in doc)
+    if not ok:
+        raise InvalidInputError(
+            f"resolution must be a JSON list of 3 finite positive numbers, got {doc!r:.80}"
+        )
+    return float(doc[0]), float(doc[1]), float(doc[2])

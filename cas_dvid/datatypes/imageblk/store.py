@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,8 +30,16 @@ from cas_dvid.datatypes.base import (
     value_ref,
     value_tag,
 )
-from cas_dvid.datatypes.geometry import Box3, Point3, block_box, check_int32
-from cas_dvid.datatypes.imageblk.layout import EXTENTS_KEY, Layout, layout_of, with_extents
+from cas_dvid.datatypes.geometry import Box3, Point3, block_box
+from cas_dvid.datatypes.imageblk.layout import (
+    EXTENTS_KEY,
+    Layout,
+    layout_of,
+    parse_extents,
+    parse_resolution,
+    with_extents,
+)
+from cas_dvid.datatypes.jobs import Jobs
 from cas_dvid.datatypes.kernels.arb import Vec3, arb_pixel_limit, plan_arb, sample_blocks
 from cas_dvid.datatypes.partial import require_covered
 from cas_dvid.datatypes.streams import Coord
@@ -50,6 +57,8 @@ class ImageStore(TypeService):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
+        self.jobs = Jobs("downres")
+        """Pyramid (``downres``) jobs: see ``imageblk.pyramid``."""
 
     # -- info ----------------------------------------------------------------------
 
@@ -140,9 +149,15 @@ class ImageStore(TypeService):
         blocks: dict[Coord, Array],
         what: str,
         box: Box3 | None = None,
+        extra: dict[bytes, Any] | None = None,
     ) -> None:
-        """Store whole blocks (ZYX arrays of the block shape) in one tree apply."""
+        """Store whole blocks (ZYX arrays of the block shape) in one tree apply.
+
+        ``extra`` ops (deletes, markers) join the same apply.
+        """
         if not blocks:
+            if extra:
+                self.versions.write(at, inst, extra, what)
             return
         lay = layout_of(inst)
         coords = list(blocks)
@@ -168,6 +183,7 @@ class ImageStore(TypeService):
             hi = block_box(lay.block, max(xs), max(ys), max(zs))
             box = Box3(lo.start, hi.stop)
         ops[EXTENTS_KEY] = _grow_extents(box)
+        ops.update(extra or {})
         self.versions.write(at, inst, ops, what)
 
     # -- subvolumes -------------------------------------------------------------------
@@ -395,34 +411,6 @@ class ImageStore(TypeService):
             i.settings["voxelsize"] = text
 
         self.versions.edits.update_instance(at, inst.name, change)
-
-
-def parse_extents(doc: Any) -> tuple[Point3, Point3]:
-    """MinPoint and MaxPoint (inclusive) of a POSTed extents document: int32, Min <= Max."""
-    shape = 'extents must be {"MinPoint": [x,y,z], "MaxPoint": [x,y,z]} of integers'
-    if not isinstance(doc, dict):
-        raise InvalidInputError(shape)
-    lo, hi = doc.get("MinPoint"), doc.get("MaxPoint")
-    for p in (lo, hi):
-        if not (isinstance(p, list) and len(p) == 3 and all(type(v) is int for v in p)):
-            raise InvalidInputError(shape)
-    assert isinstance(lo, list)
-    assert isinstance(hi, list)
-    check_int32([*lo, *hi], "extents coordinate")
-    if any(a > b for a, b in zip(lo, hi, strict=True)):
-        raise InvalidInputError(f"extents MinPoint {lo} must not exceed MaxPoint {hi}")
-    return Point3(*lo), Point3(*hi)
-
-
-def parse_resolution(doc: Any) -> tuple[float, float, float]:
-    """Return a POSTed voxel size ``[x, y, z]``: three finite positive numbers (not booleans)."""
-    ok = isinstance(doc, list) and len(doc) == 3
-    ok = ok and all(type(v) in (int, float) and math.isfinite(v) and v > 0 for v in doc)
-    if not ok:
-        raise InvalidInputError(
-            f"resolution must be a JSON list of 3 finite positive numbers, got {doc!r:.80}"
-        )
-    return float(doc[0]), float(doc[1]), float(doc[2])
 
 
 def _copy_plan(

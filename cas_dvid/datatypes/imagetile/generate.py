@@ -25,8 +25,7 @@ the instance's tile space (the seed's 250^3 source at TileSize 128 gives 2 for
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from cas_dvid.datatypes.geometry import Box3, Point3
 from cas_dvid.datatypes.imageblk import BLOCK_CLASS, ImageStore, layout_of
 from cas_dvid.datatypes.imagetile.layout import TileSettings, tile_key
 from cas_dvid.datatypes.imagetile.store import TileStore, encode_tile
+from cas_dvid.datatypes.jobs import Progress
 from cas_dvid.datatypes.kernels.downsample import downres_2d
 from cas_dvid.datatypes.kernels.tiles import Plane, parse_plane, plane_axes
 from cas_dvid.errors import InvalidInputError, NotFoundError
@@ -45,7 +45,6 @@ from cas_dvid.trees.keys import BLOCK_KEY_SIZE, parse_block_key
 from cas_dvid.versions import At, Instance
 
 Array = npt.NDArray[Any]
-Progress = Callable[[int], None]
 READ_BUDGET = 512 << 20
 """Largest source read held at once; a bigger source is read in slabs, once per plane."""
 
@@ -326,35 +325,5 @@ class Generator:
 
 def start_job(gen: Generator) -> dict[str, Any]:
     """Run ``gen`` on a thread, its status kept in the tile service; return the first status."""
-    key = (gen.at.uuid, gen.inst.name)
-    tiles = gen.tiles
-    with tiles.jobs_lock:
-        old = tiles.jobs.get(key)
-        if old and old["Status"] == "running":
-            raise InvalidInputError(f"tiles of {gen.inst.name!r} are already being generated")
-        job: dict[str, Any] = {
-            "Status": "running",
-            "Done": 0,
-            "Total": gen.total,
-            "Tiles": 0,
-            "Objects": 0,
-            "Scales": gen.scales,
-            "Error": "",
-        }
-        tiles.jobs[key] = job
-
-    def update(done: int) -> None:
-        with tiles.jobs_lock:
-            job["Done"] = done
-
-    def body() -> None:
-        try:
-            counts = gen.run(update)
-            with tiles.jobs_lock:
-                job.update(counts, Status="done")
-        except Exception as exc:  # noqa: BLE001 - the job reports every failure as its status
-            with tiles.jobs_lock:
-                job.update(Status="failed", Error=str(exc))
-
-    threading.Thread(target=body, name=f"tiles-{gen.inst.name}", daemon=True).start()
-    return dict(job)
+    fields = {"Total": gen.total, "Tiles": 0, "Objects": 0, "Scales": gen.scales}
+    return gen.tiles.jobs.start((gen.at.uuid, gen.inst.name), fields, gen.run)

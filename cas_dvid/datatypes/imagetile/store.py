@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ from cas_dvid.datatypes.imagetile.layout import (
     settings_of,
     tile_key,
 )
+from cas_dvid.datatypes.jobs import Jobs
 from cas_dvid.datatypes.kernels.downsample import downres_2d
 from cas_dvid.datatypes.kernels.tiles import Plane, plane_axes, tile_for_voxel, tile_pixel_shape
 from cas_dvid.errors import InvalidInputError, LockedError
@@ -64,8 +64,7 @@ class TileStore(TypeService):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
-        self.jobs_lock = threading.Lock()
+        self.jobs = Jobs("tile generation")
 
     def info(self, at: At, inst: Instance) -> dict[str, Any]:
         """DVID's Extended block: the tile settings and the levels, if set."""
@@ -204,9 +203,7 @@ class TileStore(TypeService):
 
     def job(self, at: At, inst: Instance) -> dict[str, Any]:
         """Return the status of the last generation of ``inst`` at this version."""
-        with self.jobs_lock:
-            job = self.jobs.get((at.uuid, inst.name))
-            return dict(job) if job else {"Status": "none", "Done": 0, "Total": 0, "Tiles": 0}
+        return self.jobs.status((at.uuid, inst.name), {"Tiles": 0})
 
     def source_settings(self, at: At, inst: Instance) -> tuple[TileSettings, Instance]:
         """Return the settings and the source instance a generation reads; 400 if unusable."""

@@ -35,6 +35,8 @@ Voxels (8 bytes per voxel, little-endian, ZYX with X fastest; supervoxels=true r
 supervoxel ids instead of bodies, scale=N a lower resolution):
   GET  .../raw/0_1_2/{{size}}/{{offset}}[?compression=lz4|gzip|google|googlegzip]
   GET  .../raw/{{xy|xz|yz}}/{{w_h}}/{{x_y_z}}[/raw]   GET .../isotropic/...
+       raw reads take ?roi=NAME (labels outside the ROI read as 0, scale 0)
+  GET  .../arb/{{top left}}/{{top right}}/{{bottom left}}/{{res}}[/png|raw]   nearest labels
   POST .../raw/0_1_2/{{size}}/{{offset}}[?compression=lz4|gzip]   block-aligned
   GET  .../label/{{x_y_z}}            {{"Label": n}}
   GET  .../labels (body [[x,y,z],...])  [n, ...]
