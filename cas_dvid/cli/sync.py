@@ -78,6 +78,7 @@ def _push_pull_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--box", help="only blocks touching voxels X0,Y0,Z0,X1,Y1,Z1 (upper corner exclusive)"
     )
+    p.add_argument("--roi", help="only blocks inside this roi instance (as it is at that version)")
     p.add_argument("--flatten", action="store_true", help="this version only, without its history")
     _local_args(p)
     _transfer_args(p)
@@ -97,6 +98,7 @@ def _transfer(args: argparse.Namespace, push: bool) -> int:
             args.uuid,
             data=_data(args),
             box=box,
+            roi=args.roi,
             flatten=args.flatten,
             options=_options(args, bar),
         )

@@ -127,15 +127,19 @@ def region_filter(
     repo: Repo, uuid: str, inst: Instance, spatial: Spatial | None
 ) -> KeyFilter | None:
     """Return the filter selecting what ``inst`` holds at ``uuid`` (None: it is complete there)."""
-    boxes = region_boxes(repo, uuid, inst.data_uuid)
+    return boxes_filter(region_boxes(repo, uuid, inst.data_uuid), spatial)
+
+
+def boxes_filter(boxes: tuple[Box3, ...] | None, spatial: Spatial | None) -> KeyFilter | None:
+    """Return the filter keeping blocks that touch any of ``boxes`` (None: everything).
+
+    What a ``--box`` or ``--roi`` transfer applies to an instance.
+    """
     if boxes is None or spatial is None:
         return None
+    if len(boxes) == 1:
+        return BoxFilter(boxes[0], spatial)
     return UnionFilter([BoxFilter(b, spatial) for b in boxes])
-
-
-def box_filter(box: Box3 | None, spatial: Spatial | None) -> KeyFilter | None:
-    """Return the filter a ``--box`` transfer applies to an instance (None: everything)."""
-    return None if box is None or spatial is None else BoxFilter(box, spatial)
 
 
 def require_covered(at: At, inst: Instance, spatial: Spatial, box: Box3) -> None:

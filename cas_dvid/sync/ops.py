@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from cas_dvid.backends import Ref
 from cas_dvid.datatypes import partial as _partial
 from cas_dvid.datatypes.geometry import Box3
-from cas_dvid.datatypes.partial import box_filter, region_boxes, region_filter
+from cas_dvid.datatypes.partial import boxes_filter, region_boxes, region_filter
 from cas_dvid.datatypes.regions import IntersectFilter, KeyFilter
+from cas_dvid.datatypes.roi.store import block_size as roi_block_size
+from cas_dvid.datatypes.roi.store import roi_boxes, stored_spans
 from cas_dvid.errors import ConflictError, InvalidInputError, NotFoundError
 from cas_dvid.objects import ObjectId, parse_object_id
 from cas_dvid.sync.abc import Peer, update_incomplete
@@ -53,9 +55,7 @@ class Report:
     def summary(self) -> str:
         """One line for people."""
         rate = self.bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
-        part = (
-            f", partial to box {'; '.join(b.text() for b in self.partial)}" if self.partial else ""
-        )
+        part = _partial_text(self.partial) if self.partial else ""
         return (
             f"{len(self.versions)} version(s) sent, {len(self.skipped)} already there; "
             f"{self.objects} objects ({self.blobs} blobs, {self.nodes} tree nodes, "
@@ -68,13 +68,20 @@ class Report:
 Region = tuple[Box3, ...] | None
 
 
+def _partial_text(boxes: tuple[Box3, ...]) -> str:
+    if len(boxes) > 3:
+        return f", partial to {len(boxes)} boxes (a ROI)"
+    return f", partial to box {'; '.join(b.text() for b in boxes)}"
+
+
 @dataclass(slots=True)
 class _Selection:
     repo: Repo
     uuid: str
     nodes: list[str]
     instances: list[Instance]
-    box: Box3 | None
+    boxes: Region
+    """The region asked for (``--box``: one box; ``--roi``: the ROI's blocks), None: all."""
     _cache: dict[tuple[str, Region], tuple[KeyFilter | None, Region]] = field(default_factory=dict)
 
     @property
@@ -90,31 +97,55 @@ class _Selection:
         hit = self._cache.get((d, held))
         if hit is None:
             hit = self._cache[(d, held)] = _combine(
-                self.repo.instance_by_data_uuid(d), self.box, held, u, self.repo
+                self.repo.instance_by_data_uuid(d), self.boxes, held, u, self.repo
             )
         return hit
 
 
 def _combine(
-    inst: Instance | None, box: Box3 | None, held: Region, u: str, repo: Repo
+    inst: Instance | None, boxes: Region, held: Region, u: str, repo: Repo
 ) -> tuple[KeyFilter | None, Region]:
-    asked = None if inst is None else box_filter(box, spatial(inst))
+    asked = None if inst is None else boxes_filter(boxes, spatial(inst))
     if held is None or inst is None:
-        return asked, None if asked is None or box is None else (box,)
+        return asked, None if asked is None else boxes
     have = region_filter(repo, u, inst, spatial(inst))
-    if asked is None or box is None:
+    if asked is None or boxes is None:
         return have, held
-    both = tuple(b for b in (box.intersect(h) for h in held) if b is not None)
+    both = tuple(b for b in (a.intersect(h) for a in boxes for h in held) if b is not None)
     return IntersectFilter([asked, have]) if have is not None else asked, both
 
 
 def _select(
-    src: Peer, spec: str, data: Iterable[str] | None, box: Box3 | None, flatten: bool
+    src: Peer,
+    spec: str,
+    data: Iterable[str] | None,
+    box: Box3 | None,
+    roi: str | None,
+    flatten: bool,
 ) -> _Selection:
     repo, uuid = resolve(src, spec)
     commit_id(repo, uuid)
     instances = select_instances(repo, data)
-    return _Selection(repo, uuid, history(repo, uuid, flatten), instances, box)
+    if box is not None and roi is not None:
+        raise InvalidInputError("give --box or --roi, not both")
+    boxes: Region = None if box is None else (box,)
+    if roi is not None:
+        boxes = _roi_boxes(src, repo, uuid, roi)
+    return _Selection(repo, uuid, history(repo, uuid, flatten), instances, boxes)
+
+
+def _roi_boxes(src: Peer, repo: Repo, uuid: str, name: str) -> tuple[Box3, ...]:
+    """Return the voxel boxes of roi ``name`` as the source holds it at ``uuid``."""
+    inst = repo.instances.get(name)
+    if inst is None or inst.typename != "roi":
+        raise InvalidInputError(f"--roi {name!r}: the repo has no roi instance of that name")
+    cid = commit_id(repo, uuid)
+    commit = load_commits(src, [cid])[cid][0]
+    root = commit.roots.get(inst.data_uuid)
+    spans = stored_spans(PeerRecords(src).tree, parse_object_id(root)) if root else None
+    if spans is None or not len(spans):
+        raise InvalidInputError(f"--roi {name!r} is empty at version {uuid}: nothing to send")
+    return roi_boxes(spans, roi_block_size(inst))
 
 
 def transfer_version(
@@ -124,13 +155,14 @@ def transfer_version(
     *,
     data: Iterable[str] | None = None,
     box: Box3 | None = None,
+    roi: str | None = None,
     flatten: bool = False,
     options: Options | None = None,
 ) -> Report:
     """Move a locked version (and its history unless ``flatten``) from ``src`` to ``dst``."""
     t0 = start_counters(src, dst)
     opts = options or Options()
-    sel = _select(src, spec, data, box, flatten)
+    sel = _select(src, spec, data, box, roi, flatten)
     cids = [commit_id(sel.repo, u) for u in sel.nodes]
     name = repo_ref(sel.repo.root)
     refs, have = dst.negotiate([name, INCOMPLETE_REF], cids)

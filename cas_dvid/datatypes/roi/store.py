@@ -20,6 +20,8 @@ from cas_dvid.datatypes.roi import partition as part
 from cas_dvid.datatypes.roi import query
 from cas_dvid.datatypes.roi import spans as S
 from cas_dvid.errors import InvalidInputError
+from cas_dvid.objects import ObjectId
+from cas_dvid.trees import Tree
 from cas_dvid.trees.keys import prefix_range
 from cas_dvid.versions import At, Instance
 from cas_dvid.versions.heads import Reader
@@ -44,9 +46,7 @@ class RoiStore(TypeService):
 
     def spans(self, at: At, inst: Instance) -> S.SpanArray:
         """Return the stored spans, in DVID's order (sorted, exact duplicates once)."""
-        root = self.versions.root_at(at, inst)
-        keys = [k[1:] for k, _ in self.tree.range(root, *prefix_range(ROI_SPAN_CLASS))]
-        return S.parse_span_keys(keys)
+        return stored_spans(self.tree, self.versions.root_at(at, inst))
 
     def put(self, at: At, inst: Instance, body: bytes) -> int:
         """POST roi: the posted spans replace the ROI at this version; return their count."""
@@ -134,3 +134,40 @@ class RoiStore(TypeService):
             optimized=part.is_optimized(optimized),
         )
         return part.partition_json(result)
+
+
+def stored_spans(tree: Tree, root: ObjectId) -> S.SpanArray:
+    """Return the spans stored in a roi instance's tree ``root`` (any tree: local or a peer's)."""
+    keys = [k[1:] for k, _ in tree.range(root, *prefix_range(ROI_SPAN_CLASS))]
+    return S.parse_span_keys(keys)
+
+
+def roi_boxes(spans: S.SpanArray, block_xyz: Sequence[int]) -> tuple[Box3, ...]:
+    """Return voxel boxes (upper corner exclusive) covering exactly the ROI's blocks.
+
+    Spans are merged first, then runs of the same ``x0..x1`` over consecutive ``y``
+    in a z-plane become one box, so a blob-like ROI gives far fewer boxes than spans.
+    """
+    bx, by, bz = (int(v) for v in block_xyz)
+    merged = S.merge_spans(spans) if len(spans) else spans
+    open_: dict[tuple[int, int, int], list[int]] = {}  # (z, x0, x1) -> [y0, y1]
+    out: list[Box3] = []
+
+    def close(z: int, x0: int, x1: int, y0: int, y1: int) -> None:
+        out.append(
+            Box3(
+                Point3(x0 * bx, y0 * by, z * bz), Point3((x1 + 1) * bx, (y1 + 1) * by, (z + 1) * bz)
+            )
+        )
+
+    for z, y, x0, x1 in (tuple(int(v) for v in row) for row in merged):
+        run = open_.get((z, x0, x1))
+        if run is not None and run[1] == y - 1:
+            run[1] = y
+            continue
+        if run is not None:
+            close(z, x0, x1, *run)
+        open_[(z, x0, x1)] = [y, y]
+    for (z, x0, x1), (y0, y1) in open_.items():
+        close(z, x0, x1, y0, y1)
+    return tuple(sorted(out, key=lambda b: (b.start.z, b.start.y, b.start.x)))
