@@ -10,6 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cas_dvid.api import ServerConfig, create_app
+from cas_dvid.backends import MemoryBackend
+from cas_dvid.backends.abc import ByteRange
+from cas_dvid.datatypes.roi import RoiStore
+from cas_dvid.objects import ObjectStore
+from cas_dvid.versions import VersionService
 from cas_dvid.datatypes.roi import _reference as ref
 from cas_dvid.testing.live import LiveServer
 
@@ -126,3 +131,50 @@ def test_raw_reads_masked_by_a_roi() -> None:
     assert np.array_equal(att, want)
     assert c.simulate_get(f"{g}/raw/0_1_2/8_8_8/0_0_0?roi=g").status_code == 400
     assert c.simulate_get(f"{g}/raw/0_1_2/8_8_8/0_0_0?roi=nope").status_code == 400
+
+
+class CountingBackend(MemoryBackend):
+    """Counts object reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+
+    def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
+        self.gets += 1
+        return super().get(key, byte_range)
+
+
+def test_point_query_and_mask_read_only_their_rows() -> None:
+    """10,000 spans in ~2,000 rows: one point, or a one-block mask, loads O(depth) nodes."""
+    backend = CountingBackend()
+    store = ObjectStore(backend, cache_bytes=0)
+    versions = VersionService(store)
+    rois = RoiStore.on(versions)
+    uuid = versions.create_repo()
+    versions.new_instance(uuid, "r", "roi")
+    at = versions.resolve(uuid)
+    inst = at.instance("r")
+    spans = [[z, y, 4 * i, 4 * i + 1] for z in range(40) for y in range(50) for i in range(5)]
+    rois.put(at, inst, json.dumps(spans).encode())
+    at = versions.resolve(uuid)
+    root = versions.root_at(at, inst)
+    height = rois.tree.height(root)
+    nodes = sum(1 for _ in rois.tree.iter_node_ids(root))
+    assert nodes > 50
+
+    def loads(fn: object) -> int:
+        rois.tree.clear_cache()
+        store.cache.clear()
+        before = backend.gets
+        fn()  # type: ignore[operator]
+        return backend.gets - before
+
+    one = loads(lambda: rois.ptquery(at, inst, b"[[130, 300, 900]]"))
+    assert one <= 2 * height + 4, (one, height, nodes)  # record + a root-to-leaf path or two
+    spread = loads(lambda: rois.ptquery(at, inst, b"[[0, 0, 0], [130, 1500, 1200]]"))
+    assert spread <= 4 * height + 4
+    mask = loads(lambda: rois.mask(at, inst, (32, 32, 32), (128, 320, 640)))
+    assert mask <= 20 * height, (mask, nodes)  # the 3 x 3 rows around one block
+    everything = loads(lambda: rois.spans(at, inst))
+    assert everything >= nodes  # the whole ROI, for comparison
