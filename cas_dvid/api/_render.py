@@ -53,12 +53,35 @@ def base_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, Any]
     }
 
 
-def instance_json(repo: Repo, inst: Instance, types: TypeRegistry) -> dict[str, Any]:
-    """Instance entry of repo info: Base and Extended (no I/O)."""
-    return {
-        "Base": base_json(repo, inst, types),
-        "Extended": types.get(inst.typename).extended(inst),
-    }
+def instance_json(
+    repo: Repo, inst: Instance, types: TypeRegistry, services: Services | None = None
+) -> dict[str, Any]:
+    """Instance entry of repo info: Base and Extended.
+
+    With ``services``, a volume's ``MinPoint``/``MaxPoint`` (and indices) are the bounds of
+    its extents over every leaf version (extents only grow from parent to child, so that
+    covers every version): neuroglancer's dvid source reads a volume's bounds here.
+    """
+    ext = types.get(inst.typename).extended(inst)
+    if services is not None and "MinPoint" in ext:
+        ext = _bounds_over_leaves(services, repo, inst, ext)
+    return {"Base": base_json(repo, inst, types), "Extended": ext}
+
+
+def _bounds_over_leaves(
+    services: Services, repo: Repo, inst: Instance, ext: dict[str, Any]
+) -> dict[str, Any]:
+    nodes = repo.all_nodes()
+    leaves = [u for u, n in nodes.items() if not n.children] if inst.versioned else [repo.root]
+    service = services.data.for_instance(inst)
+    found = [service.info(At(repo, u), inst)["Extended"] for u in leaves]
+    found = [e for e in found if e.get("MinPoint") is not None]
+    if not found:
+        return ext
+    out = dict(found[0])
+    for key, pick in (("MinPoint", min), ("MaxPoint", max), ("MinIndex", min), ("MaxIndex", max)):
+        out[key] = [pick(vals) for vals in zip(*(e[key] for e in found), strict=True)]
+    return out
 
 
 def instance_info(services: Services, at: At, inst: Instance) -> dict[str, Any]:
@@ -73,8 +96,11 @@ def instance_info(services: Services, at: At, inst: Instance) -> dict[str, Any]:
     return doc
 
 
-def repo_json(repo: Repo, types: TypeRegistry) -> dict[str, Any]:
-    """Return DVID's repoJSON (the whole DAG: one scan of the node table)."""
+def repo_json(repo: Repo, types: TypeRegistry, services: Services | None = None) -> dict[str, Any]:
+    """Return DVID's repoJSON (the whole DAG: one scan of the node table).
+
+    ``services``: fill volumes' bounds (a tree read per leaf and volume), as DVID shows them.
+    """
     nodes = repo.all_nodes()
     ids = {u: n.version_id for u, n in nodes.items()}
     return {
@@ -84,7 +110,7 @@ def repo_json(repo: Repo, types: TypeRegistry) -> dict[str, Any]:
         "Log": list(repo.log),
         "Properties": dict(repo.properties),
         "DataInstances": {
-            n: instance_json(repo, i, types) for n, i in sorted(repo.instances.items())
+            n: instance_json(repo, i, types, services) for n, i in sorted(repo.instances.items())
         },
         "DAG": {"Root": repo.root, "Nodes": {u: node_json(repo, u, ids) for u in nodes}},
         "MutationID": repo.mutation_id,

@@ -44,7 +44,9 @@ class ReposInfo(_Resource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """All repos."""
-        send_json(resp, {root: repo_json(r, self.s.types) for root, r in self.v.repos().items()})
+        send_json(
+            resp, {root: repo_json(r, self.s.types, self.s) for root, r in self.v.repos().items()}
+        )
 
 
 class RepoInfo(_Resource):
@@ -52,7 +54,7 @@ class RepoInfo(_Resource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """Return the repo holding ``uuid``."""
-        send_json(resp, repo_json(self.v.resolve(uuid).repo, self.s.types))
+        send_json(resp, repo_json(self.v.resolve(uuid).repo, self.s.types, self.s))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """Set alias and/or description (keys in any case, as DVID)."""

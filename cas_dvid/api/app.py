@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import importlib
 import pkgutil
+from typing import Any
 
 import falcon
 
@@ -65,7 +66,16 @@ def create_app(
     """Build the WSGI app for ``config`` (``store`` lets tests share one object store)."""
     if store is None:
         store = ObjectStore(open_backend(config.store_url), cache_bytes=config.cache_bytes)
-    middleware: list[_ReadOnly | _WriteToken] = [_ReadOnly()] if config.read_only else []
+    # Any origin may read, as DVID (``Access-Control-Allow-Origin: *`` on every answer):
+    # viewers such as neuroglancer are served from elsewhere.  Preflights (OPTIONS) are
+    # answered before the write checks; writes still need the write token when one is set.
+    middleware: list[Any] = [
+        falcon.CORSMiddleware(
+            allow_origins="*", expose_headers=["Content-Length", "Content-Range", "ETag"]
+        )
+    ]
+    if config.read_only:
+        middleware.append(_ReadOnly())
     if config.write_token:
         middleware.append(_WriteToken(config.write_token))
     app = falcon.App(middleware=middleware)
