@@ -93,3 +93,37 @@ def test_labelmap_downres_verb(server: LiveServer) -> None:
     low = np.frombuffer(data, "<u8").reshape(16, 16, 16)
     assert (low[:8] == 7).all() and (low[8:] == 9).all()
     assert "Rebuilt 0 lower-resolution" in cli(server, "node", root, "seg", "downres").stdout
+
+
+def test_load_errors_are_one_line_not_tracebacks(server: LiveServer, tmp_path: object) -> None:
+    import json
+    from pathlib import Path
+
+    import zarr
+
+    tmp = Path(str(tmp_path))
+    root = json.loads(server.request("POST", "/api/repos", b"{}")[2])["root"]
+    body = b'{"typename":"uint8blk","dataname":"g"}'
+    assert server.request("POST", f"/api/repo/{root}/instance", body)[0] == 200
+    (tmp / "a.png").write_text("not an image")
+    group = zarr.open_group(str(tmp / "grp.zarr"), mode="w")
+    group.create_array("s0", shape=(4, 4, 4), dtype="u1")
+    cases = [
+        (str(tmp / "missing.zarr"), "the path does not exist"),
+        (str(tmp / "*.png"), "a.png is not an image file"),
+        (str(tmp / "grp.zarr") + "::s1", "has no array 's1'"),
+        (str(tmp / "grp.zarr"), "is not a 3-D zarr array"),
+    ]
+    for src, message in cases:
+        r = cli(server, "node", root, "g", "load", "0,0,0", src, ok=False)
+        assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "Loaded 64 voxels" in cli(server, "node", root, "g", "load", "0,0,0", src + "::s0").stdout
+
+
+def test_unknown_words_are_named(server: LiveServer) -> None:
+    r = cli(server, "node", "abc", "grayscale", "frob", ok=False)
+    assert r.returncode == 2
+    assert "unknown word 'frob' after 'node abc grayscale'" in r.stderr
+    assert "node UUID NAME load" in r.stderr and "repo UUID new" not in r.stderr
+    r = cli(server, "node", "abc", "grayscale", ok=False)
+    assert "'node abc grayscale' needs more words" in r.stderr

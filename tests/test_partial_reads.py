@@ -41,6 +41,7 @@ def test_box_pull_refuses_reads_outside_the_region(tmp_path: Path) -> None:
             "0,0,0,64,64,64",
             "--store",
             dst,
+            "--init",
             "--quiet",
         ],
         capture_output=True,

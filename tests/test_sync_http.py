@@ -158,9 +158,12 @@ def test_server_to_server_with_cli(
     assert "0 objects" in cli("push", b.url, s.root, "--server", a.url, "--quiet").stdout
     assert "OK" in cli("verify", s.root, "--server", b.url, "--quiet").stdout
     local = tmp_path / "pulled"
-    out = cli(
-        "pull", b.url, s.root, "--store", str(local), "--box", "0,0,0,32,32,32", "--quiet"
-    ).stdout
+    args = ("pull", b.url, s.root, "--store", str(local), "--box", "0,0,0,32,32,32", "--quiet")
+    r = subprocess.run(
+        [sys.executable, "-m", "cas_dvid.cli", *args], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 1 and "is not a cas_dvid store" in r.stderr  # no silent new store
+    out = cli(*args, "--init").stdout
     assert "1 blobs" in out and "partial to box 0,0,0,32,32,32" in out
 
 

@@ -192,7 +192,7 @@ def test_cli_push_and_pull_with_roi_over_waitress(tmp_path: Path) -> None:
         out_dir = tmp_path / "out"
         r = subprocess.run(
             [sys.executable, "-m", "cas_dvid.cli", "pull", srv.url, s.root, "--roi", "r"]
-            + ["--store", str(out_dir), "--quiet"],
+            + ["--store", str(out_dir), "--init", "--quiet"],
             capture_output=True,
             text=True,
             timeout=120,

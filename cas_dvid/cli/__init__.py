@@ -12,7 +12,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from cas_dvid.cli._commands import find, overview
+from cas_dvid.cli._commands import explain_unknown, find, overview
 from cas_dvid.errors import CasDvidError
 
 
@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if args else 2
     hit = find(args)
     if hit is None:
-        print(f"cas-dvid: unknown command {' '.join(args[:3])!r}\n\n{overview()}", file=sys.stderr)
+        print(f"cas-dvid: {explain_unknown(args)}", file=sys.stderr)
         return 2
     cmd, holes = hit
     ns = cmd.parser().parse_args(args[len(cmd.words) :], argparse.Namespace(**holes))

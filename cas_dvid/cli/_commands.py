@@ -109,6 +109,35 @@ def find(argv: Sequence[str]) -> tuple[Command, dict[str, str]] | None:
     return max(hits, key=lambda hit: (hit[0].literals, len(hit[0].words)))
 
 
+def _prefix(cmd: Command, argv: Sequence[str]) -> int:
+    """How many leading words of ``argv`` fit the start of ``cmd``'s pattern."""
+    n = 0
+    for word, arg in zip(cmd.words, argv, strict=False):
+        hole = _HOLE.fullmatch(word)
+        if (hole is None and arg != word) or (hole is not None and arg.startswith("-")):
+            break
+        n += 1
+    return n
+
+
+def explain_unknown(argv: Sequence[str]) -> str:
+    """Say which word of a line no command takes, and the commands that fit up to it."""
+    fits = [(_prefix(c, argv), c) for c in COMMANDS]
+    best = max((n for n, _ in fits), default=0)
+    near = [c for n, c in fits if n == best and len(c.words) > best]
+    if best == 0 or not near:
+        return f"unknown command {argv[0]!r}\n\n{overview()}"
+    done = " ".join(argv[:best])
+    what = (
+        f"unknown word {argv[best]!r} after {done!r}"
+        if len(argv) > best and not argv[best].startswith("-")
+        else f"{done!r} needs more words"
+    )
+    width = max(len(c.usage()) for c in near)
+    lines = "\n".join(f"  {c.usage():<{width}}  {c.help}" for c in near)
+    return f"{what}; commands that fit:\n{lines}"
+
+
 def overview() -> str:
     """Every command, one line each, by group."""
     width = max(len(c.usage()) for c in COMMANDS)

@@ -78,6 +78,9 @@ def _push_pull_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--box", help="only blocks touching voxels X0,Y0,Z0,X1,Y1,Z1 (upper corner exclusive)"
     )
+    p.add_argument(
+        "--init", action="store_true", help="create the receiving store if there is none"
+    )
     p.add_argument("--roi", help="only blocks inside this roi instance (as it is at that version)")
     p.add_argument("--flatten", action="store_true", help="this version only, without its history")
     _local_args(p)
@@ -87,8 +90,9 @@ def _push_pull_args(p: argparse.ArgumentParser) -> None:
 def _transfer(args: argparse.Namespace, push: bool) -> int:
     box = parse_box(args.box) if args.box else None
     target = args.remote if push else (None if args.server else args.store)
-    if target is not None and not target.startswith("http"):
-        init_store(store_url(target))[0].close()  # NOTE: the receiving store is made if it is new
+    if args.init and target is not None and not target.startswith("http"):
+        # Only when asked: a mistyped destination is an error, as verify and gc say.
+        init_store(store_url(target))[0].close()
     what = "push" if push else "pull"
     with _local(args) as local, open_peer(args.remote) as remote, progress_bar(args, what) as bar:
         src, dst = (local, remote) if push else (remote, local)

@@ -40,6 +40,16 @@ class ImageStack(Source):
         self.files = sorted(glob.glob(pattern))
         if not self.files:
             raise InvalidInputError(f"no files match {pattern!r}")
+        # Every file's header first (cheap: no pixels), so a stray file fails the load
+        # before anything is written, naming the file.
+        sizes = {f: _image_size(f) for f in self.files}
+        odd = [f for f, s in sizes.items() if s != sizes[self.files[0]]]
+        if odd:
+            raise InvalidInputError(
+                f"{odd[0]} is {sizes[odd[0]][0]}x{sizes[odd[0]][1]} ({sizes[odd[0]][2]}), "
+                f"but {self.files[0]} is {sizes[self.files[0]][0]}x{sizes[self.files[0]][1]} "
+                f"({sizes[self.files[0]][2]}): every slice must match"
+            )
         first = np.asarray(Image.open(self.files[0]))
         if first.ndim != 2:
             raise InvalidInputError(
@@ -68,6 +78,17 @@ class ImageStack(Source):
         return np.stack([self._slice(z)[y0:y1, x0:x1] for z in range(z0, z1)])
 
 
+def _image_size(path: str) -> tuple[int, int, str]:
+    """Width, height and mode of an image file from its header; 400-style error if unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return img.size[0], img.size[1], img.mode
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InvalidInputError(f"{path} is not an image file this loader reads: {exc}") from None
+
+
 class ZarrSource(Source):
     """A 3-D zarr array (v2 or v3), ZYX; a path or URL, with ``path::array`` for groups."""
 
@@ -75,9 +96,16 @@ class ZarrSource(Source):
         import zarr
 
         where, _, inner = url.partition("::")
-        node: Any = zarr.open(where, mode="r")
-        if inner:
-            node = node[inner]
+        if "://" not in where and not Path(where).exists():
+            raise InvalidInputError(f"no zarr array or group at {where!r}: the path does not exist")
+        try:
+            node: Any = zarr.open(where, mode="r")
+            if inner:
+                node = node[inner]
+        except KeyError:
+            raise InvalidInputError(f"{where!r} has no array {inner!r} inside it") from None
+        except (OSError, ValueError, TypeError) as exc:
+            raise InvalidInputError(f"cannot open {url!r} as zarr: {exc}") from None
         if not hasattr(node, "shape") or len(node.shape) != 3:
             raise InvalidInputError(
                 f"{url} is not a 3-D zarr array (name one inside a group with path::array)"
