@@ -27,11 +27,10 @@ from _bodies import (
     runs_of_srles,
     voronoi,
 )
+from _counting import CountingBackend
 from numpy.typing import NDArray
 
 from cas_dvid.api import ServerConfig, create_app
-from cas_dvid.backends import MemoryBackend
-from cas_dvid.backends.abc import ByteRange
 from cas_dvid.datatypes.labelmap import LabelStore
 from cas_dvid.datatypes.labelmap.bodyvol import SparseQuery
 from cas_dvid.datatypes.labelmap.labelindex import make_label_index
@@ -269,18 +268,6 @@ def test_missing_block_named_by_a_posted_index_is_skipped() -> None:
 
 
 # -- reads follow the body, not the volume -----------------------------------------------
-
-
-class CountingBackend(MemoryBackend):
-    """Counts object reads."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gets = 0
-
-    def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
-        self.gets += 1
-        return super().get(key, byte_range)
 
 
 def test_sparsevol_and_size_read_only_the_body() -> None:

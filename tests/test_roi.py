@@ -10,13 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cas_dvid.api import ServerConfig, create_app
-from cas_dvid.backends import MemoryBackend
-from cas_dvid.backends.abc import ByteRange
 from cas_dvid.datatypes.roi import RoiStore
-from cas_dvid.objects import ObjectStore
-from cas_dvid.versions import VersionService
 from cas_dvid.datatypes.roi import _reference as ref
+from cas_dvid.objects import ObjectStore
 from cas_dvid.testing.live import LiveServer
+from cas_dvid.versions import VersionService
 
 SPANS = [[0, 0, 5, 9], [0, 0, 0, 6], [0, 0, 5, 9], [2, 1, -3, 1], [1, 4, 2, 2]]
 
@@ -133,20 +131,10 @@ def test_raw_reads_masked_by_a_roi() -> None:
     assert c.simulate_get(f"{g}/raw/0_1_2/8_8_8/0_0_0?roi=nope").status_code == 400
 
 
-class CountingBackend(MemoryBackend):
-    """Counts object reads."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gets = 0
-
-    def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
-        self.gets += 1
-        return super().get(key, byte_range)
-
-
 def test_point_query_and_mask_read_only_their_rows() -> None:
     """10,000 spans in ~2,000 rows: one point, or a one-block mask, loads O(depth) nodes."""
+    from _counting import CountingBackend
+
     backend = CountingBackend()
     store = ObjectStore(backend, cache_bytes=0)
     versions = VersionService(store)

@@ -112,12 +112,21 @@ def main() -> int:
         xyz = {"xy": (x, y, z), "xz": (x, z, y), "yz": (z, x, y)}[plane]
         got = tiles.tile(at, tiles_inst, plane, int(scale), xyz)  # type: ignore[arg-type]
         assert got == plain[name], f"tile {name} differs from the baseline's"
-    edit = np.random.default_rng(1).integers(0, 256, (64, 64, 64), dtype=np.uint8)
+    # Two 64^3 edits, each at its own child version of the fully tiled one: EM-like
+    # voxels (another part of the stack pasted in: what a re-imaged or re-aligned block
+    # looks like), and white noise (the worst case for PNG: its tiles encode ~3x slower).
     corner = n // 2 - 64 if n >= 128 else 0
-    images.write(v.resolve(root), src, Point3(corner, corner, corner), edit, "bench edit")
-    t0 = time.perf_counter()
-    redo = Generator(tiles, images, v.resolve(root), tiles_inst).run()
-    regen = time.perf_counter() - t0
+    v.commit(root, "tiled")
+    regens = {}
+    for kind, edit in (
+        ("EM-like", np.ascontiguousarray(vol[:64, 64:128, 128:192][::-1])),
+        ("noise", np.random.default_rng(1).integers(0, 256, (64, 64, 64), dtype=np.uint8)),
+    ):
+        child = v.new_child(root, branch=f"edit-{kind}")
+        images.write(v.resolve(child), src, Point3(corner, corner, corner), edit, "bench edit")
+        t0 = time.perf_counter()
+        redo = Generator(tiles, images, v.resolve(child), tiles_inst).run()
+        regens[kind] = (time.perf_counter() - t0, redo["Tiles"])
     ratio = ours / base
     verdict = "ok" if ratio <= 2 else "MISSED"
     print(
@@ -129,12 +138,14 @@ def main() -> int:
         f"plain numpy+Pillow {base:.2f} s ({len(plain) / base:.0f} tiles/s), "
         f"ratio {ratio:.2f}x (target <= 2x: {verdict})"
     )
-    speedup = ours / regen
-    verdict = "ok" if speedup >= 20 else "MISSED"
-    print(
-        f"after a 64^3 edit: {redo['Tiles']} tiles remade in {regen:.2f} s, "
-        f"{speedup:.1f}x faster than the full run (target >= 20x: {verdict})"
-    )
+    for kind, (regen, remade) in regens.items():
+        speedup = ours / regen
+        verdict = "ok" if speedup >= 20 else "MISSED"
+        print(
+            f"after a 64^3 {kind} edit: {remade} tiles remade in {regen:.2f} s, "
+            f"{speedup:.1f}x faster than the full run (target >= 20x: {verdict}); "
+            f"the tile-count bound is {counts['Tiles'] / remade:.1f}x"
+        )
     return 0
 
 

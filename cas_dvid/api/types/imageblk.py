@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
 from cas_dvid.api._common import Services, read_body, read_json, send_json
@@ -117,13 +119,7 @@ class ImageHandler(RoutedHandler):
             return
         box = plane_box(axes, parse_size(args[1], 2), offset)
         img = self.images.read_slice(at, inst, axes, box, isotropic=isotropic)
-        fmt, quality = parse_format(fmt_text or "png")
-        if fmt == "raw":
-            resp.content_type = OCTET
-            resp.data = img.tobytes()
-            return
-        resp.content_type = IMAGE_TYPES[fmt]
-        resp.data = encode_image(img, fmt, quality, inst.typename)
+        _send_image(resp, img, fmt_text or "png", inst)
 
     def get_arb(
         self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
@@ -131,13 +127,7 @@ class ImageHandler(RoutedHandler):
         """GET arb/{top left}/{top right}/{bottom left}/{res}[/{format}] (png default, jpg[:q])."""
         tl, tr, bl, res = parse_arb_args(args)
         img = self.images.read_arb(at, inst, tl, tr, bl, res)
-        fmt, quality = parse_format(args[4] if len(args) > 4 and args[4] else "png")
-        if fmt == "raw":
-            resp.content_type = OCTET
-            resp.data = img.tobytes()
-            return
-        resp.content_type = IMAGE_TYPES[fmt]
-        resp.data = encode_image(img, fmt, quality, inst.typename)
+        _send_image(resp, img, args[4] if len(args) > 4 and args[4] else "png", inst)
 
     def get_downres(
         self, req: falcon.Request, resp: falcon.Response, at: At, inst: Instance, args: list[str]
@@ -235,6 +225,17 @@ class ImageHandler(RoutedHandler):
         """POST resolution [x, y, z]: the voxel size (repo-wide, as in DVID)."""
         doc = read_json(req, self.s.config.max_json_bytes, required=True)
         self.images.set_resolution(at, inst, doc)
+
+
+def _send_image(resp: falcon.Response, img: Any, fmt_text: str, inst: Instance) -> None:
+    """Send a 2-D image in the format a path names (png, jpg[:q], tif, bmp or raw bytes)."""
+    fmt, quality = parse_format(fmt_text)
+    if fmt == "raw":
+        resp.content_type = OCTET
+        resp.data = img.tobytes()
+        return
+    resp.content_type = IMAGE_TYPES[fmt]
+    resp.data = encode_image(img, fmt, quality, inst.typename)
 
 
 def _scale(text: str, what: str = "scale") -> int:
