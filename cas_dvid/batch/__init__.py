@@ -1,0 +1,11 @@
+"""Batch jobs on dask.distributed: workers write block objects straight to the store.
+
+Only the small results (tree entries, supervoxel counts) travel back to the driver,
+which makes one write at the version.  See ``_ingest`` and README "Batch jobs on Dask".
+"""
+
+from __future__ import annotations
+
+from cas_dvid.batch._ingest import IngestResult, SlabTask, ingest, plan_slabs, run_slab
+
+__all__ = ["IngestResult", "SlabTask", "ingest", "plan_slabs", "run_slab"]

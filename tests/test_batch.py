@@ -1,0 +1,186 @@
+"""Batch jobs on a real dask.distributed LocalCluster: roots equal the single-process loader's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from dask.distributed import Client, LocalCluster
+
+from cas_dvid.api import ServerConfig, create_app
+from cas_dvid.api.client import DvidClient
+from cas_dvid.backends import open_backend
+from cas_dvid.batch import ingest, plan_slabs
+from cas_dvid.cli.load import Target, load
+from cas_dvid.datatypes import open_versions
+from cas_dvid.datatypes.geometry import Point3
+from cas_dvid.datatypes.labelmap.store import LabelStore
+from cas_dvid.datatypes.sources import open_source
+from cas_dvid.objects import ObjectStore
+from cas_dvid.testing.live import LiveServer
+from cas_dvid.testing.s3server import S3TestServer
+
+RNG = np.random.default_rng(11)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+def write_zarr(path: Path, vol: np.ndarray, fmt: int = 3) -> str:
+    arr = zarr.create_array(
+        str(path), shape=vol.shape, chunks=(32, 64, 64), dtype=vol.dtype, zarr_format=fmt
+    )
+    arr[:] = vol
+    return str(path)
+
+
+def labels_volume(edge: int) -> np.ndarray:
+    """Blobby supervoxels: a coarse random grid upsampled, so blocks hold a few labels."""
+    coarse = RNG.integers(1, 40, (edge // 16 + 1,) * 3, dtype=np.uint32)
+    vol = np.kron(coarse, np.ones((16, 16, 16), np.uint32))[:edge, :edge, :edge]
+    vol[:8, :8, :8] = 0  # some background
+    return np.ascontiguousarray(vol)
+
+
+def roots(url: str, uuid: str, *names: str) -> list[bytes]:
+    versions = open_versions(ObjectStore(open_backend(url), cache_bytes=0))
+    at = versions.resolve(uuid)
+    return [bytes(versions.root_at(at, versions.instance(at, n))) for n in names]
+
+
+def setup_repo(url: str, typename: str, names: tuple[str, ...]) -> tuple[LiveServer, str]:
+    if url.startswith("file://"):
+        open_backend(url, create=True)
+    srv = LiveServer(create_app(ServerConfig(url))).__enter__()
+    c = DvidClient(srv.url)
+    root = c.post_json("/api/repos", {})["root"]
+    for n in names:
+        c.post_json(f"/api/repo/{root}/instance", {"typename": typename, "dataname": n})
+    return srv, root
+
+
+def reference_load(srv: LiveServer, root: str, name: str, spec: str, offset=(0, 0, 0)) -> None:
+    target = Target.lookup(DvidClient(srv.url), root, name)
+    load(open_source(spec), target, offset, progress=False)
+
+
+def test_plan_slabs_tiles_and_aligns() -> None:
+    slabs = plan_slabs((100, 70, 2100), (5, 0, 0), Point3(32, 32, 32), 1, slab_bytes=1 << 23)
+    assert slabs[0] == (0, 1024, 0, 96, 0, 32 * 2)
+    assert {s[1] for s in slabs} == {1024, 2048, 2112}
+    assert max(s[5] for s in slabs) == 128
+    covered = sum((s[1] - s[0]) * (s[3] - s[2]) * (s[5] - s[4]) for s in slabs)
+    assert covered == 2112 * 96 * 128
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_uint8_root_equals_single_process_loader(client: Client, tmp_path: Path, fmt: int) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    vol = RNG.integers(0, 255, (128, 128, 128), dtype=np.uint8)
+    vol[:64, :64] = 0  # repeated all-zero blocks dedup to one object
+    spec = write_zarr(tmp_path / "v.zarr", vol, fmt)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "dask"))
+    try:
+        reference_load(srv, root, "ref", spec)
+        result = ingest(client, url, root, "dask", spec, slab_bytes=1 << 19)
+        assert result.tasks == 4
+        assert result.blocks == 64
+        ref, got = roots(url, root, "ref", "dask")
+        assert got == ref == bytes(result.root)
+        c = DvidClient(srv.url)
+        back = c.request("GET", f"/api/node/{root}/dask/raw/0_1_2/128_128_128/0_0_0")
+        assert np.array_equal(np.frombuffer(back, np.uint8).reshape(vol.shape), vol)
+        assert c.get_json(f"/api/node/{root}/dask/info")["Extended"]["MaxPoint"] == [127] * 3
+    finally:
+        srv.__exit__(None, None, None)
+
+
+def test_unaligned_offset_over_existing_data(client: Client, tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    before = RNG.integers(1, 255, (64, 96, 96), dtype=np.uint8)
+    vol = RNG.integers(0, 255, (40, 50, 70), dtype=np.uint8)
+    spec = write_zarr(tmp_path / "v.zarr", vol)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "dask"))
+    try:
+        c = DvidClient(srv.url)
+        for n in ("ref", "dask"):
+            c.request("POST", f"/api/node/{root}/{n}/raw/0_1_2/96_96_64/0_0_0", before.tobytes())
+        reference_load(srv, root, "ref", spec, (5, 10, 15))
+        ingest(client, url, root, "dask", spec, (5, 10, 15), slab_bytes=1 << 16)
+        ref, got = roots(url, root, "ref", "dask")
+        assert got == ref
+    finally:
+        srv.__exit__(None, None, None)
+
+
+def label_index(url: str, uuid: str, name: str, label: int) -> object:
+    versions = open_versions(ObjectStore(open_backend(url), cache_bytes=0))
+    at = versions.resolve(uuid)
+    return LabelStore.on(versions).index.index(at, versions.instance(at, name), label)
+
+
+def check_labels(client: Client, url: str, tmp_path: Path) -> None:
+    vol = labels_volume(96)
+    spec = write_zarr(tmp_path / "l.zarr", vol)
+    srv, root = setup_repo(url, "labelmap", ("ref", "dask"))
+    try:
+        reference_load(srv, root, "ref", spec)
+        result = ingest(client, url, root, "dask", spec, slab_bytes=1 << 20)
+        assert result.blocks == 8  # 64^3 label blocks
+        ref, got = roots(url, root, "ref", "dask")
+        assert got == ref
+        for label in (1, 17, 39):
+            want = label_index(url, root, "ref", label)
+            assert want is not None
+            assert label_index(url, root, "dask", label) == want
+        c = DvidClient(srv.url)
+        assert c.get_json(f"/api/node/{root}/dask/maxlabel") == c.get_json(
+            f"/api/node/{root}/ref/maxlabel"
+        )
+        n = c.get_json(f"/api/node/{root}/dask/size/17")["voxels"]
+        assert n == int((vol == 17).sum())
+    finally:
+        srv.__exit__(None, None, None)
+
+
+def test_labels_index_equals_post_raw_file(client: Client, tmp_path: Path) -> None:
+    check_labels(client, f"file://{tmp_path / 'store'}", tmp_path)
+
+
+def test_labels_and_uint8_on_s3(
+    client: Client, tmp_path: Path, s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    url = f"s3://{s3_bucket}/lab?endpoint_url={s3_server.endpoint}"
+    check_labels(client, url, tmp_path)
+    vol = RNG.integers(0, 255, (64, 64, 96), dtype=np.uint8)
+    spec = write_zarr(tmp_path / "g.zarr", vol)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "dask"))
+    try:
+        reference_load(srv, root, "ref", spec)
+        ingest(client, url, root, "dask", spec, slab_bytes=1 << 17)
+        ref, got = roots(url, root, "ref", "dask")
+        assert got == ref
+    finally:
+        srv.__exit__(None, None, None)
+
+
+def test_wrong_dtype_is_refused(client: Client, tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    spec = write_zarr(tmp_path / "v.zarr", np.zeros((32, 32, 32), np.uint16))
+    srv, root = setup_repo(url, "uint8blk", ("g",))
+    try:
+        with pytest.raises(ValueError, match="source voxels are uint16"):
+            ingest(client, url, root, "g", spec)
+    finally:
+        srv.__exit__(None, None, None)
