@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +34,7 @@ RNG = np.random.default_rng(11)
 def client() -> Iterator[Client]:
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as c,
     ):
@@ -182,5 +186,119 @@ def test_wrong_dtype_is_refused(client: Client, tmp_path: Path) -> None:
     try:
         with pytest.raises(ValueError, match="source voxels are uint16"):
             ingest(client, url, root, "g", spec)
+    finally:
+        srv.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def proc_cluster() -> Iterator[LocalCluster]:
+    """Two real worker processes (with nannies that restart a killed one)."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
+        yield cluster
+
+
+def stacked_zarr(tmp_path: Path) -> tuple[np.ndarray, str]:
+    """A 512 x 64 x 64 uint8 volume: 16 one-block-deep slabs, so a job has many tasks."""
+    vol = RNG.integers(0, 255, (512, 64, 64), dtype=np.uint8)
+    return vol, write_zarr(tmp_path / "s.zarr", vol)
+
+
+def test_killed_worker_tasks_rerun(proc_cluster: LocalCluster, tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    _, spec = stacked_zarr(tmp_path)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "dask"))
+    killed: list[int] = []
+    with Client(proc_cluster) as c:
+        pids = c.run(os.getpid)
+
+        def kill_one(slab: tuple[int, ...]) -> None:
+            if not killed:
+                pid = next(iter(pids.values()))
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+        try:
+            reference_load(srv, root, "ref", spec)
+            result = ingest(c, url, root, "dask", spec, slab_bytes=1, on_result=kill_one)
+            ref, got = roots(url, root, "ref", "dask")
+        finally:
+            srv.__exit__(None, None, None)
+        assert killed
+        assert result.tasks == 16
+        assert result.blocks == 16 * 4
+        assert got == ref
+        c.wait_for_workers(2, timeout=30)  # the nanny restarted the killed worker
+
+
+DRIVER = """
+import sys, time
+from dask.distributed import Client
+from cas_dvid.batch import ingest
+
+def stall(slab):
+    print("half", flush=True)
+    time.sleep(3600)
+
+with Client(sys.argv[1]) as c:
+    ingest(c, sys.argv[2], sys.argv[3], "dask", sys.argv[4], slab_bytes=1, on_result=stall)
+"""
+
+
+def test_killed_driver_moves_no_ref_and_rerun_finishes(
+    proc_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    vol, spec = stacked_zarr(tmp_path)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "dask"))
+    try:
+        reference_load(srv, root, "ref", spec)
+        (empty,) = roots(url, root, "dask")
+        refs = tmp_path / "store" / "refs"
+        before = sorted(p.relative_to(refs).as_posix() for p in refs.rglob("*") if p.is_file())
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+        args = [sys.executable, "-c", DRIVER, proc_cluster.scheduler_address, url, root, spec]
+        with subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env) as driver:
+            assert driver.stdout is not None
+            assert driver.stdout.readline().strip() == "half"  # mid-job: objects are in
+            driver.send_signal(signal.SIGKILL)
+        assert roots(url, root, "dask") == [empty]
+        after = sorted(p.relative_to(refs).as_posix() for p in refs.rglob("*") if p.is_file())
+        assert after == before  # no ref moved, none half-written
+        cli = [sys.executable, "-m", "cas_dvid.cli", "node", root, "dask", "load", "0,0,0", spec]
+        cli += ["--store", url, "--dask", proc_cluster.scheduler_address, "--quiet"]
+        done = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "Loaded 2097152 voxels into dask" in done.stdout
+        ref, got = roots(url, root, "ref", "dask")
+        assert got == ref
+        assert done.stdout.strip().endswith(got.hex())
+    finally:
+        srv.__exit__(None, None, None)
+
+
+def test_cli_dask_local_cluster_on_s3(
+    tmp_path: Path, s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    url = f"s3://{s3_bucket}/cli?endpoint_url={s3_server.endpoint}"
+    vol = RNG.integers(0, 255, (64, 64, 64), dtype=np.uint8)
+    spec = write_zarr(tmp_path / "v.zarr", vol, 2)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "dask"))
+    try:
+        reference_load(srv, root, "ref", spec)
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+        cli = [sys.executable, "-m", "cas_dvid.cli", "node", root, "dask", "load", "0,0,0", spec]
+        done = subprocess.run(
+            [*cli, "--store", url, "--quiet", "--dask"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        ref, got = roots(url, root, "ref", "dask")
+        assert got == ref
+        missing = subprocess.run([*cli, "--dask"], capture_output=True, text=True, env=env)
+        assert missing.returncode != 0
+        assert "--dask needs --store" in missing.stderr
     finally:
         srv.__exit__(None, None, None)

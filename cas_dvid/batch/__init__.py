@@ -6,6 +6,13 @@ which makes one write at the version.  See ``_ingest`` and README "Batch jobs on
 
 from __future__ import annotations
 
-from cas_dvid.batch._ingest import IngestResult, SlabTask, ingest, plan_slabs, run_slab
+from cas_dvid.batch._ingest import (
+    IngestResult,
+    SlabTask,
+    ingest,
+    open_client,
+    plan_slabs,
+    run_slab,
+)
 
-__all__ = ["IngestResult", "SlabTask", "ingest", "plan_slabs", "run_slab"]
+__all__ = ["IngestResult", "SlabTask", "ingest", "open_client", "plan_slabs", "run_slab"]

@@ -17,7 +17,8 @@ puts the same objects again (no-ops) and finishes the job.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,11 +226,13 @@ def ingest(
     *,
     slab_bytes: int = SLAB_BYTES,
     progress: bool = False,
+    on_result: Callable[[Slab], None] | None = None,
 ) -> IngestResult:
     """Load ``source_spec`` into instance ``name`` at ``uuid`` on a dask.distributed ``client``.
 
     Workers open ``store_url`` themselves; the driver reads only the source's shape
     and type, gathers the tasks' small results and makes one write at the version.
+    ``on_result`` is called with each slab as its result arrives (progress, tests).
     """
     store = ObjectStore(open_backend(store_url), cache_bytes=0)
     versions = open_versions(store)
@@ -249,14 +252,16 @@ def ingest(
     tasks = [
         SlabTask(store_url, source_spec, inst, offset, s, at.uuid, base, labels) for s in slabs
     ]
-    results = _run(client, tasks, progress)
+    results = _run(client, tasks, progress, on_result)
     voxels = int(np.prod(source.shape))
     if labels:
         return _finish_labels(versions, at, inst, results, voxels, len(tasks))
     return _finish_image(versions, at, inst, results, voxels, len(tasks))
 
 
-def _run(client: Any, tasks: list[SlabTask], progress: bool) -> Iterator[SlabResult]:
+def _run(
+    client: Any, tasks: list[SlabTask], progress: bool, on_result: Callable[[Slab], None] | None
+) -> Iterator[SlabResult]:
     from dask.distributed import as_completed
     from dask.distributed import progress as show_progress
 
@@ -266,6 +271,8 @@ def _run(client: Any, tasks: list[SlabTask], progress: bool) -> Iterator[SlabRes
     for future in as_completed(futures):  # type: ignore[no-untyped-call]
         result: SlabResult = future.result()
         future.release()
+        if on_result is not None:
+            on_result(result.slab)
         yield result
 
 
@@ -296,3 +303,25 @@ def _finish_labels(
     labels = LabelStore.on(versions)
     labels.writer.write_encoded(at, inst, dict(sorted(blocks.items())), "load")
     return IngestResult(len(blocks), voxels, versions.root_at(at, inst), n)
+
+
+@contextmanager
+def open_client(address: str | None = None, workers: int = 2) -> Iterator[Any]:
+    """Yield a dask.distributed Client of the scheduler at ``address``, or of a local cluster.
+
+    The local cluster has ``workers`` single-threaded worker processes (block encoding
+    and hashing release the GIL only in part, so processes scale better than threads).
+    """
+    from dask.distributed import Client, LocalCluster
+
+    make_client: Callable[..., Any] = Client  # NOTE: distributed ships no type hints
+    make_cluster: Callable[..., Any] = LocalCluster
+    if address:
+        with make_client(address) as client:
+            yield client
+        return
+    with (
+        make_cluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0") as cluster,
+        make_client(cluster) as client,
+    ):
+        yield client
