@@ -318,10 +318,19 @@ def open_client(address: str | None = None, workers: int = 2) -> Iterator[Any]:
     make_cluster: Callable[..., Any] = LocalCluster
     if address:
         with make_client(address) as client:
+            client.run(warm_up)
             yield client
         return
     with (
         make_cluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0") as cluster,
         make_client(cluster) as client,
     ):
+        client.run(warm_up)
         yield client
+
+
+def warm_up() -> None:
+    """Import what tasks use (zarr, the codecs) once per worker, before the first task."""
+    import zarr  # noqa: F401 - imported for its side effect: the import cost is paid here
+
+    from cas_dvid.datatypes.labelmap import codec  # noqa: F401
