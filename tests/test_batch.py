@@ -17,7 +17,7 @@ from dask.distributed import Client, LocalCluster
 from cas_dvid.api import ServerConfig, create_app
 from cas_dvid.api.client import DvidClient
 from cas_dvid.backends import open_backend
-from cas_dvid.batch import ingest, plan_slabs
+from cas_dvid.batch import ingest, plan_slabs, verify
 from cas_dvid.cli.load import Target, load
 from cas_dvid.datatypes import open_versions
 from cas_dvid.datatypes.geometry import Point3
@@ -302,3 +302,43 @@ def test_cli_dask_local_cluster_on_s3(
         assert "--dask needs --store" in missing.stderr
     finally:
         srv.__exit__(None, None, None)
+
+
+def test_verify_rehashes_on_workers_and_names_a_corrupt_block(
+    client: Client, tmp_path: Path
+) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    vol = RNG.integers(0, 255, (64, 64, 128), dtype=np.uint8)
+    spec = write_zarr(tmp_path / "v.zarr", vol)
+    srv, root = setup_repo(url, "uint8blk", ("g",))
+    srv.__exit__(None, None, None)
+    ingest(client, url, root, "g", spec)
+    good = verify(client, url, root, batch=3)
+    assert good.ok
+    assert good.objects == 16
+    assert good.nbytes == 16 * 32**3
+    assert good.nodes >= 1
+    versions = open_versions(ObjectStore(open_backend(url), cache_bytes=0))
+    at = versions.resolve(root)
+    blob = next(v for _, v in versions.tree.range(versions.root_at(at, at.instance("g"))))
+    hex_id = blob[1:].hex()
+    path = tmp_path / "store" / "objects" / hex_id[:2] / hex_id[2:]
+    other = tmp_path / "v2.zarr"
+    flipped = vol.copy()
+    flipped[0, 0, 0] ^= 1
+    write_zarr(other, flipped)
+    # swap in another valid object's bytes: the header parses, the hash does not match
+    srv, root2 = setup_repo(f"file://{tmp_path / 'store2'}", "uint8blk", ("g",))
+    srv.__exit__(None, None, None)
+    ingest(client, f"file://{tmp_path / 'store2'}", root2, "g", str(other))
+    versions2 = open_versions(ObjectStore(open_backend(f"file://{tmp_path / 'store2'}")))
+    at2 = versions2.resolve(root2)
+    blob2 = next(v for _, v in versions2.tree.range(versions2.root_at(at2, at2.instance("g"))))
+    hex2 = blob2[1:].hex()
+    path.write_bytes((tmp_path / "store2" / "objects" / hex2[:2] / hex2[2:]).read_bytes())
+    bad = verify(client, url, root, ["g"])
+    assert list(bad.faults) == [hex_id]
+    assert "mismatch" in bad.faults[hex_id] or hex_id[:8] in bad.faults[hex_id]
+    path.unlink()
+    gone = verify(client, url, root, ["g"])
+    assert gone.faults == {hex_id: f"object {hex_id} is missing"}

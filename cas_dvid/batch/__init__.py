@@ -14,5 +14,15 @@ from cas_dvid.batch._ingest import (
     plan_slabs,
     run_slab,
 )
+from cas_dvid.batch._verify import VerifyResult, verify
 
-__all__ = ["IngestResult", "SlabTask", "ingest", "open_client", "plan_slabs", "run_slab"]
+__all__ = [
+    "IngestResult",
+    "SlabTask",
+    "VerifyResult",
+    "ingest",
+    "open_client",
+    "plan_slabs",
+    "run_slab",
+    "verify",
+]
