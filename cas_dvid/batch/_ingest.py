@@ -139,19 +139,19 @@ def _stored(task: SlabTask, store: ObjectStore, dtype: np.dtype[Any]) -> Array:
 
 
 def _blocks(vol: Array, slab: Slab, block: Point3) -> dict[Coord, Array]:
+    """Split an aligned slab into its blocks with one copy (each block then contiguous)."""
     x0, _, y0, _, z0, _ = slab
     nz, ny, nx = vol.shape
-    out: dict[Coord, Array] = {}
-    for iz in range(nz // block.z):
-        for iy in range(ny // block.y):
-            for ix in range(nx // block.x):
-                coord = (x0 // block.x + ix, y0 // block.y + iy, z0 // block.z + iz)
-                out[coord] = vol[
-                    iz * block.z : (iz + 1) * block.z,
-                    iy * block.y : (iy + 1) * block.y,
-                    ix * block.x : (ix + 1) * block.x,
-                ]
-    return out
+    gz, gy, gx = nz // block.z, ny // block.y, nx // block.x
+    cut = vol.reshape(gz, block.z, gy, block.y, gx, block.x).transpose(0, 2, 4, 1, 3, 5)
+    cubes = np.ascontiguousarray(cut)
+    bx, by, bz = x0 // block.x, y0 // block.y, z0 // block.z
+    return {
+        (bx + ix, by + iy, bz + iz): cubes[iz, iy, ix]
+        for iz in range(gz)
+        for iy in range(gy)
+        for ix in range(gx)
+    }
 
 
 def run_slab(task: SlabTask) -> SlabResult:
