@@ -17,6 +17,7 @@ RANK = {
     "versions": 4,
     "datatypes": 5,
     "sync": 5,
+    "batch": 6,
     "api": 6,
     "cli": 7,
 }
@@ -94,6 +95,17 @@ def test_api_does_not_import_sync() -> None:
         if rel(p).startswith("cas_dvid/api/")
         for n in imports(p)
         if n.startswith("cas_dvid.sync")
+    ]
+    assert bad == []
+
+
+def test_batch_does_not_import_api_or_cli() -> None:
+    bad = [
+        (rel(p), n)
+        for p in MODULES
+        if rel(p).startswith("cas_dvid/batch/")
+        for n in imports(p)
+        if n.startswith(("cas_dvid.api", "cas_dvid.cli"))
     ]
     assert bad == []
 

@@ -45,6 +45,10 @@ _CONNECTION_ERRORS = (
 )
 
 
+DELETE_BATCH = 1000
+"""Keys per DeleteObjects call: the most S3 accepts."""
+
+
 def _code(exc: botocore.exceptions.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -185,6 +189,21 @@ class S3Backend(Backend):
     def delete(self, key: str) -> None:
         """DeleteObject."""
         self._call("delete", self._client.delete_object, Key=self._okey(key))
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """DeleteObjects, up to 1,000 keys a call (S3's limit), quiet mode; any error raises."""
+        for i in range(0, len(keys), DELETE_BATCH):
+            batch = [{"Key": self._okey(k)} for k in keys[i : i + DELETE_BATCH]]
+            done = self._call(
+                "delete", self._client.delete_objects, Delete={"Objects": batch, "Quiet": True}
+            )
+            errors = done.get("Errors", [])
+            if errors:
+                first = errors[0]
+                raise BackendError(
+                    f"S3 DeleteObjects at {self.endpoint}: {len(errors)} of {len(batch)} failed, "
+                    f"first {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+                )
 
     # -- refs ---------------------------------------------------------------
 

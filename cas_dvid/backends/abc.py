@@ -101,6 +101,11 @@ class Backend(ABC):
     def delete(self, key: str) -> None:
         """Remove an object (garbage collection only); absent keys are fine."""
 
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove many objects (garbage collection only); backends may batch (S3: 1,000 a call)."""
+        for key in keys:
+            self.delete(key)
+
     @abstractmethod
     def get_ref(self, name: str) -> Ref:
         """Return a ref's value and token; NotFoundError if it does not exist."""

@@ -6,7 +6,7 @@ import argparse
 
 from cas_dvid.api.client import node_path
 from cas_dvid.cli._commands import arguments, command
-from cas_dvid.cli._common import client, follow_job, server_option
+from cas_dvid.cli._common import client, follow_job, server_option, store_url
 from cas_dvid.cli.load import Target, load
 from cas_dvid.datatypes.geometry import parse_ints
 from cas_dvid.datatypes.sources import open_source
@@ -57,6 +57,16 @@ def _load_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("offset", help="X,Y,Z voxel offset of the source's first voxel")
     p.add_argument("source", help='image glob ("slices/*.png") or a zarr array (a.zarr::s0)')
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--dask",
+        nargs="?",
+        const="",
+        metavar="SCHEDULER",
+        help="run as a Dask job (workers write to --store directly); no address: a "
+        "LocalCluster of 2 worker processes here",
+    )
+    p.add_argument("--store", help="with --dask: the store URL (s3://..., file://...) or folder")
+    p.add_argument("--workers", type=int, default=2, help="with --dask and no address: workers")
     server_option(p)
 
 
@@ -70,11 +80,37 @@ def cmd_load(args: argparse.Namespace) -> int:
         x, y, z = parse_ints(args.offset.replace("_", ","), 3, "offset", ",")
     except InvalidInputError:
         raise InvalidInputError(f"offset must be X,Y,Z integers, got {args.offset!r}") from None
+    if args.dask is not None:
+        return _load_dask(args, (x, y, z))
     source = open_source(args.source)
     target = Target.lookup(client(args), args.uuid, args.name)
     n = load(source, target, (x, y, z), progress=not args.quiet)
     sz, sy, sx = source.shape
     print(f"Loaded {n} voxels ({sx}x{sy}x{sz}) into {args.name} at {args.offset}")
+    return 0
+
+
+def _load_dask(args: argparse.Namespace, offset: tuple[int, int, int]) -> int:
+    """Load as a Dask job: workers put blocks into the store, this process swaps the head."""
+    from cas_dvid.batch import ingest, open_client
+
+    if not args.store:
+        raise InvalidInputError("--dask needs --store URL: the workers write to the store directly")
+    with open_client(args.dask or None, args.workers) as dask_client:
+        done = ingest(
+            dask_client,
+            store_url(args.store),
+            args.uuid,
+            args.name,
+            args.source,
+            offset,
+            progress=not args.quiet,
+        )
+    x, y, z = offset
+    print(
+        f"Loaded {done.voxels} voxels into {args.name} at {x},{y},{z}: {done.blocks} blocks "
+        f"in {done.tasks} tasks, root {done.root.hex()}"
+    )
     return 0
 
 

@@ -179,6 +179,12 @@ class ObjectStore:
         self.cache.discard(oid)
         self.backend.delete(to_hex(oid))
 
+    def delete_many(self, oids: Sequence[ObjectId]) -> None:
+        """Remove many objects (garbage collection only), batched where the backend can."""
+        for oid in oids:
+            self.cache.discard(oid)
+        self.backend.delete_many([to_hex(o) for o in oids])
+
     def require(self, oid: ObjectId) -> None:
         """Raise NotFoundError unless ``oid`` is stored."""
         if not self.has(oid):

@@ -333,8 +333,7 @@ def collect(
     report.deleted = len(garbage)
     report.deleted_bytes = sum(listing[o][0] for o in garbage)
     if not dry_run:
-        for oid in garbage:
-            store.delete(oid)
+        store.delete_many(garbage)
         report.partial_files = _clean_partials(store, grace)
         _save_state(store, t_list, cutoff, roots, pinned_old)
     report.seconds = time.monotonic() - t0

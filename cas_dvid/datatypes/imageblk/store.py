@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lz4.block
@@ -44,7 +44,7 @@ from cas_dvid.datatypes.kernels.arb import Vec3, arb_pixel_limit, plan_arb, samp
 from cas_dvid.datatypes.partial import require_covered
 from cas_dvid.datatypes.streams import Coord
 from cas_dvid.errors import CorruptObjectError, InvalidInputError
-from cas_dvid.objects import Kind
+from cas_dvid.objects import Kind, ObjectStore
 from cas_dvid.versions import At, Instance
 
 Array = npt.NDArray[Any]
@@ -161,28 +161,13 @@ class ImageStore(TypeService):
             return
         lay = layout_of(inst)
         coords = list(blocks)
-        if lay.compression == "jpeg":
-            payloads: list[bytes | memoryview] = self.store.map(
-                lambda c: _jpeg_encode(blocks[c], lay.jpeg_quality), coords
-            )
-            tag = JPEG_BLOB
-        else:
-            payloads = [
-                np.ascontiguousarray(blocks[c], dtype=lay.vtype.dtype).data.cast("B")
-                for c in coords
-            ]
-            tag = BLOB
-        ids = self.store.put_many([(Kind.BLOB, p) for p in payloads], lay.codec)
-        spatial = lay.spatial
-        ops: dict[bytes, Any] = {
-            spatial.key(*c): blob_value(oid, tag) for c, oid in zip(coords, ids, strict=True)
-        }
+        ops: dict[bytes, Any] = dict(encode_blocks(self.store, lay, blocks))
         if box is None:
             xs, ys, zs = zip(*coords, strict=True)
             lo = block_box(lay.block, min(xs), min(ys), min(zs))
             hi = block_box(lay.block, max(xs), max(ys), max(zs))
             box = Box3(lo.start, hi.stop)
-        ops[EXTENTS_KEY] = _grow_extents(box)
+        ops[EXTENTS_KEY] = grow_extents(box)
         ops.update(extra or {})
         self.versions.write(at, inst, ops, what)
 
@@ -429,7 +414,31 @@ def _copy_plan(
     return tuple(dst), tuple(src)
 
 
-def _grow_extents(box: Box3) -> Callable[[bytes | None], bytes]:
+def encode_blocks(
+    store: ObjectStore, lay: Layout, blocks: Mapping[Coord, Array]
+) -> list[tuple[bytes, bytes]]:
+    """Put whole blocks (ZYX arrays of the block shape) as objects; return their tree entries.
+
+    The one way blocks become ``(key, value)`` entries: POST raw and the batch jobs
+    (``cas_dvid.batch``, on workers) both call it, so their trees are identical.
+    """
+    coords = list(blocks)
+    if lay.compression == "jpeg":
+        payloads: list[bytes | memoryview] = store.map(
+            lambda c: _jpeg_encode(blocks[c], lay.jpeg_quality), coords
+        )
+        tag = JPEG_BLOB
+    else:
+        payloads = [
+            np.ascontiguousarray(blocks[c], dtype=lay.vtype.dtype).data.cast("B") for c in coords
+        ]
+        tag = BLOB
+    ids = store.put_many([(Kind.BLOB, p) for p in payloads], lay.codec)
+    spatial = lay.spatial
+    return [(spatial.key(*c), blob_value(oid, tag)) for c, oid in zip(coords, ids, strict=True)]
+
+
+def grow_extents(box: Box3) -> Callable[[bytes | None], bytes]:
     """Return an update op growing the stored extents to include ``box``."""
 
     def grow(old: bytes | None) -> bytes:

@@ -28,7 +28,7 @@ from cas_dvid.datatypes.labelmap.layout import LabelLayout, layout_of
 from cas_dvid.datatypes.labelmap.writes import BlockWrite, NewBlock, Ops, nonzero, raise_to
 from cas_dvid.datatypes.streams import parse_records
 from cas_dvid.errors import InvalidInputError, LockedError
-from cas_dvid.objects import Codec, Kind
+from cas_dvid.objects import Codec, Kind, ObjectStore
 from cas_dvid.trees.keys import block_key, parse_block_key
 from cas_dvid.versions import At, Instance
 from cas_dvid.versions.heads import Reader
@@ -68,12 +68,7 @@ class LabelWriter:
 
     def encode(self, arrays: Sequence[Labels]) -> list[NewBlock]:
         """Encode arrays as Blocks on the pool and put them; counts come from the same pass."""
-        encoded = self.store.map(encode_block_with_counts, list(arrays))
-        ids = self.store.put_many([(Kind.BLOB, e[0]) for e in encoded], BLOCK_CODEC)
-        return [
-            NewBlock(oid, nonzero((labels, counts)))
-            for oid, (_, labels, counts) in zip(ids, encoded, strict=True)
-        ]
+        return encode_arrays(self.store, arrays)
 
     def write_arrays(
         self,
@@ -93,11 +88,34 @@ class LabelWriter:
         self.labels.check_scale(lay, scale)
         coords = list(arrays)
         blocks = dict(zip(coords, self.encode([arrays[c] for c in coords]), strict=True))
+        pyramid = self.pyramid_plan(lay, arrays, scale) if downres else None
+        self.write_encoded(at, inst, blocks, what, scale=scale, index=index, pyramid=pyramid)
+
+    def write_encoded(
+        self,
+        at: At,
+        inst: Instance,
+        blocks: dict[Coord, NewBlock],
+        what: str,
+        *,
+        scale: int = 0,
+        index: bool = True,
+        pyramid: Any = None,
+    ) -> None:
+        """Swap in blocks already put (``encode``, or workers of a batch job) in one plan.
+
+        Blocks, label index, body summaries, max label and extents change together;
+        ``pyramid`` (a plan from ``pyramid_plan``) rebuilds lower scales in the same swap,
+        else they are marked stale.
+        """
+        if not blocks:
+            return
+        lay = layout_of(inst)
+        coords = list(blocks)
         box = _cover(lay, coords) if scale == 0 else None
         write = BlockWrite(blocks, scale, index and lay.indexed, lay.mapped, box)
         plan = self.labels.planner.plan(write)
-        pyramid = self.pyramid_plan(lay, arrays, scale) if downres else None
-        stale = self.stale_marks(lay, coords, scale) if not downres else {}
+        stale = self.stale_marks(lay, coords, scale) if pyramid is None else {}
 
         def run(read: Reader) -> Ops:
             ops = plan(read)
@@ -310,6 +328,20 @@ class LabelWriter:
         for k, blob in zip(keys, self.labels.blobs([found[k] for k in keys]), strict=True):
             parent, i = want[k]
             groups[parent][i] = decode_block(blob, lay.block_shape)
+
+
+def encode_arrays(store: ObjectStore, arrays: Sequence[Labels]) -> list[NewBlock]:
+    """Encode label blocks (ZYX uint64) on the store's pool, put them, count supervoxels.
+
+    The one way label blocks become objects: POST raw and the batch jobs' workers
+    (``cas_dvid.batch``) both call it, so the objects and counts are identical.
+    """
+    encoded = store.map(encode_block_with_counts, list(arrays))
+    ids = store.put_many([(Kind.BLOB, e[0]) for e in encoded], BLOCK_CODEC)
+    return [
+        NewBlock(oid, nonzero((labels, counts)))
+        for oid, (_, labels, counts) in zip(ids, encoded, strict=True)
+    ]
 
 
 def _cover(lay: LabelLayout, coords: Sequence[Coord]) -> Box3:

@@ -1,0 +1,28 @@
+"""Batch jobs on dask.distributed: workers write block objects straight to the store.
+
+Only the small results (tree entries, supervoxel counts) travel back to the driver,
+which makes one write at the version.  See ``_ingest`` and README "Batch jobs on Dask".
+"""
+
+from __future__ import annotations
+
+from cas_dvid.batch._ingest import (
+    IngestResult,
+    SlabTask,
+    ingest,
+    open_client,
+    plan_slabs,
+    run_slab,
+)
+from cas_dvid.batch._verify import VerifyResult, verify
+
+__all__ = [
+    "IngestResult",
+    "SlabTask",
+    "VerifyResult",
+    "ingest",
+    "open_client",
+    "plan_slabs",
+    "run_slab",
+    "verify",
+]

@@ -1,0 +1,344 @@
+"""Batch jobs on a real dask.distributed LocalCluster: roots equal the single-process loader's."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from dask.distributed import Client, LocalCluster
+
+from cas_dvid.api import ServerConfig, create_app
+from cas_dvid.api.client import DvidClient
+from cas_dvid.backends import open_backend
+from cas_dvid.batch import ingest, plan_slabs, verify
+from cas_dvid.cli.load import Target, load
+from cas_dvid.datatypes import open_versions
+from cas_dvid.datatypes.geometry import Point3
+from cas_dvid.datatypes.labelmap.store import LabelStore
+from cas_dvid.datatypes.sources import open_source
+from cas_dvid.objects import ObjectStore
+from cas_dvid.testing.live import LiveServer
+from cas_dvid.testing.s3server import S3TestServer
+
+RNG = np.random.default_rng(11)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+def write_zarr(path: Path, vol: np.ndarray, fmt: int = 3) -> str:
+    arr = zarr.create_array(
+        str(path), shape=vol.shape, chunks=(32, 64, 64), dtype=vol.dtype, zarr_format=fmt
+    )
+    arr[:] = vol
+    return str(path)
+
+
+def labels_volume(edge: int) -> np.ndarray:
+    """Blobby supervoxels: a coarse random grid upsampled, so blocks hold a few labels."""
+    coarse = RNG.integers(1, 40, (edge // 16 + 1,) * 3, dtype=np.uint32)
+    vol = np.kron(coarse, np.ones((16, 16, 16), np.uint32))[:edge, :edge, :edge]
+    vol[:8, :8, :8] = 0  # some background
+    return np.ascontiguousarray(vol)
+
+
+def roots(url: str, uuid: str, *names: str) -> list[bytes]:
+    versions = open_versions(ObjectStore(open_backend(url), cache_bytes=0))
+    at = versions.resolve(uuid)
+    return [bytes(versions.root_at(at, versions.instance(at, n))) for n in names]
+
+
+def setup_repo(url: str, typename: str, names: tuple[str, ...]) -> tuple[LiveServer, str]:
+    if url.startswith("file://"):
+        open_backend(url, create=True)
+    srv = LiveServer(create_app(ServerConfig(url))).__enter__()
+    c = DvidClient(srv.url)
+    root = c.post_json("/api/repos", {})["root"]
+    for n in names:
+        c.post_json(f"/api/repo/{root}/instance", {"typename": typename, "dataname": n})
+    return srv, root
+
+
+def reference_load(srv: LiveServer, root: str, name: str, spec: str, offset=(0, 0, 0)) -> None:
+    target = Target.lookup(DvidClient(srv.url), root, name)
+    load(open_source(spec), target, offset, progress=False)
+
+
+def test_plan_slabs_tiles_and_aligns() -> None:
+    slabs = plan_slabs((100, 70, 2100), (5, 0, 0), Point3(32, 32, 32), 1, slab_bytes=1 << 23)
+    assert slabs[0] == (0, 1024, 0, 96, 0, 32 * 2)
+    assert {s[1] for s in slabs} == {1024, 2048, 2112}
+    assert max(s[5] for s in slabs) == 128
+    covered = sum((s[1] - s[0]) * (s[3] - s[2]) * (s[5] - s[4]) for s in slabs)
+    assert covered == 2112 * 96 * 128
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_uint8_root_equals_single_process_loader(client: Client, tmp_path: Path, fmt: int) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    vol = RNG.integers(0, 255, (128, 128, 128), dtype=np.uint8)
+    vol[:64, :64] = 0  # repeated all-zero blocks dedup to one object
+    spec = write_zarr(tmp_path / "v.zarr", vol, fmt)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "dask"))
+    try:
+        reference_load(srv, root, "ref", spec)
+        result = ingest(client, url, root, "dask", spec, slab_bytes=1 << 19)
+        assert result.tasks == 4
+        assert result.blocks == 64
+        ref, got = roots(url, root, "ref", "dask")
+        assert got == ref == bytes(result.root)
+        c = DvidClient(srv.url)
+        back = c.request("GET", f"/api/node/{root}/dask/raw/0_1_2/128_128_128/0_0_0")
+        assert np.array_equal(np.frombuffer(back, np.uint8).reshape(vol.shape), vol)
+        assert c.get_json(f"/api/node/{root}/dask/info")["Extended"]["MaxPoint"] == [127] * 3
+    finally:
+        srv.__exit__(None, None, None)
+
+
+def test_unaligned_offset_over_existing_data(client: Client, tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    before = RNG.integers(1, 255, (64, 96, 96), dtype=np.uint8)
+    vol = RNG.integers(0, 255, (40, 50, 70), dtype=np.uint8)
+    spec = write_zarr(tmp_path / "v.zarr", vol)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "dask"))
+    try:
+        c = DvidClient(srv.url)
+        for n in ("ref", "dask"):
+            c.request("POST", f"/api/node/{root}/{n}/raw/0_1_2/96_96_64/0_0_0", before.tobytes())
+        reference_load(srv, root, "ref", spec, (5, 10, 15))
+        ingest(client, url, root, "dask", spec, (5, 10, 15), slab_bytes=1 << 16)
+        ref, got = roots(url, root, "ref", "dask")
+        assert got == ref
+    finally:
+        srv.__exit__(None, None, None)
+
+
+def label_index(url: str, uuid: str, name: str, label: int) -> object:
+    versions = open_versions(ObjectStore(open_backend(url), cache_bytes=0))
+    at = versions.resolve(uuid)
+    return LabelStore.on(versions).index.index(at, versions.instance(at, name), label)
+
+
+def check_labels(client: Client, url: str, tmp_path: Path) -> None:
+    vol = labels_volume(96)
+    spec = write_zarr(tmp_path / "l.zarr", vol)
+    srv, root = setup_repo(url, "labelmap", ("ref", "dask"))
+    try:
+        reference_load(srv, root, "ref", spec)
+        result = ingest(client, url, root, "dask", spec, slab_bytes=1 << 20)
+        assert result.blocks == 8  # 64^3 label blocks
+        ref, got = roots(url, root, "ref", "dask")
+        assert got == ref
+        for label in (1, 17, 39):
+            want = label_index(url, root, "ref", label)
+            assert want is not None
+            assert label_index(url, root, "dask", label) == want
+        c = DvidClient(srv.url)
+        assert c.get_json(f"/api/node/{root}/dask/maxlabel") == c.get_json(
+            f"/api/node/{root}/ref/maxlabel"
+        )
+        n = c.get_json(f"/api/node/{root}/dask/size/17")["voxels"]
+        assert n == int((vol == 17).sum())
+    finally:
+        srv.__exit__(None, None, None)
+
+
+def test_labels_index_equals_post_raw_file(client: Client, tmp_path: Path) -> None:
+    check_labels(client, f"file://{tmp_path / 'store'}", tmp_path)
+
+
+def test_labels_and_uint8_on_s3(
+    client: Client, tmp_path: Path, s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    url = f"s3://{s3_bucket}/lab?endpoint_url={s3_server.endpoint}"
+    check_labels(client, url, tmp_path)
+    vol = RNG.integers(0, 255, (64, 64, 96), dtype=np.uint8)
+    spec = write_zarr(tmp_path / "g.zarr", vol)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "dask"))
+    try:
+        reference_load(srv, root, "ref", spec)
+        ingest(client, url, root, "dask", spec, slab_bytes=1 << 17)
+        ref, got = roots(url, root, "ref", "dask")
+        assert got == ref
+    finally:
+        srv.__exit__(None, None, None)
+
+
+def test_wrong_dtype_is_refused(client: Client, tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    spec = write_zarr(tmp_path / "v.zarr", np.zeros((32, 32, 32), np.uint16))
+    srv, root = setup_repo(url, "uint8blk", ("g",))
+    try:
+        with pytest.raises(ValueError, match="source voxels are uint16"):
+            ingest(client, url, root, "g", spec)
+    finally:
+        srv.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def proc_cluster() -> Iterator[LocalCluster]:
+    """Two real worker processes (with nannies that restart a killed one)."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
+        yield cluster
+
+
+def stacked_zarr(tmp_path: Path) -> tuple[np.ndarray, str]:
+    """A 512 x 64 x 64 uint8 volume: 16 one-block-deep slabs, so a job has many tasks."""
+    vol = RNG.integers(0, 255, (512, 64, 64), dtype=np.uint8)
+    return vol, write_zarr(tmp_path / "s.zarr", vol)
+
+
+def test_killed_worker_tasks_rerun(proc_cluster: LocalCluster, tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    _, spec = stacked_zarr(tmp_path)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "dask"))
+    killed: list[int] = []
+    with Client(proc_cluster) as c:
+        pids = c.run(os.getpid)
+
+        def kill_one(slab: tuple[int, ...]) -> None:
+            if not killed:
+                pid = next(iter(pids.values()))
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+        try:
+            reference_load(srv, root, "ref", spec)
+            result = ingest(c, url, root, "dask", spec, slab_bytes=1, on_result=kill_one)
+            ref, got = roots(url, root, "ref", "dask")
+        finally:
+            srv.__exit__(None, None, None)
+        assert killed
+        assert result.tasks == 16
+        assert result.blocks == 16 * 4
+        assert got == ref
+        c.wait_for_workers(2, timeout=30)  # the nanny restarted the killed worker
+
+
+DRIVER = """
+import sys, time
+from dask.distributed import Client
+from cas_dvid.batch import ingest
+
+def stall(slab):
+    print("half", flush=True)
+    time.sleep(3600)
+
+with Client(sys.argv[1]) as c:
+    ingest(c, sys.argv[2], sys.argv[3], "dask", sys.argv[4], slab_bytes=1, on_result=stall)
+"""
+
+
+def test_killed_driver_moves_no_ref_and_rerun_finishes(
+    proc_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    vol, spec = stacked_zarr(tmp_path)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "dask"))
+    try:
+        reference_load(srv, root, "ref", spec)
+        (empty,) = roots(url, root, "dask")
+        refs = tmp_path / "store" / "refs"
+        before = sorted(p.relative_to(refs).as_posix() for p in refs.rglob("*") if p.is_file())
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+        args = [sys.executable, "-c", DRIVER, proc_cluster.scheduler_address, url, root, spec]
+        with subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env) as driver:
+            assert driver.stdout is not None
+            assert driver.stdout.readline().strip() == "half"  # mid-job: objects are in
+            driver.send_signal(signal.SIGKILL)
+        assert roots(url, root, "dask") == [empty]
+        after = sorted(p.relative_to(refs).as_posix() for p in refs.rglob("*") if p.is_file())
+        assert after == before  # no ref moved, none half-written
+        cli = [sys.executable, "-m", "cas_dvid.cli", "node", root, "dask", "load", "0,0,0", spec]
+        cli += ["--store", url, "--dask", proc_cluster.scheduler_address, "--quiet"]
+        done = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "Loaded 2097152 voxels into dask" in done.stdout
+        ref, got = roots(url, root, "ref", "dask")
+        assert got == ref
+        assert done.stdout.strip().endswith(got.hex())
+    finally:
+        srv.__exit__(None, None, None)
+
+
+def test_cli_dask_local_cluster_on_s3(
+    tmp_path: Path, s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    url = f"s3://{s3_bucket}/cli?endpoint_url={s3_server.endpoint}"
+    vol = RNG.integers(0, 255, (64, 64, 64), dtype=np.uint8)
+    spec = write_zarr(tmp_path / "v.zarr", vol, 2)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "dask"))
+    try:
+        reference_load(srv, root, "ref", spec)
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+        cli = [sys.executable, "-m", "cas_dvid.cli", "node", root, "dask", "load", "0,0,0", spec]
+        done = subprocess.run(
+            [*cli, "--store", url, "--quiet", "--dask"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        ref, got = roots(url, root, "ref", "dask")
+        assert got == ref
+        missing = subprocess.run([*cli, "--dask"], capture_output=True, text=True, env=env)
+        assert missing.returncode != 0
+        assert "--dask needs --store" in missing.stderr
+    finally:
+        srv.__exit__(None, None, None)
+
+
+def test_verify_rehashes_on_workers_and_names_a_corrupt_block(
+    client: Client, tmp_path: Path
+) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    vol = RNG.integers(0, 255, (64, 64, 128), dtype=np.uint8)
+    spec = write_zarr(tmp_path / "v.zarr", vol)
+    srv, root = setup_repo(url, "uint8blk", ("g",))
+    srv.__exit__(None, None, None)
+    ingest(client, url, root, "g", spec)
+    good = verify(client, url, root, batch=3)
+    assert good.ok
+    assert good.objects == 16
+    assert good.nbytes == 16 * 32**3
+    assert good.nodes >= 1
+    versions = open_versions(ObjectStore(open_backend(url), cache_bytes=0))
+    at = versions.resolve(root)
+    blob = next(v for _, v in versions.tree.range(versions.root_at(at, at.instance("g"))))
+    hex_id = blob[1:].hex()
+    path = tmp_path / "store" / "objects" / hex_id[:2] / hex_id[2:]
+    other = tmp_path / "v2.zarr"
+    flipped = vol.copy()
+    flipped[0, 0, 0] ^= 1
+    write_zarr(other, flipped)
+    # swap in another valid object's bytes: the header parses, the hash does not match
+    srv, root2 = setup_repo(f"file://{tmp_path / 'store2'}", "uint8blk", ("g",))
+    srv.__exit__(None, None, None)
+    ingest(client, f"file://{tmp_path / 'store2'}", root2, "g", str(other))
+    versions2 = open_versions(ObjectStore(open_backend(f"file://{tmp_path / 'store2'}")))
+    at2 = versions2.resolve(root2)
+    blob2 = next(v for _, v in versions2.tree.range(versions2.root_at(at2, at2.instance("g"))))
+    hex2 = blob2[1:].hex()
+    path.write_bytes((tmp_path / "store2" / "objects" / hex2[:2] / hex2[2:]).read_bytes())
+    bad = verify(client, url, root, ["g"])
+    assert list(bad.faults) == [hex_id]
+    assert "mismatch" in bad.faults[hex_id] or hex_id[:8] in bad.faults[hex_id]
+    path.unlink()
+    gone = verify(client, url, root, ["g"])
+    assert gone.faults == {hex_id: f"object {hex_id} is missing"}
