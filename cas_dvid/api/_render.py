@@ -92,3 +92,30 @@ def repo_json(repo: Repo, types: TypeRegistry) -> dict[str, Any]:
         "Created": repo.created,
         "Updated": repo.updated,
     }
+
+
+def fill_extents(services: Services, repo: Repo, doc: dict[str, Any]) -> dict[str, Any]:
+    """Fill each volume instance's ``Extended`` MinPoint/MaxPoint in a repoJSON ``doc``.
+
+    Repo info is not tied to a version, but neuroglancer's dvid source takes every
+    volume's bounds from it (src/datasource/dvid/frontend.ts), so it shows the union of
+    the extents at the DAG's leaves (extents only grow along an edge). Instances
+    without extents keep null.
+    """
+    leaves = [u for u, n in repo.all_nodes().items() if not n.children] or [repo.root]
+    for name, entry in doc["DataInstances"].items():
+        ext = entry["Extended"]
+        if not isinstance(ext, dict) or "MinPoint" not in ext:
+            continue
+        inst = repo.instances[name]
+        lo: list[int] | None = None
+        hi: list[int] | None = None
+        for uuid in leaves:
+            got = services.data.for_instance(inst).info(At(repo, uuid), inst).get("Extents")
+            if not got:
+                continue
+            a, b = got["MinPoint"], got["MaxPoint"]
+            lo = a if lo is None else [min(x, y) for x, y in zip(lo, a, strict=True)]
+            hi = b if hi is None else [max(x, y) for x, y in zip(hi, b, strict=True)]
+        ext["MinPoint"], ext["MaxPoint"] = lo, hi
+    return doc

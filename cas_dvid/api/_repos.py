@@ -15,7 +15,7 @@ from cas_dvid.api._common import (
     string_field,
     string_list,
 )
-from cas_dvid.api._render import repo_json
+from cas_dvid.api._render import fill_extents, repo_json
 from cas_dvid.errors import InvalidInputError
 
 
@@ -44,7 +44,13 @@ class ReposInfo(_Resource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """All repos."""
-        send_json(resp, {root: repo_json(r, self.s.types) for root, r in self.v.repos().items()})
+        send_json(
+            resp,
+            {
+                root: fill_extents(self.s, r, repo_json(r, self.s.types))
+                for root, r in self.v.repos().items()
+            },
+        )
 
 
 class RepoInfo(_Resource):
@@ -52,7 +58,8 @@ class RepoInfo(_Resource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """Return the repo holding ``uuid``."""
-        send_json(resp, repo_json(self.v.resolve(uuid).repo, self.s.types))
+        repo = self.v.resolve(uuid).repo
+        send_json(resp, fill_extents(self.s, repo, repo_json(repo, self.s.types)))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uuid: str) -> None:
         """Set alias and/or description (keys in any case, as DVID)."""
