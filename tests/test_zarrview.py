@@ -150,3 +150,24 @@ def test_bad_keys(live: Fixture) -> None:
     assert srv.request("GET", f"/zarr/{live.v1}/g/c/a/0/0")[0] == 400
     assert srv.request("GET", f"/zarr/{live.v1}/g/nothing")[0] == 404
     assert srv.request("GET", f"/zarr/{live.v1}/nope/zarr.json")[0] == 400
+
+
+def test_labelmap_pyramid_is_ome_multiscale_group(live: Fixture) -> None:
+    srv = live.srv
+    labels = np.random.default_rng(5).integers(1, 9, (32, 64, 64), dtype=np.uint64)
+    root = post(srv, "/api/repos")["root"]
+    body = b'{"typename":"labelmap","dataname":"p","BlockSize":"32,32,32","MaxDownresLevel":"1"}'
+    post(srv, f"/api/repo/{root}/instance", body)
+    post(srv, f"/api/node/{root}/p/raw/0_1_2/64_64_32/0_0_0", labels.tobytes())
+    post(srv, f"/api/node/{root}/p/downres")
+    store = zarr.storage.FsspecStore.from_url(f"{srv.url}/zarr/{root}/p", read_only=True)
+    group = zarr.open_group(store=store, mode="r")
+    datasets = group.attrs["ome"]["multiscales"][0]["datasets"]
+    assert [d["path"] for d in datasets] == ["s0", "s1"]
+    np.testing.assert_array_equal(group["s0"][:], labels)
+    s1 = group["s1"]
+    assert s1.shape == (16, 32, 32)
+    status, _, raw1 = srv.request("GET", f"/api/node/{root}/p/raw/0_1_2/32_32_16/0_0_0?scale=1")
+    assert status == 200
+    np.testing.assert_array_equal(s1[:], np.frombuffer(raw1, np.uint64).reshape(16, 32, 32))
+    assert s1[:].any()
