@@ -23,7 +23,7 @@ import numpy as np
 
 from cas_dvid.datatypes import DataServices
 from cas_dvid.datatypes.base import value_ref
-from cas_dvid.datatypes.geometry import block_box
+from cas_dvid.datatypes.geometry import Point3, block_box
 from cas_dvid.datatypes.imageblk.layout import layout_of as image_layout
 from cas_dvid.datatypes.imageblk.store import ImageStore
 from cas_dvid.datatypes.labelmap.layout import layout_of as label_layout
@@ -178,3 +178,21 @@ class ZarrVolumes:
 
     def _labels(self) -> LabelStore:
         return self.data.of(LabelStore)
+
+    def stored_chunks(self, at: At, inst: Instance, scale: int = 0) -> list[tuple[int, int, int]]:
+        """Return the (z, y, x) chunk indices of every stored block at ``scale``."""
+        x, y, z = self.extents(at, inst)
+        if not x or not y or not z:
+            return []
+        f = 2**scale
+        if self.kind(inst) == "image":
+            b = image_layout(inst).block
+            last = Point3(*((-(-v // f) - 1) // s for v, s in zip((x, y, z), b, strict=True)))
+            found = self._images().stored_in_box(at, inst, Point3(0, 0, 0), last)
+        else:
+            lay = label_layout(inst)
+            b = lay.block
+            last = Point3(*((-(-v // f) - 1) // s for v, s in zip((x, y, z), b, strict=True)))
+            labels = self._labels()
+            found = labels.block_values_in(labels.root(at, inst), lay, Point3(0, 0, 0), last, scale)
+        return sorted((c[2], c[1], c[0]) for c in found)
