@@ -59,15 +59,21 @@ class ZarrVolumes:
         """Serve instances of ``versions`` through the datatype services ``data``."""
         self.versions = versions
         self.data = data
+        # NOTE: a commit id names one locked node forever: remember where it is.
+        self._commits: dict[str, tuple[str, str]] = {}
 
     # -- versions ------------------------------------------------------------------
 
     def resolve(self, spec: str) -> Version:
         """Resolve a UUID spec (prefix, ``uuid:branch``) or a full 64-hex commit id."""
         if len(spec) == COMMIT_HEX and all(c in "0123456789abcdef" for c in spec):
+            known = self._commits.get(spec)
+            if known is not None:
+                return Version(At(self.versions.load_repo(known[0]), known[1]), spec)
             for repo in self.versions.repos().values():
                 for uuid, node in repo.all_nodes().items():
                     if node.commit == spec:
+                        self._commits[spec] = (repo.root, uuid)
                         return Version(At(repo, uuid), spec)
             raise NotFoundError(f"no version has commit id {spec}")
         return Version(self.versions.resolve(spec), None)
