@@ -5,11 +5,10 @@ from __future__ import annotations
 import hmac
 import importlib
 import pkgutil
-from typing import Any
 
 import falcon
 
-from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, types
+from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, types, zarrview
 from cas_dvid.api._common import Services
 from cas_dvid.api._instances import InstanceRoute
 from cas_dvid.api.config import ServerConfig
@@ -35,6 +34,32 @@ class _ReadOnly:
             raise falcon.HTTPMethodNotAllowed(
                 ["GET", "HEAD"], description="server is in read-only mode"
             )
+
+
+class _Cors:
+    """Middleware: CORS headers on every answer, and OPTIONS preflights answered here.
+
+    Neuroglancer and other browser viewers are served from another origin; without
+    ``Access-Control-Allow-Origin`` the browser hides every answer from them.
+    """
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.method == "OPTIONS" and req.get_header("Access-Control-Request-Method"):
+            resp.status = falcon.HTTP_204
+            resp.complete = True
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, ok: bool
+    ) -> None:
+        resp.set_header("Access-Control-Allow-Origin", "*")
+        resp.set_header(
+            "Access-Control-Expose-Headers", "ETag, Content-Length, Content-Range, Content-Type"
+        )
+        if req.method == "OPTIONS":
+            resp.set_header("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
+            asked = req.get_header("Access-Control-Request-Headers")
+            resp.set_header("Access-Control-Allow-Headers", asked or "Authorization, Content-Type")
+            resp.set_header("Access-Control-Max-Age", "86400")
 
 
 class _WriteToken:
@@ -66,14 +91,7 @@ def create_app(
     """Build the WSGI app for ``config`` (``store`` lets tests share one object store)."""
     if store is None:
         store = ObjectStore(open_backend(config.store_url), cache_bytes=config.cache_bytes)
-    # Any origin may read, as DVID (``Access-Control-Allow-Origin: *`` on every answer):
-    # viewers such as neuroglancer are served from elsewhere.  Preflights (OPTIONS) are
-    # answered before the write checks; writes still need the write token when one is set.
-    middleware: list[Any] = [
-        falcon.CORSMiddleware(
-            allow_origins="*", expose_headers=["Content-Length", "Content-Range", "ETag"]
-        )
-    ]
+    middleware: list[_Cors | _ReadOnly | _WriteToken] = [_Cors()]
     if config.read_only:
         middleware.append(_ReadOnly())
     if config.write_token:
@@ -127,4 +145,5 @@ def create_app(
     app.add_route("/api/cas/repo/{uuid}", _repos.DeleteRepo(s))
     app.add_route("/api/cas/repo/{uuid}/{name}", _repos.DeleteInstance(s))
     _sync.add_routes(app, s)
+    zarrview.add_routes(app, s)
     return app
