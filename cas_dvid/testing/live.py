@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import threading
 from types import TracebackType
@@ -40,6 +41,13 @@ class LiveServer:
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
         finally:
             conn.close()
+
+    def post(self, path: str, body: bytes = b"{}") -> Any:
+        """POST ``body``; the parsed JSON answer ({} if empty). Raises unless it is a 200."""
+        status, _, out = self.request("POST", path, body)
+        if status != 200:
+            raise RuntimeError(f"POST {path} answered {status}: {out[:300]!r}")
+        return json.loads(out) if out.strip() else {}
 
     def __enter__(self) -> LiveServer:
         self._thread.start()
