@@ -268,10 +268,12 @@ class GraphStore(TypeService):
         want = parse_graph(body, require=False)
         read = self._reader(at, inst)
         if not want.vertices:
-            verts = [(_ID.unpack_from(k, 1)[0], _weight(v)) for k, v in read.range(*_all(VERTEX))]
+            verts = [
+                (_ID.unpack_from(k, 1)[0], _weight(v)) for k, v in read.range(*prefix_range(VERTEX))
+            ]
             edges = [
                 (_ID.unpack_from(k, 1)[0], _ID.unpack_from(k, 9)[0], _weight(v))
-                for k, v in read.range(*_all(EDGE))
+                for k, v in read.range(*prefix_range(EDGE))
             ]
             return graph_json(verts, edges)
         edit = _Edit(read)
@@ -398,10 +400,6 @@ class GraphStore(TypeService):
     def delete_property(self, at: At, inst: Instance, ids: tuple[int, ...], name: str) -> None:
         """DELETE property/...: remove it (nothing if absent, as DVID)."""
         self.versions.write(at, inst, {_prop_key(ids, name): None}, 'DELETE on "property"')
-
-
-def _all(cls: bytes) -> tuple[bytes, bytes | None]:
-    return prefix_range(cls)
 
 
 def _what(ids: tuple[int, ...]) -> str:

@@ -42,6 +42,7 @@ from cas_dvid.datatypes.imageblk.layout import (
 from cas_dvid.datatypes.jobs import Jobs
 from cas_dvid.datatypes.kernels.arb import Vec3, arb_pixel_limit, plan_arb, sample_blocks
 from cas_dvid.datatypes.partial import require_covered
+from cas_dvid.datatypes.roi.store import RoiStore
 from cas_dvid.datatypes.streams import Coord
 from cas_dvid.errors import CorruptObjectError, InvalidInputError
 from cas_dvid.objects import Kind, ObjectStore
@@ -226,13 +227,8 @@ class ImageStore(TypeService):
         require_covered(at, inst, lay.spatial, box)
         vol = self.read(at, inst, box)
         if roi:
-            self._mask(at, roi, box, vol, attenuation)
+            RoiStore(self.ctx).apply(at, roi, box, vol, attenuation)
         return resample_z(vol, lay, 0) if isotropic else vol
-
-    def _mask(self, at: At, name: str, box: Box3, vol: Array, attenuation: int) -> None:
-        from cas_dvid.datatypes.roi.store import RoiStore
-
-        RoiStore(self.ctx).apply(at, name, box, vol, attenuation)
 
     def read_arb(self, at: At, inst: Instance, tl: Vec3, tr: Vec3, bl: Vec3, res: float) -> Array:
         """GET arb: the plane through world points ``tl``, ``tr``, ``bl`` at spacing ``res``.
