@@ -203,3 +203,122 @@ def test_cli_push_and_pull_with_roi_over_waitress(tmp_path: Path) -> None:
     have = out.has_many(list(s.blocks.values()))
     got = {xyz(k) for k, h in zip(s.blocks, have, strict=True) if h}
     assert got == want
+
+
+def two_version_roi_store(path: Path) -> tuple[VersionService, sample.Sample, str, dict]:
+    """Root (locked): grey + roi ``r`` = SPANS_A; child (open): 3 blocks rewritten, r = SPANS_B."""
+    src = VersionService(new_store(path))
+    s = with_roi(src, SPANS_A, EDGE)
+    keys = [sample.tree_key(0, 0, 0), sample.tree_key(5, 4, 3), sample.tree_key(1, 1, 0)]
+    child, changed = sample.change(src, s.root, keys, edge=EDGE, commit=False)
+    at = src.resolve(child)
+    RoiStore.on(src).put(at, src.instance(at, "r"), json.dumps(SPANS_B).encode())
+    return src, s, child, changed
+
+
+SPANS_A = [[0, 0, 0, 1], [0, 1, 0, 1]]
+SPANS_B = [[3, 4, 4, 5], [0, 0, 0, 0]]
+
+
+def held_blocks(vs: VersionService, uuid: str) -> set[tuple[int, int, int]]:
+    at = vs.resolve(uuid)
+    region = partial_region(at.repo, at.uuid, vs.instance(at, "grey"), SPATIAL)
+    assert region is not None
+    return {
+        (x, y, z)
+        for z in range(GRID[2])
+        for y in range(GRID[1])
+        for x in range(GRID[0])
+        if region.has_block(x, y, z)
+    }
+
+
+def test_clone_roi_moves_each_versions_roi_blocks(tmp_path: Path) -> None:
+    from cas_dvid.sync.clone import clone
+    from cas_dvid.sync.verify import verify_all
+
+    src, s, child, changed = two_version_roi_store(tmp_path / "src")
+    dst_store = new_store(tmp_path / "dst")
+    report = clone(StorePeer(src.store), StorePeer(dst_store), roi="r")
+    want_root = brute_force(SPANS_A, EDGE)
+    want_child = brute_force(SPANS_B, EDGE)
+    at_child = {**s.blocks, **changed}
+    wanted = {s.blocks[k] for k in s.blocks if xyz(k) in want_root}
+    wanted |= {at_child[k] for k in at_child if xyz(k) in want_child}
+    every = set(s.blocks.values()) | set(changed.values())
+    have = dst_store.has_many(sorted(every))
+    assert {i for i, h in zip(sorted(every), have, strict=True) if h} == wanted
+    assert report.blobs == len(wanted) and report.partial is not None
+    dv = VersionService(dst_store)
+    assert held_blocks(dv, s.root) == want_root
+    assert held_blocks(dv, child) == want_child
+    at = dv.resolve(child)
+    assert not at.node.locked
+    require_covered(at, dv.instance(at, "grey"), SPATIAL, Box3(Point3(0, 0, 0), Point3(16, 16, 16)))
+    with pytest.raises(InvalidInputError, match="pulled partially"):
+        require_covered(
+            at, dv.instance(at, "grey"), SPATIAL, Box3(Point3(16, 0, 0), Point3(32, 16, 16))
+        )
+    # Keyvalue and the ROI itself travel whole, at both versions.
+    assert RoiStore.on(dv).spans(at, dv.instance(at, "r")).tolist() == sorted(SPANS_B)
+    kv = dv.instance(at, "kv")
+    assert list(dv.tree.range(dv.root_at(at, kv))) == list(
+        src.tree.range(src.root_at(src.resolve(child), src.instance(src.resolve(child), "kv")))
+    )
+    assert verify_all(StorePeer(dst_store)).ok
+    # A second ROI clone sends nothing; a whole clone then fills in the rest.
+    assert clone(StorePeer(src.store), StorePeer(dst_store), roi="r").blobs == 0
+    full = clone(StorePeer(src.store), StorePeer(dst_store))
+    assert full.blobs == len(every) - len(wanted)
+    assert all(dst_store.has_many(sorted(every)))
+
+
+def test_clone_roi_of_a_version_without_the_roi_sends_no_blocks(tmp_path: Path) -> None:
+    from cas_dvid.sync.clone import clone
+
+    src = VersionService(new_store(tmp_path / "src"))
+    s = sample.build(src, grid=GRID, edge=EDGE, kv_keys=5, commit=True)
+    child = src.new_child(s.root)
+    at = src.resolve(child)
+    inst = src.new_instance(child, "r", "roi")  # DVID's default ROI block: 32^3
+    RoiStore.on(src).put(src.resolve(child), inst, json.dumps(SPANS_A).encode())
+    dst_store = new_store(tmp_path / "dst")
+    report = clone(StorePeer(src.store), StorePeer(dst_store), roi="r")
+    assert report.blobs == len(brute_force(SPANS_A, 32))  # the child's ROI blocks only
+    dv = VersionService(dst_store)
+    assert held_blocks(dv, s.root) == set()  # the ROI is absent there: no blocks
+    assert held_blocks(dv, child) == brute_force(SPANS_A, 32)
+    root_at = dv.resolve(s.root)
+    assert len(list(dv.tree.range(dv.root_at(root_at, dv.instance(root_at, "kv"))))) == 5
+    del at
+
+
+def test_clone_roi_refuses_a_repo_without_it(tmp_path: Path) -> None:
+    from cas_dvid.sync.clone import clone
+
+    src = VersionService(new_store(tmp_path / "src"))
+    sample.build(src, grid=GRID, edge=EDGE, kv_keys=5)
+    dst_store = new_store(tmp_path / "dst")
+    with pytest.raises(InvalidInputError, match="no roi instance"):
+        clone(StorePeer(src.store), StorePeer(dst_store), roi="r")
+    assert sum(1 for _ in dst_store.iter_objects()) == 0
+
+
+def test_cli_clone_with_roi_from_waitress(tmp_path: Path) -> None:
+    src_dir = tmp_path / "src"
+    src, s, child, _ = two_version_roi_store(src_dir)
+    src.store.close()
+    app = create_app(ServerConfig(f"file://{src_dir}"))
+    with LiveServer(app) as srv:
+        r = subprocess.run(
+            [sys.executable, "-m", "cas_dvid.cli", "clone", srv.url, str(tmp_path / "out")]
+            + ["--roi", "r", "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert r.returncode == 0, r.stderr
+    assert "partial to" in r.stdout, r.stdout
+    dv = VersionService(new_store(tmp_path / "out"))
+    assert held_blocks(dv, s.root) == brute_force(SPANS_A, EDGE)
+    assert held_blocks(dv, child) == brute_force(SPANS_B, EDGE)

@@ -128,6 +128,11 @@ def _clone_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("remote", help="store URL, directory or http://host:port of a server")
     p.add_argument("dir", help="the new store (directory or URL)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--roi",
+        help="of spatial data only blocks inside each repo's roi instance of this name "
+        "(as it is at each version); published snapshots are left out",
+    )
     _transfer_args(p)
 
 
@@ -141,7 +146,7 @@ def cmd_clone(args: argparse.Namespace) -> int:
         open_peer(store_url(args.dir)) as dst,
         progress_bar(args, "clone") as bar,
     ):
-        report = clone(src, dst, _options(args, bar))
+        report = clone(src, dst, _options(args, bar), roi=args.roi)
     print(report.summary())
     return 0
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cas_dvid.datatypes.geometry import Box3, parse_box
-from cas_dvid.datatypes.regions import BoxFilter, KeyFilter, Spatial, UnionFilter
+from cas_dvid.datatypes.regions import BoxFilter, KeyFilter, NoBlocksFilter, Spatial, UnionFilter
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.versions import At, Instance, Repo
 
@@ -137,6 +137,8 @@ def boxes_filter(boxes: tuple[Box3, ...] | None, spatial: Spatial | None) -> Key
     """
     if boxes is None or spatial is None:
         return None
+    if not boxes:
+        return NoBlocksFilter(spatial)
     if len(boxes) == 1:
         return BoxFilter(boxes[0], spatial)
     return UnionFilter([BoxFilter(b, spatial) for b in boxes])

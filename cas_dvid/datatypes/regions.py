@@ -120,6 +120,24 @@ class BoxFilter:
         return None
 
 
+class NoBlocksFilter:
+    """Every entry but blocks (a version whose ROI is empty: its settings and indices travel)."""
+
+    def __init__(self, spatial: Spatial) -> None:
+        self.spatial = spatial
+
+    def keep(self, key: bytes) -> bool:
+        """Entries of other classes only."""
+        return self.spatial.coord(key) is None
+
+    def overlaps(self, lo: bytes | None, hi: bytes) -> bool:
+        """Say whether the range may hold non-block entries (it may unless within one scale)."""
+        if lo is None:
+            return True
+        a, b = self.spatial.coord(lo), self.spatial.coord(hi)
+        return a is None or b is None or a[0] != b[0]
+
+
 class UnionFilter:
     """Entries any of several filters keeps (a partial version pulled in several boxes)."""
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from cas_dvid.datatypes.geometry import Box3
-from cas_dvid.datatypes.partial import PROPERTY, region_boxes, region_filter
+from cas_dvid.datatypes.partial import PROPERTY, record_transfer, region_boxes
 from cas_dvid.datatypes.regions import KeyFilter
 from cas_dvid.errors import ConflictError
 from cas_dvid.objects import ObjectId, parse_object_id
 from cas_dvid.sync.abc import Peer, update_incomplete
-from cas_dvid.sync.ops import Report, fill_report, start_counters
+from cas_dvid.sync.ops import (
+    Report,
+    combine_region,
+    fill_report,
+    roi_instance,
+    roi_region,
+    start_counters,
+)
 from cas_dvid.sync.publish import published
-from cas_dvid.sync.records import load_commits, merge_record, spatial
+from cas_dvid.sync.records import load_commits, merge_record
 from cas_dvid.sync.tables import PeerRecords
 from cas_dvid.sync.transfer import Options, Walker
 from cas_dvid.trees import EMPTY_ROOT
@@ -28,42 +35,85 @@ from cas_dvid.versions.refs import (
 )
 
 Root = tuple[ObjectId, KeyFilter | None]
+Region = tuple[Box3, ...] | None
 
 
-def _open_roots(
-    repo: Repo, nodes: dict[str, Node], heads: dict[str, bytes], filters: _Filters
-) -> list[Root]:
-    """Roots of open versions: their heads, or the roots they started from."""
-    out = []
-    live = {i.data_uuid: i for i in repo.instances.values()}
-    for u, node in nodes.items():
-        for d, inst in live.items():
-            value = heads.get(head_ref(u, d))
-            if value is not None and len(value) == 33:
-                out.append((ObjectId(value[1:]), filters.get(repo, u, inst)))
-            elif not node.locked and d in node.start and (inst.versioned or u == repo.root):
-                out.append((parse_object_id(node.start[d]), filters.get(repo, u, inst)))
+def _open_roots(repo: Repo, u: str, node: Node, heads: dict[str, bytes]) -> dict[str, ObjectId]:
+    """Roots of open version ``u``: its heads, or the roots it started from."""
+    out = {}
+    for d, inst in _live(repo).items():
+        value = heads.get(head_ref(u, d))
+        if value is not None and len(value) == 33:
+            out[d] = ObjectId(value[1:])
+        elif not node.locked and d in node.start and (inst.versioned or u == repo.root):
+            out[d] = parse_object_id(node.start[d])
     return out
 
 
+def _live(repo: Repo) -> dict[str, Instance]:
+    return {i.data_uuid: i for i in repo.instances.values()}
+
+
 class _Filters:
-    """What a partial source holds of each version (one object per distinct region)."""
+    """What to send of each version: what a partial source holds, within the ROI if asked.
+
+    One object per distinct region, so subtrees versions share are walked once.
+    """
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, tuple[Box3, ...] | None], KeyFilter | None] = {}
+        self._cache: dict[tuple[str, Region, Region], tuple[KeyFilter | None, Region]] = {}
 
-    def get(self, repo: Repo, u: str, inst: Instance) -> KeyFilter | None:
-        key = (inst.data_uuid, region_boxes(repo, u, inst.data_uuid))
+    def get(
+        self, repo: Repo, u: str, inst: Instance, asked: Region
+    ) -> tuple[KeyFilter | None, Region]:
+        held = region_boxes(repo, u, inst.data_uuid)
+        key = (inst.data_uuid, held, asked)
         if key not in self._cache:
-            self._cache[key] = region_filter(repo, u, inst, spatial(inst))
+            self._cache[key] = combine_region(inst, asked, held, u, repo)
         return self._cache[key]
 
 
-def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
-    """Copy every repo, version, head and published snapshot of ``src`` into ``dst``."""
+class _Rois:
+    """The ROI ``name`` of each repo at each version, as voxel boxes (``clone --roi``)."""
+
+    def __init__(self, src: Peer, name: str | None) -> None:
+        self.src = src
+        self.name = name
+        self._boxes: dict[tuple[str, ObjectId | None], tuple[Box3, ...]] = {}
+
+    def check(self, repo: Repo) -> None:
+        """Refuse a repo without the ROI before anything is sent."""
+        if self.name is not None:
+            roi_instance(repo, self.name)
+
+    def at(self, repo: Repo, roots: dict[str, ObjectId]) -> Region:
+        """Return the ROI's boxes in a version with these roots (``()``: empty there)."""
+        if self.name is None:
+            return None
+        inst = roi_instance(repo, self.name)
+        root = roots.get(inst.data_uuid)
+        key = (inst.data_uuid, root)
+        if key not in self._boxes:
+            self._boxes[key] = roi_region(self.src, inst, root)
+        return self._boxes[key]
+
+
+def clone(
+    src: Peer, dst: Peer, options: Options | None = None, *, roi: str | None = None
+) -> Report:
+    """Copy every repo, version, head and published snapshot of ``src`` into ``dst``.
+
+    ``roi``: every repo's roi instance of that name restricts what travels of each
+    version's spatial instances to the blocks inside the ROI as it is at that version
+    (the partial-version bookkeeping of ``pull --roi``); other instances travel whole.
+    Published snapshots promise whole versions, so a ROI clone leaves them out.
+    """
     t0 = start_counters(src, dst)
     src_records = PeerRecords(src)
     records = {root: src_records.read(root) for root in repo_roots(src)}
+    rois = _Rois(src, roi)
+    for repo in records.values():
+        rois.check(repo)
     every = {root: r.all_nodes() for root, r in records.items()}  # one table scan each
     head_names = [
         n
@@ -76,7 +126,7 @@ def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
         if head_names
         else {}
     )
-    pins = published(src)
+    pins = published(src) if roi is None else {}
     cids = sorted(
         {
             parse_object_id(n.commit)
@@ -102,17 +152,30 @@ def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
     roots: list[Root] = []
     filters = _Filters()
     partial: set[ObjectId] = set()
+    asked: dict[tuple[str, str, str], tuple[ObjectId, Region]] = {}  # (repo, u, d) -> root, region
     for root, repo in records.items():
         live = {i.data_uuid: i for i in repo.instances.values() if i.versioned}
         for u, n in every[root].items():
             cid = parse_object_id(n.commit) if n.locked and n.commit else None
+            committed = {}
             if cid in commits:
-                for d, r in commits[cid][0].roots.items():
-                    if d in live:
-                        roots.append((parse_object_id(r), filters.get(repo, u, live[d])))
-                        if roots[-1][1] is not None:
-                            partial.add(cid)
-        roots += _open_roots(repo, every[root], heads, filters)
+                committed = {
+                    d: parse_object_id(r) for d, r in commits[cid][0].roots.items() if d in live
+                }
+            opened = _open_roots(repo, u, n, heads)
+            region = rois.at(repo, {**opened, **committed})
+            pairs = [*committed.items()]
+            pairs += [(d, r) for d, r in opened.items() if committed.get(d) != r]
+            for d, r in pairs:
+                inst = repo.instance_by_data_uuid(d)
+                if inst is None:
+                    continue
+                keep, held = filters.get(repo, u, inst, region)
+                roots.append((r, keep))
+                if keep is not None and cid is not None and d in committed:
+                    partial.add(cid)
+                if region is not None and keep is not None:
+                    asked[(root, u, d)] = (r, held)
     for m in pins.values():
         if m.commit in commits:
             roots += [(r, None) for r in m.roots.values()]
@@ -125,7 +188,9 @@ def clone(src: Peer, dst: Peer, options: Options | None = None) -> Report:
         update_incomplete(dst, partial | result.incomplete, result.complete)
     report = Report(src.url, dst.url, versions=[u for nodes in every.values() for u in nodes])
     pinned = {published_ref(c): m.raw for c, m in pins.items()}
-    report.refs_moved = _move_refs(dst_records, records, every, heads, pinned)
+    regions = {k: held for k, (r, held) in asked.items() if r in result.incomplete}
+    report.refs_moved = _move_refs(dst_records, records, every, heads, pinned, regions)
+    report.partial = tuple({b: None for held in regions.values() for b in held or ()}) or None
     fill_report(report, walker, len(commits), dst, src, t0)
     return report
 
@@ -136,6 +201,7 @@ def _move_refs(
     every: dict[str, dict[str, Node]],
     heads: dict[str, bytes],
     pins: dict[str, bytes],
+    regions: dict[tuple[str, str, str], Region],
 ) -> bool:
     dst = dst_records.peer
     moved = False
@@ -147,10 +213,14 @@ def _move_refs(
         for _ in range(100):
             ref = dst.get_ref(repo_ref(root))
             before = None if ref is None else dst_records.parse(ref.value)
-            merged, _, _ = merge_record(
+            merged, new_nodes, new_insts = merge_record(
                 before, repo, list(every[root]), list(repo.instances.values())
             )
             _copy_regions(merged, repo)
+            for (r, u, d), held in regions.items():
+                if r == root:
+                    existed = u not in new_nodes and d not in new_insts
+                    record_transfer(merged, u, d, held, existed=existed)
             raw = dst_records.encode(merged)
             if ref is not None and raw == ref.value:
                 break

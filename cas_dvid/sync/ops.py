@@ -96,15 +96,16 @@ class _Selection:
         held = region_boxes(self.repo, u, d)
         hit = self._cache.get((d, held))
         if hit is None:
-            hit = self._cache[(d, held)] = _combine(
+            hit = self._cache[(d, held)] = combine_region(
                 self.repo.instance_by_data_uuid(d), self.boxes, held, u, self.repo
             )
         return hit
 
 
-def _combine(
+def combine_region(
     inst: Instance | None, boxes: Region, held: Region, u: str, repo: Repo
 ) -> tuple[KeyFilter | None, Region]:
+    """Return the filter and region for ``boxes`` asked of ``inst`` at ``u`` holding ``held``."""
     asked = None if inst is None else boxes_filter(boxes, spatial(inst))
     if held is None or inst is None:
         return asked, None if asked is None else boxes
@@ -136,15 +137,30 @@ def _select(
 
 def _roi_boxes(src: Peer, repo: Repo, uuid: str, name: str) -> tuple[Box3, ...]:
     """Return the voxel boxes of roi ``name`` as the source holds it at ``uuid``."""
+    inst = roi_instance(repo, name)
+    cid = commit_id(repo, uuid)
+    root = load_commits(src, [cid])[cid][0].roots.get(inst.data_uuid)
+    boxes = roi_region(src, inst, None if root is None else parse_object_id(root))
+    if not boxes:
+        raise InvalidInputError(f"--roi {name!r} is empty at version {uuid}: nothing to send")
+    return boxes
+
+
+def roi_instance(repo: Repo, name: str) -> Instance:
+    """Return roi instance ``name`` of ``repo`` (a 400 naming it if there is none)."""
     inst = repo.instances.get(name)
     if inst is None or inst.typename != "roi":
-        raise InvalidInputError(f"--roi {name!r}: the repo has no roi instance of that name")
-    cid = commit_id(repo, uuid)
-    commit = load_commits(src, [cid])[cid][0]
-    root = commit.roots.get(inst.data_uuid)
-    spans = stored_spans(PeerRecords(src).tree, parse_object_id(root)) if root else None
+        raise InvalidInputError(
+            f"--roi {name!r}: repo {repo.root} has no roi instance of that name"
+        )
+    return inst
+
+
+def roi_region(src: Peer, inst: Instance, root: ObjectId | None) -> tuple[Box3, ...]:
+    """Return the voxel boxes of the ROI stored at tree ``root`` (``()``: empty or absent)."""
+    spans = stored_spans(PeerRecords(src).tree, root) if root is not None else None
     if spans is None or not len(spans):
-        raise InvalidInputError(f"--roi {name!r} is empty at version {uuid}: nothing to send")
+        return ()
     return roi_boxes(spans, roi_block_size(inst))
 
 
