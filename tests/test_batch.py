@@ -17,10 +17,12 @@ from dask.distributed import Client, LocalCluster
 from cas_dvid.api import ServerConfig, create_app
 from cas_dvid.api.client import DvidClient
 from cas_dvid.backends import open_backend
-from cas_dvid.batch import ingest, plan_slabs, verify
+from cas_dvid.batch import downres, ingest, plan_slabs, verify
 from cas_dvid.cli.load import Target, load
 from cas_dvid.datatypes import open_versions
-from cas_dvid.datatypes.geometry import Point3
+from cas_dvid.datatypes.geometry import Box3, Point3
+from cas_dvid.datatypes.imageblk import ImageStore
+from cas_dvid.datatypes.imageblk.pyramid import Pyramid
 from cas_dvid.datatypes.labelmap.store import LabelStore
 from cas_dvid.datatypes.sources import open_source
 from cas_dvid.objects import ObjectStore
@@ -342,3 +344,69 @@ def test_verify_rehashes_on_workers_and_names_a_corrupt_block(
     path.unlink()
     gone = verify(client, url, root, ["g"])
     assert gone.faults == {hex_id: f"object {hex_id} is missing"}
+
+
+def grey_store(path: Path, vol: np.ndarray) -> tuple[str, str]:
+    """A file store with repo -> uint8blk ``grey`` (32^3 blocks) holding ``vol``; (url, uuid)."""
+    url = f"file://{path}"
+    open_backend(url, create=True)
+    versions = open_versions(ObjectStore(open_backend(url)))
+    root = versions.create_repo()
+    inst = versions.new_instance(root, "grey", "uint8blk", settings={"BlockSize": "32,32,32"})
+    ImageStore.on(versions).write(versions.resolve(root), inst, Point3(0, 0, 0), vol, "load")
+    return url, root
+
+
+def level_roots(url: str, uuid: str, n: int) -> list[bytes]:
+    return roots(url, uuid, *[f"grey_{k}" for k in range(1, n + 1)])
+
+
+def test_downres_levels_equal_the_server_job(client: Client, tmp_path: Path) -> None:
+    vol = RNG.integers(0, 255, (96, 128, 160), dtype=np.uint8)
+    vol[:32] = 0  # whole zero blocks still make (zero) parents
+    ref_url, ref_uuid = grey_store(tmp_path / "ref", vol)
+    url, uuid = grey_store(tmp_path / "dask", vol)
+    ref = open_versions(ObjectStore(open_backend(ref_url)))
+    at = ref.resolve(ref_uuid)
+    expected = Pyramid(ImageStore.on(ref), at, ref.instance(at, "grey"), None).run()
+    done = downres(client, url, uuid, "grey", task_bytes=1 << 19)  # 2 parents a task
+    assert (done.levels, done.blocks) == (expected["Levels"], expected["Blocks"]) == (3, 12 + 2 + 1)
+    assert done.tasks > done.levels  # level 1's 12 parents went out in several tasks
+    assert level_roots(url, uuid, 3) == level_roots(ref_url, ref_uuid, 3)
+    # An edit, then both refresh incrementally: still the same trees.
+    edit = RNG.integers(0, 255, (32, 32, 32), dtype=np.uint8)
+    for u, v in ((ref_url, ref_uuid), (url, uuid)):
+        vs = open_versions(ObjectStore(open_backend(u)))
+        a = vs.resolve(v)
+        ImageStore.on(vs).write(a, vs.instance(a, "grey"), Point3(64, 32, 64), edit, "edit")
+    at = ref.resolve(ref_uuid)
+    again = Pyramid(ImageStore.on(ref), at, ref.instance(at, "grey"), None).run()
+    redo = downres(client, url, uuid, "grey")
+    assert redo.blocks == again["Blocks"] == 3  # one parent per level
+    assert level_roots(url, uuid, 3) == level_roots(ref_url, ref_uuid, 3)
+    vs = open_versions(ObjectStore(open_backend(url)))
+    a = vs.resolve(uuid)
+    half = ImageStore.on(vs).read(
+        a, vs.instance(a, "grey_1"), Box3(Point3(32, 16, 32), Point3(48, 32, 48))
+    )
+    cells = vol.copy()
+    cells[64:96, 32:64, 64:96] = edit
+    want = cells[64:96, 32:64, 64:96].reshape(16, 2, 16, 2, 16, 2).astype(np.uint16)
+    want = (want.sum(axis=(1, 3, 5)) + 4) // 8  # round-half-up mean of 2x2x2
+    assert np.array_equal(half, want.astype(np.uint8))
+
+
+def test_cli_downres_on_dask(tmp_path: Path) -> None:
+    vol = RNG.integers(0, 255, (64, 64, 64), dtype=np.uint8)
+    url, uuid = grey_store(tmp_path / "s", vol)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    cli = [sys.executable, "-m", "cas_dvid.cli", "node", uuid, "grey", "downres"]
+    done = subprocess.run(
+        [*cli, "--store", url, "--quiet", "--dask"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Built 1 levels of grey" in done.stdout and "1 blocks written" in done.stdout

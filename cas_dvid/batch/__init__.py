@@ -6,6 +6,7 @@ which makes one write at the version.  See ``_ingest`` and README "Batch jobs on
 
 from __future__ import annotations
 
+from cas_dvid.batch._downres import DownresResult, downres
 from cas_dvid.batch._ingest import (
     IngestResult,
     SlabTask,
@@ -17,9 +18,11 @@ from cas_dvid.batch._ingest import (
 from cas_dvid.batch._verify import VerifyResult, verify
 
 __all__ = [
+    "DownresResult",
     "IngestResult",
     "SlabTask",
     "VerifyResult",
+    "downres",
     "ingest",
     "open_client",
     "plan_slabs",

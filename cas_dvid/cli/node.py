@@ -57,16 +57,7 @@ def _load_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("offset", help="X,Y,Z voxel offset of the source's first voxel")
     p.add_argument("source", help='image glob ("slices/*.png") or a zarr array (a.zarr::s0)')
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--dask",
-        nargs="?",
-        const="",
-        metavar="SCHEDULER",
-        help="run as a Dask job (workers write to --store directly); no address: a "
-        "LocalCluster of 2 worker processes here",
-    )
-    p.add_argument("--store", help="with --dask: the store URL (s3://..., file://...) or folder")
-    p.add_argument("--workers", type=int, default=2, help="with --dask and no address: workers")
+    _dask_args(p)
     server_option(p)
 
 
@@ -114,12 +105,48 @@ def _load_dask(args: argparse.Namespace, offset: tuple[int, int, int]) -> int:
     return 0
 
 
+def _downres_dask(args: argparse.Namespace) -> int:
+    """Build a grayscale pyramid as a Dask job: workers put level blocks, this process writes."""
+    from cas_dvid.batch import downres, open_client
+
+    if not args.store:
+        raise InvalidInputError("--dask needs --store URL: the workers write to the store directly")
+    with open_client(args.dask or None, args.workers) as dask_client:
+        done = downres(
+            dask_client,
+            store_url(args.store),
+            args.uuid,
+            args.name,
+            args.levels,
+            progress=not args.quiet,
+        )
+    print(
+        f"Built {done.levels} levels of {args.name} ({args.name}_1..): {done.blocks} blocks "
+        f"written, {done.deleted} deleted, in {done.tasks} tasks"
+    )
+    return 0
+
+
 def _downres_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--levels", type=int, help="grayscale: levels NAME_1..NAME_N (default: until one block)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _dask_args(p)
     server_option(p)
+
+
+def _dask_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dask",
+        nargs="?",
+        const="",
+        metavar="SCHEDULER",
+        help="run as a Dask job (workers write to --store directly); no address: a "
+        "LocalCluster of 2 worker processes here",
+    )
+    p.add_argument("--store", help="with --dask: the store URL (s3://..., file://...) or folder")
+    p.add_argument("--workers", type=int, default=2, help="with --dask and no address: workers")
 
 
 @command(
@@ -130,6 +157,8 @@ def _downres_args(p: argparse.ArgumentParser) -> None:
 @arguments(_downres_args)
 def cmd_downres(args: argparse.Namespace) -> int:
     """POST .../downres; a grayscale pyramid runs as a server job, followed with a bar."""
+    if args.dask is not None:
+        return _downres_dask(args)
     c = client(args)
     path = node_path(args.uuid, args.name, "downres")
     query = f"?levels={args.levels}" if args.levels is not None else ""
