@@ -25,6 +25,7 @@ from cas_dvid.datatypes.imageblk import ImageStore
 from cas_dvid.datatypes.imageblk.pyramid import Pyramid
 from cas_dvid.datatypes.labelmap.store import LabelStore
 from cas_dvid.datatypes.sources import open_source
+from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects import ObjectStore
 from cas_dvid.testing.live import LiveServer
 from cas_dvid.testing.s3server import S3TestServer
@@ -410,3 +411,60 @@ def test_cli_downres_on_dask(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Built 1 levels of grey" in done.stdout and "1 blocks written" in done.stdout
+
+
+def write_precomputed_and_n5(tmp: Path, vol: np.ndarray) -> tuple[str, str]:
+    """The ZYX ``vol`` as a neuroglancer precomputed volume and an N5 dataset (x first)."""
+    import tensorstore as ts
+
+    z, y, x = vol.shape
+    pc = ts.open(
+        {
+            "driver": "neuroglancer_precomputed",
+            "kvstore": {"driver": "file", "path": str(tmp / "pc")},
+            "multiscale_metadata": {"data_type": "uint8", "num_channels": 1, "type": "image"},
+            "scale_metadata": {
+                "size": [x, y, z],
+                "encoding": "raw",
+                "chunk_size": [32, 32, 32],
+                "resolution": [8, 8, 8],
+            },
+            "create": True,
+        }
+    ).result()
+    pc[...] = vol.transpose(2, 1, 0)[..., None]
+    n5 = ts.open(
+        {
+            "driver": "n5",
+            "kvstore": {"driver": "file", "path": str(tmp / "n5")},
+            "metadata": {
+                "dimensions": [x, y, z],
+                "blockSize": [32, 32, 32],
+                "dataType": "uint8",
+                "compression": {"type": "gzip"},
+            },
+            "create": True,
+        }
+    ).result()
+    n5[...] = vol.transpose(2, 1, 0)
+    return f"precomputed:{tmp / 'pc'}", f"n5:{tmp / 'n5'}"
+
+
+def test_precomputed_and_n5_sources_equal_zarr(client: Client, tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    vol = RNG.integers(0, 255, (70, 96, 80), dtype=np.uint8)
+    spec = write_zarr(tmp_path / "v.zarr", vol)
+    precomputed, n5 = write_precomputed_and_n5(tmp_path, vol)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "pc", "n5"))
+    try:
+        reference_load(srv, root, "ref", spec, (3, 5, 7))
+        ingest(client, url, root, "pc", precomputed, (3, 5, 7), slab_bytes=1 << 19)
+        reference_load(srv, root, "n5", n5, (3, 5, 7))  # the single-process loader too
+        ref, pc, five = roots(url, root, "ref", "pc", "n5")
+        assert pc == ref and five == ref
+    finally:
+        srv.__exit__(None, None, None)
+    with pytest.raises(InvalidInputError, match="cannot open"):
+        open_source(f"n5:{tmp_path / 'nothing'}")
+    with pytest.raises(InvalidInputError, match="JSON spec"):
+        open_source("tensorstore:{not json")

@@ -55,7 +55,11 @@ def cmd_branch(args: argparse.Namespace) -> int:
 
 def _load_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("offset", help="X,Y,Z voxel offset of the source's first voxel")
-    p.add_argument("source", help='image glob ("slices/*.png") or a zarr array (a.zarr::s0)')
+    p.add_argument(
+        "source",
+        help='image glob ("slices/*.png"), a zarr array (a.zarr::s0), precomputed:PATH, '
+        "n5:PATH or tensorstore:{JSON spec}",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _dask_args(p)
     server_option(p)
