@@ -133,8 +133,12 @@ class TensorstoreSource(Source):
     PREFIXES = ("precomputed:", "n5:", "tensorstore:")
 
     def __init__(self, spec: str) -> None:
-        import tensorstore as ts
-
+        try:
+            import tensorstore as ts
+        except ImportError:
+            raise InvalidInputError(
+                f"{spec.partition(':')[0]}: sources need tensorstore: pip install 'cas-dvid[batch]'"
+            ) from None
         kind, _, rest = spec.partition(":")
         if kind == "tensorstore":
             try:
