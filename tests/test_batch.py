@@ -17,7 +17,7 @@ from dask.distributed import Client, LocalCluster
 from cas_dvid.api import ServerConfig, create_app
 from cas_dvid.api.client import DvidClient
 from cas_dvid.backends import open_backend
-from cas_dvid.batch import downres, ingest, plan_slabs, verify
+from cas_dvid.batch import downres, index, ingest, plan_slabs, verify
 from cas_dvid.cli.load import Target, load
 from cas_dvid.datatypes import open_versions
 from cas_dvid.datatypes.geometry import Box3, Point3
@@ -468,3 +468,42 @@ def test_precomputed_and_n5_sources_equal_zarr(client: Client, tmp_path: Path) -
         open_source(f"n5:{tmp_path / 'nothing'}")
     with pytest.raises(InvalidInputError, match="JSON spec"):
         open_source("tensorstore:{not json")
+
+
+def blocks_body(vol: np.ndarray, edge: int = 64) -> bytes:
+    """The POST blocks body of a volume of whole 64^3 blocks (records of gzip(Block))."""
+    import gzip
+
+    from cas_dvid.datatypes.labelmap.codec import encode_block
+    from cas_dvid.datatypes.streams import pack_records
+
+    items = []
+    nz, ny, nx = (s // edge for s in vol.shape)
+    for bz in range(nz):
+        for by in range(ny):
+            for bx in range(nx):
+                cube = vol[bz * edge : (bz + 1) * edge, by * edge : (by + 1) * edge]
+                cube = np.ascontiguousarray(cube[:, :, bx * edge : (bx + 1) * edge])
+                items.append(((bx, by, bz), gzip.compress(encode_block(cube), 1)))
+    return b"".join(bytes(p) for p in pack_records(items))
+
+
+def test_index_after_noindexing_equals_indexed_post_blocks(client: Client, tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    vol = labels_volume(128).astype(np.uint64)
+    body = blocks_body(vol)
+    srv, root = setup_repo(url, "labelmap", ("ref", "late"))
+    try:
+        c = DvidClient(srv.url)
+        c.request("POST", f"/api/node/{root}/ref/blocks", body)
+        c.request("POST", f"/api/node/{root}/late/blocks?noindexing=true", body)
+        assert roots(url, root, "ref") != roots(url, root, "late")  # no index yet
+        done = index(client, url, root, "late")
+        assert (done.blocks, done.tasks) == (8, 1)
+        assert done.supervoxels == len(np.unique(vol[vol != 0]))
+        assert roots(url, root, "ref") == roots(url, root, "late")  # index, summaries and all
+        assert c.get_json(f"/api/node/{root}/late/size/17")["voxels"] == int((vol == 17).sum())
+        again = index(client, url, root, "late")  # indexing twice changes nothing
+        assert again.blocks == 8 and roots(url, root, "ref") == roots(url, root, "late")
+    finally:
+        srv.__exit__(None, None, None)

@@ -7,6 +7,7 @@ which makes one write at the version.  See ``_ingest`` and README "Batch jobs on
 from __future__ import annotations
 
 from cas_dvid.batch._downres import DownresResult, downres
+from cas_dvid.batch._index import IndexResult, index
 from cas_dvid.batch._ingest import (
     IngestResult,
     SlabTask,
@@ -19,10 +20,12 @@ from cas_dvid.batch._verify import VerifyResult, verify
 
 __all__ = [
     "DownresResult",
+    "IndexResult",
     "IngestResult",
     "SlabTask",
     "VerifyResult",
     "downres",
+    "index",
     "ingest",
     "open_client",
     "plan_slabs",

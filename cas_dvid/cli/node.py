@@ -131,6 +131,31 @@ def _downres_dask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _index_args(p: argparse.ArgumentParser) -> None:
+    _dask_args(p)
+
+
+@command(
+    "node {uuid} {name} index",
+    "labelmap: index blocks ingested with noindexing=true, as a Dask job (--store URL)",
+    group=GROUP,
+)
+@arguments(_index_args)
+def cmd_index(args: argparse.Namespace) -> int:
+    """Build a labelmap's label index from its stored blocks on Dask workers."""
+    from cas_dvid.batch import index, open_client
+
+    if not args.store:
+        raise InvalidInputError("index needs --store URL: the workers read the store directly")
+    with open_client(args.dask or None, args.workers) as dask_client:
+        done = index(dask_client, store_url(args.store), args.uuid, args.name)
+    print(
+        f"Indexed {done.blocks} blocks of {args.name} ({done.supervoxels} supervoxels) "
+        f"in {done.tasks} tasks"
+    )
+    return 0
+
+
 def _downres_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--levels", type=int, help="grayscale: levels NAME_1..NAME_N (default: until one block)"
