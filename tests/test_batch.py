@@ -17,12 +17,14 @@ from dask.distributed import Client, LocalCluster
 from cas_dvid.api import ServerConfig, create_app
 from cas_dvid.api.client import DvidClient
 from cas_dvid.backends import open_backend
-from cas_dvid.batch import downres, index, ingest, plan_slabs, verify
+from cas_dvid.batch import downres, generate, index, ingest, plan_slabs, verify
 from cas_dvid.cli.load import Target, load
 from cas_dvid.datatypes import open_versions
 from cas_dvid.datatypes.geometry import Box3, Point3
 from cas_dvid.datatypes.imageblk import ImageStore
 from cas_dvid.datatypes.imageblk.pyramid import Pyramid
+from cas_dvid.datatypes.imagetile import TileStore
+from cas_dvid.datatypes.imagetile.generate import Generator
 from cas_dvid.datatypes.labelmap.store import LabelStore
 from cas_dvid.datatypes.sources import open_source
 from cas_dvid.errors import InvalidInputError
@@ -507,3 +509,38 @@ def test_index_after_noindexing_equals_indexed_post_blocks(client: Client, tmp_p
         assert again.blocks == 8 and roots(url, root, "ref") == roots(url, root, "late")
     finally:
         srv.__exit__(None, None, None)
+
+
+def tiles_store(path: Path, vol: np.ndarray) -> tuple[str, str]:
+    """grey_store plus an imagetile ``tiles`` of it (TileSize 64)."""
+    url, uuid = grey_store(path, vol)
+    versions = open_versions(ObjectStore(open_backend(url)))
+    settings = {"source": "grey", "tilesize": "64"}
+    versions.new_instance(uuid, "tiles", "imagetile", settings=settings)
+    return url, uuid
+
+
+def server_generate(url: str, uuid: str) -> dict[str, int]:
+    versions = open_versions(ObjectStore(open_backend(url)))
+    at = versions.resolve(uuid)
+    gen = Generator(TileStore.on(versions), ImageStore.on(versions), at, at.instance("tiles"))
+    return gen.run()
+
+
+def test_tiles_on_dask_equal_the_server_job(client: Client, tmp_path: Path) -> None:
+    vol = RNG.integers(1, 255, (96, 128, 160), dtype=np.uint8)
+    ref_url, ref_uuid = tiles_store(tmp_path / "ref", vol)
+    url, uuid = tiles_store(tmp_path / "dask", vol)
+    want = server_generate(ref_url, ref_uuid)
+    got = generate(client, url, uuid, "tiles", task_bytes=1 << 18)
+    assert got.tiles == want["Tiles"] and got.tasks > 3
+    assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
+    edit = RNG.integers(1, 255, (32, 32, 32), dtype=np.uint8)
+    for u, v in ((ref_url, ref_uuid), (url, uuid)):
+        vs = open_versions(ObjectStore(open_backend(u)))
+        a = vs.resolve(v)
+        ImageStore.on(vs).write(a, vs.instance(a, "grey"), Point3(64, 32, 32), edit, "edit")
+    want = server_generate(ref_url, ref_uuid)
+    got = generate(client, url, uuid, "tiles")
+    assert got.tiles == want["Tiles"] < 1000  # only the tiles over the edit
+    assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")

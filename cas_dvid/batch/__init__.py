@@ -16,6 +16,7 @@ from cas_dvid.batch._ingest import (
     plan_slabs,
     run_slab,
 )
+from cas_dvid.batch._tiles import TilesResult, generate
 from cas_dvid.batch._verify import VerifyResult, verify
 
 __all__ = [
@@ -23,8 +24,10 @@ __all__ = [
     "IndexResult",
     "IngestResult",
     "SlabTask",
+    "TilesResult",
     "VerifyResult",
     "downres",
+    "generate",
     "index",
     "ingest",
     "open_client",

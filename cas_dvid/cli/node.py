@@ -6,7 +6,7 @@ import argparse
 
 from cas_dvid.api.client import node_path
 from cas_dvid.cli._commands import arguments, command
-from cas_dvid.cli._common import client, follow_job, server_option, store_url
+from cas_dvid.cli._common import client, dask_args, follow_job, server_option, store_url
 from cas_dvid.cli.load import Target, load
 from cas_dvid.datatypes.geometry import parse_ints
 from cas_dvid.datatypes.sources import open_source
@@ -61,7 +61,7 @@ def _load_args(p: argparse.ArgumentParser) -> None:
         "n5:PATH or tensorstore:{JSON spec}",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _dask_args(p)
+    dask_args(p)
     server_option(p)
 
 
@@ -132,7 +132,7 @@ def _downres_dask(args: argparse.Namespace) -> int:
 
 
 def _index_args(p: argparse.ArgumentParser) -> None:
-    _dask_args(p)
+    dask_args(p)
 
 
 @command(
@@ -161,21 +161,8 @@ def _downres_args(p: argparse.ArgumentParser) -> None:
         "--levels", type=int, help="grayscale: levels NAME_1..NAME_N (default: until one block)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _dask_args(p)
+    dask_args(p)
     server_option(p)
-
-
-def _dask_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--dask",
-        nargs="?",
-        const="",
-        metavar="SCHEDULER",
-        help="run as a Dask job (workers write to --store directly); no address: a "
-        "LocalCluster of 2 worker processes here",
-    )
-    p.add_argument("--store", help="with --dask: the store URL (s3://..., file://...) or folder")
-    p.add_argument("--workers", type=int, default=2, help="with --dask and no address: workers")
 
 
 @command(
