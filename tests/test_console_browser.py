@@ -308,9 +308,9 @@ def test_diff_between_versions(page: Any, live: Fixture) -> None:
     page.select_option("#diff-to", live.branch)
     page.click("#diff-run")
     page.wait_for_function(
-        f"document.querySelector('#diff p') === null && "
-        f"document.querySelector('#diff tr[data-instance=grey]') !== null && "
-        f"document.querySelector('#diff').textContent.includes('no change')"
+        "document.querySelector('#diff p') === null && "
+        "document.querySelector('#diff tr[data-instance=grey]') !== null && "
+        "document.querySelector('#diff').textContent.includes('no change')"
     )
     assert page.locator("#diff td[data-kind='changed']").all_inner_texts() == ["0", "0"]
 
