@@ -107,6 +107,7 @@ def live() -> Iterator[Fixture]:
         post(srv, f"/api/node/{child}/grey/raw/0_1_2/64_64_64/0_0_0", edited.tobytes())
         post(srv, f"/api/node/{child}/seg/merge", b"[1, 2]")
         branch = post(srv, f"/api/node/{root}/branch", b'{"branch":"proof"}')["child"]
+        post(srv, f"/api/node/{root}/tag", b'{"tag":"v1.0","note":"first release"}')
         yield Fixture(srv, root, child, branch, commit)
 
 
@@ -171,12 +172,18 @@ def test_repos_and_dag(page: Any, live: Fixture) -> None:
     open_repo(page, live)
     assert page.inner_text("#repo-title") == "em"
     nodes = page.locator("#dag svg g.node")
-    assert nodes.count() == 3
-    assert page.locator("#dag g.node.locked").count() == 1
-    assert page.get_attribute("#dag g.node.locked", "data-uuid") == live.root
+    assert nodes.count() == 4  # root, child, branch, tag
+    locked = page.locator("#dag g.node.locked")
+    assert sorted(locked.evaluate_all("gs => gs.map(g => g.dataset.uuid)")) == sorted(
+        [live.root, "v1.0"]
+    )
+    # a tag is a diamond with its name, in its own row
+    assert page.locator("#dag g.node[data-uuid='v1.0'] rect").count() == 1
+    assert page.locator("#dag g.node circle.shape").count() == 3
     dag_text = page.text_content("#dag svg")
     assert live.commit[:10] in dag_text  # the root's commit id under it
     assert "proof" in dag_text  # the branch's row
+    assert "tag v1.0" in dag_text
     # the newest leaf is selected; picking the root shows its commit id and the instances
     select_version(page, live.root)
     assert live.commit in page.inner_text("#version-info")

@@ -59,10 +59,10 @@ export function drawDag(container, dag, selected, onSelect) {
     g.append(el("title", {}, tip.join("\n")));
     g.append(el("circle", { class: "ring", cx: x, cy: y, r: R + 5 }));
     if (isTag(n)) {
-      g.append(el("rect", { x: x - R * 0.8, y: y - R * 0.8, width: R * 1.6, height: R * 1.6,
+      g.append(el("rect", { class: "shape", x: x - R * 0.8, y: y - R * 0.8, width: R * 1.6, height: R * 1.6,
                             transform: `rotate(45 ${x} ${y})` }));
     } else {
-      g.append(el("circle", { cx: x, cy: y, r: R }));
+      g.append(el("circle", { class: "shape", cx: x, cy: y, r: R }));
     }
     g.append(el("text", { x, y: y + R + 14, "text-anchor": "middle", class: "id" },
                 isTag(n) ? n.UUID : n.UUID.slice(0, 8)));
