@@ -166,6 +166,22 @@ def select_version(pg: Any, uuid: str) -> None:
     wait_render(pg, renders + 1)
 
 
+def test_console_files_are_served(live: Fixture) -> None:
+    """The page and its modules, with ETags; nothing outside the console folder."""
+    status, headers, body = live.srv.request("GET", "/")
+    assert status == 200
+    assert headers["content-type"].startswith("text/html")
+    assert b'<script type="module" src="/console/main.js">' in body
+    status, _, _ = live.srv.request("GET", "/", headers={"If-None-Match": headers["etag"]})
+    assert status == 304
+    for name, kind in (("main.js", "text/javascript"), ("style.css", "text/css")):
+        status, headers, _ = live.srv.request("GET", f"/console/{name}")
+        assert (status, headers["content-type"].split(";")[0]) == (200, kind)
+    for path in ("/console/nothing.js", "/console/..%2Fconsole.py", "/console/../app.py"):
+        status, _, _ = live.srv.request("GET", path)
+        assert status == 404, path
+
+
 def test_repos_and_dag(page: Any, live: Fixture) -> None:
     aliases = page.locator("#repo-list button").all_inner_texts()
     assert [a.split("\n")[0] for a in aliases] == ["em", "empty"]
