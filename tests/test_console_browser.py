@@ -254,6 +254,13 @@ def test_slice_shows_the_voxels_and_moves(page: Any, live: Fixture) -> None:
     renders = wait_render(page, renders + 1)
     assert page.inner_text("#axis-name") == "y"
     check_against_volume(canvas_pixels(page))
+    # and yz, whose third axis is x
+    page.select_option("#plane", "yz")
+    renders = wait_render(page, renders + 1)
+    assert page.inner_text("#axis-name") == "x"
+    check_against_volume(canvas_pixels(page))
+    page.select_option("#plane", "xz")
+    renders = wait_render(page, renders + 1)
     # the 128-voxel plane fits at 4x; at 8x each voxel is 8x8 pixels
     assert page.input_value("#zoom") == "4"
     page.select_option("#zoom", "8")
