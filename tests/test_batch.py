@@ -544,3 +544,32 @@ def test_tiles_on_dask_equal_the_server_job(client: Client, tmp_path: Path) -> N
     got = generate(client, url, uuid, "tiles")
     assert got.tiles == want["Tiles"] < 1000  # only the tiles over the edit
     assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
+
+
+def test_gc_mark_on_dask_removes_what_a_local_gc_removes(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from cas_dvid.batch import _gc
+    from cas_dvid.sync.gc import collect
+    from cas_dvid.sync.verify import verify_all
+    from cas_dvid.sync import StorePeer
+
+    monkeypatch.setattr(_gc, "BATCH", 4)  # small levels still go out to the workers
+    url, uuid = grey_store(tmp_path / "a", RNG.integers(0, 255, (64, 128, 128), dtype=np.uint8))
+    versions = open_versions(ObjectStore(open_backend(url)))
+    versions.commit(uuid, "kept")
+    child = versions.new_child(uuid)
+    images = ImageStore.on(versions)
+    for salt in range(3):  # each overwrite of the open child leaves the last one's garbage
+        at = versions.resolve(child)
+        block = RNG.integers(0, 255, (32, 64, 64), dtype=np.uint8)
+        images.write(at, at.instance("grey"), Point3(salt * 32, 0, 0), block, "overwrite")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    local = collect(ObjectStore(open_backend(url)), grace=0, full=True)
+    dask = _gc.collect_on(client, f"file://{tmp_path / 'b'}", grace=0, full=True)
+    assert local.deleted > 0
+    assert sorted(dask.garbage) == sorted(local.garbage)
+    assert (dask.reachable, dask.nodes_read) == (local.reachable, local.nodes_read)
+    assert verify_all(StorePeer(ObjectStore(open_backend(f"file://{tmp_path / 'b'}")))).ok

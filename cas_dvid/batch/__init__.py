@@ -7,6 +7,7 @@ which makes one write at the version.  See ``_ingest`` and README "Batch jobs on
 from __future__ import annotations
 
 from cas_dvid.batch._downres import DownresResult, downres
+from cas_dvid.batch._gc import collect_on
 from cas_dvid.batch._index import IndexResult, index
 from cas_dvid.batch._ingest import (
     IngestResult,
@@ -26,6 +27,7 @@ __all__ = [
     "SlabTask",
     "TilesResult",
     "VerifyResult",
+    "collect_on",
     "downres",
     "generate",
     "index",
