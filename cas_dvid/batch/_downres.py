@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cas_dvid.backends import open_backend
+from cas_dvid.batch._dask import results
 from cas_dvid.batch._ingest import worker_store
 from cas_dvid.datatypes import open_versions
 from cas_dvid.datatypes.imageblk.pyramid import BatchResult, ParentBatch, Pyramid, parent_entries
@@ -73,17 +74,11 @@ def downres(
     tasks = 0
 
     def mapper(batches: list[ParentBatch]) -> Iterator[BatchResult]:
-        from dask.distributed import progress as show_progress
-
         nonlocal tasks
         tasks += len(batches)
-        futures = client.map(run_batch, [store_url] * len(batches), batches, pure=False, retries=3)
-        if progress and futures:
-            show_progress(futures)  # type: ignore[no-untyped-call]
-        for future in futures:
-            result: BatchResult = future.result()
-            future.release()
-            yield result
+        yield from results(
+            client, run_batch, [store_url] * len(batches), batches, progress=progress
+        )
 
     counts = pyr.run(mapper=mapper, batch_bytes=task_bytes)
     return DownresResult(counts["Levels"], counts["Blocks"], counts["Deleted"], tasks)

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from cas_dvid.backends import open_backend
+from cas_dvid.batch._dask import results
 from cas_dvid.batch._ingest import worker_store
 from cas_dvid.objects import ObjectStore
 from cas_dvid.sync.gc import GcReport, Item, Outcome, collect, object_refs
@@ -40,9 +41,7 @@ def collect_on(client: Any, store_url: str, **options: Any) -> GcReport:
             return
         batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
         n = len(batches)
-        futures = client.map(refs_batch, [store_url] * n, batches, [commits] * n, pure=False)
-        for future in futures:
-            yield from future.result()
-            future.release()
+        for part in results(client, refs_batch, [store_url] * n, batches, [commits] * n):
+            yield from part
 
     return collect(store, mapper=mapper, **options)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cas_dvid.backends import open_backend
+from cas_dvid.batch._dask import results
 from cas_dvid.batch._ingest import worker_store
 from cas_dvid.datatypes import open_versions
 from cas_dvid.datatypes.labelmap import keys as K
@@ -79,12 +80,10 @@ def index(client: Any, store_url: str, uuid: str, name: str) -> IndexResult:
     versions.check_writable(at, inst, "index")
     items = _stored_blocks(store, uuid, name)
     batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
-    futures = client.map(count_batch, [store_url] * len(batches), batches, pure=False, retries=3)
     blocks: dict[Coord, NewBlock] = {}
-    for future in futures:
-        for coord, (oid, counts) in future.result():
+    for part in results(client, count_batch, [store_url] * len(batches), batches):
+        for coord, (oid, counts) in part:
             blocks[coord] = NewBlock(ObjectId(oid), counts)
-        future.release()
     labels = LabelStore.on(versions)
     labels.writer.write_encoded(at, inst, dict(sorted(blocks.items())), "index", reindex=True)
     svs = len({int(s) for b in blocks.values() for s in b.counts[0]})

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cas_dvid.backends import open_backend
+from cas_dvid.batch._dask import results
 from cas_dvid.datatypes import open_versions
 from cas_dvid.datatypes.geometry import Box3, Point3
 from cas_dvid.datatypes.imageblk import layout_of as image_layout
@@ -262,15 +263,7 @@ def ingest(
 def _run(
     client: Any, tasks: list[SlabTask], progress: bool, on_result: Callable[[Slab], None] | None
 ) -> Iterator[SlabResult]:
-    from dask.distributed import as_completed
-    from dask.distributed import progress as show_progress
-
-    futures = client.map(run_slab, tasks, pure=False, retries=3)
-    if progress:
-        show_progress(futures)  # type: ignore[no-untyped-call]
-    for future in as_completed(futures):  # type: ignore[no-untyped-call]
-        result: SlabResult = future.result()
-        future.release()
+    for result in results(client, run_slab, tasks, progress=progress):
         if on_result is not None:
             on_result(result.slab)
         yield result

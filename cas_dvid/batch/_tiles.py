@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cas_dvid.backends import open_backend
+from cas_dvid.batch._dask import results
 from cas_dvid.batch._ingest import worker_store
 from cas_dvid.datatypes import open_versions
 from cas_dvid.datatypes.imageblk import ImageStore
@@ -69,21 +70,11 @@ def generate(
     tasks = 0
 
     def mapper(batch: list[TileTask]) -> Iterator[dict[bytes, bytes]]:
-        from dask.distributed import as_completed
-        from dask.distributed import progress as show_progress
-
         nonlocal tasks
         tasks += len(batch)
         n = len(batch)
-        futures = client.map(
-            run_task, [store_url] * n, [at.uuid] * n, [gen.src] * n, batch, pure=False, retries=3
-        )
-        if progress and futures:
-            show_progress(futures)  # type: ignore[no-untyped-call]
-        for future in as_completed(futures):  # type: ignore[no-untyped-call]
-            result: dict[bytes, bytes] = future.result()
-            future.release()
-            yield result
+        args = ([store_url] * n, [at.uuid] * n, [gen.src] * n, batch)
+        yield from results(client, run_task, *args, progress=progress)
 
     counts = gen.run(mapper=mapper, task_bytes=task_bytes)
     return TilesResult(counts["Tiles"], counts["Objects"], gen.scales, tasks)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cas_dvid.backends import open_backend
+from cas_dvid.batch._dask import results
 from cas_dvid.batch._ingest import worker_store
 from cas_dvid.datatypes import open_versions
 from cas_dvid.errors import CorruptObjectError, NotFoundError
@@ -78,19 +79,15 @@ def verify(
     progress: bool = False,
 ) -> VerifyResult:
     """Re-hash every object the instances (default: all) reach at ``uuid``, on the workers."""
-    from dask.distributed import as_completed
-    from dask.distributed import progress as show_progress
-
     store = ObjectStore(open_backend(store_url), cache_bytes=0)
     nodes, blobs = _blob_ids(store, uuid, names)
     ids = sorted(blobs)
     chunks = [ids[i : i + batch] for i in range(0, len(ids), batch)]
-    futures = client.map(check_batch, [store_url] * len(chunks), chunks, pure=False)
-    if progress:
-        show_progress(futures)  # type: ignore[no-untyped-call]
     result = VerifyResult(nodes=nodes)
-    for future in as_completed(futures):  # type: ignore[no-untyped-call]
-        count, nbytes, faults = future.result()
+    n = len(chunks)
+    for count, nbytes, faults in results(
+        client, check_batch, [store_url] * n, chunks, progress=progress
+    ):
         result.objects += count
         result.nbytes += nbytes
         result.faults.update(faults)

@@ -7,10 +7,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from cas_dvid.api.client import DEFAULT_SERVER, DvidClient
-from cas_dvid.errors import CasDvidError
+from cas_dvid.errors import CasDvidError, InvalidInputError
 
 Progress = Callable[[int, int], None]
 
@@ -90,3 +90,16 @@ def dask_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--store", help="with --dask: the store URL (s3://..., file://...) or folder")
     p.add_argument("--workers", type=int, default=2, help="with --dask and no address: workers")
+
+
+T = TypeVar("T")
+
+
+def run_dask(args: argparse.Namespace, job: Callable[..., T], *job_args: Any, **kw: Any) -> T:
+    """Run a ``cas_dvid.batch`` job on ``--dask`` (an address or a LocalCluster), ``--store``."""
+    from cas_dvid.batch import open_client
+
+    if not args.store:
+        raise InvalidInputError("--dask needs --store URL: the workers use the store directly")
+    with open_client(args.dask or None, args.workers) as dask_client:
+        return job(dask_client, store_url(args.store), *job_args, **kw)

@@ -6,7 +6,7 @@ import argparse
 
 from cas_dvid.api.client import node_path
 from cas_dvid.cli._commands import arguments, command
-from cas_dvid.cli._common import client, dask_args, follow_job, server_option, store_url
+from cas_dvid.cli._common import client, dask_args, follow_job, run_dask, server_option
 from cas_dvid.cli.load import Target, load
 from cas_dvid.datatypes.geometry import parse_ints
 from cas_dvid.datatypes.sources import open_source
@@ -87,20 +87,11 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 def _load_dask(args: argparse.Namespace, offset: tuple[int, int, int]) -> int:
     """Load as a Dask job: workers put blocks into the store, this process swaps the head."""
-    from cas_dvid.batch import ingest, open_client
+    from cas_dvid.batch import ingest
 
-    if not args.store:
-        raise InvalidInputError("--dask needs --store URL: the workers write to the store directly")
-    with open_client(args.dask or None, args.workers) as dask_client:
-        done = ingest(
-            dask_client,
-            store_url(args.store),
-            args.uuid,
-            args.name,
-            args.source,
-            offset,
-            progress=not args.quiet,
-        )
+    done = run_dask(
+        args, ingest, args.uuid, args.name, args.source, offset, progress=not args.quiet
+    )
     x, y, z = offset
     print(
         f"Loaded {done.voxels} voxels into {args.name} at {x},{y},{z}: {done.blocks} blocks "
@@ -111,19 +102,9 @@ def _load_dask(args: argparse.Namespace, offset: tuple[int, int, int]) -> int:
 
 def _downres_dask(args: argparse.Namespace) -> int:
     """Build a grayscale pyramid as a Dask job: workers put level blocks, this process writes."""
-    from cas_dvid.batch import downres, open_client
+    from cas_dvid.batch import downres
 
-    if not args.store:
-        raise InvalidInputError("--dask needs --store URL: the workers write to the store directly")
-    with open_client(args.dask or None, args.workers) as dask_client:
-        done = downres(
-            dask_client,
-            store_url(args.store),
-            args.uuid,
-            args.name,
-            args.levels,
-            progress=not args.quiet,
-        )
+    done = run_dask(args, downres, args.uuid, args.name, args.levels, progress=not args.quiet)
     print(
         f"Built {done.levels} levels of {args.name} ({args.name}_1..): {done.blocks} blocks "
         f"written, {done.deleted} deleted, in {done.tasks} tasks"
@@ -143,12 +124,9 @@ def _index_args(p: argparse.ArgumentParser) -> None:
 @arguments(_index_args)
 def cmd_index(args: argparse.Namespace) -> int:
     """Build a labelmap's label index from its stored blocks on Dask workers."""
-    from cas_dvid.batch import index, open_client
+    from cas_dvid.batch import index
 
-    if not args.store:
-        raise InvalidInputError("index needs --store URL: the workers read the store directly")
-    with open_client(args.dask or None, args.workers) as dask_client:
-        done = index(dask_client, store_url(args.store), args.uuid, args.name)
+    done = run_dask(args, index, args.uuid, args.name)
     print(
         f"Indexed {done.blocks} blocks of {args.name} ({done.supervoxels} supervoxels) "
         f"in {done.tasks} tasks"

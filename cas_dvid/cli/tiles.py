@@ -6,8 +6,7 @@ import argparse
 
 from cas_dvid.api.client import node_path
 from cas_dvid.cli._commands import arguments, command
-from cas_dvid.cli._common import client, dask_args, follow_job, server_option, store_url
-from cas_dvid.errors import InvalidInputError
+from cas_dvid.cli._common import client, dask_args, follow_job, run_dask, server_option
 
 GROUP = "versions and data"
 
@@ -42,20 +41,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def _generate_dask(args: argparse.Namespace) -> int:
     """Generate as a Dask job: workers put tiles, this process writes each plane."""
-    from cas_dvid.batch import generate, open_client
+    from cas_dvid.batch import generate
 
-    if not args.store:
-        raise InvalidInputError("--dask needs --store URL: the workers write to the store directly")
-    with open_client(args.dask or None, args.workers) as dask_client:
-        done = generate(
-            dask_client,
-            store_url(args.store),
-            args.uuid,
-            args.name,
-            args.planes or None,
-            args.scales,
-            progress=not args.quiet,
-        )
+    done = run_dask(
+        args,
+        generate,
+        args.uuid,
+        args.name,
+        args.planes or None,
+        args.scales,
+        progress=not args.quiet,
+    )
     print(
         f"Generated {done.tiles} tiles ({done.objects} distinct objects, {done.scales} scales) "
         f"for {args.name} in {done.tasks} tasks"
