@@ -29,6 +29,7 @@ from cas_dvid.datatypes.labelmap.store import LabelStore
 from cas_dvid.datatypes.sources import open_source
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects import ObjectStore
+from cas_dvid.testing import sample
 from cas_dvid.testing.live import LiveServer
 from cas_dvid.testing.s3server import S3TestServer
 
@@ -472,28 +473,10 @@ def test_precomputed_and_n5_sources_equal_zarr(client: Client, tmp_path: Path) -
         open_source("tensorstore:{not json")
 
 
-def blocks_body(vol: np.ndarray, edge: int = 64) -> bytes:
-    """The POST blocks body of a volume of whole 64^3 blocks (records of gzip(Block))."""
-    import gzip
-
-    from cas_dvid.datatypes.labelmap.codec import encode_block
-    from cas_dvid.datatypes.streams import pack_records
-
-    items = []
-    nz, ny, nx = (s // edge for s in vol.shape)
-    for bz in range(nz):
-        for by in range(ny):
-            for bx in range(nx):
-                cube = vol[bz * edge : (bz + 1) * edge, by * edge : (by + 1) * edge]
-                cube = np.ascontiguousarray(cube[:, :, bx * edge : (bx + 1) * edge])
-                items.append(((bx, by, bz), gzip.compress(encode_block(cube), 1)))
-    return b"".join(bytes(p) for p in pack_records(items))
-
-
 def test_index_after_noindexing_equals_indexed_post_blocks(client: Client, tmp_path: Path) -> None:
     url = f"file://{tmp_path / 'store'}"
     vol = labels_volume(128).astype(np.uint64)
-    body = blocks_body(vol)
+    body = sample.label_blocks_body(vol)
     srv, root = setup_repo(url, "labelmap", ("ref", "late"))
     try:
         c = DvidClient(srv.url)

@@ -17,7 +17,6 @@ kernels' one-time compile or cache load (done before the clock starts).
 from __future__ import annotations
 
 import argparse
-import gzip
 import shutil
 import sys
 import tempfile
@@ -29,8 +28,8 @@ import numpy as np
 from cas_dvid.backends import open_backend
 from cas_dvid.datatypes.labelmap import LabelStore
 from cas_dvid.datatypes.labelmap.codec import decode_block, encode_block
-from cas_dvid.datatypes.streams import pack_records
 from cas_dvid.objects import ObjectStore
+from cas_dvid.testing import sample
 from cas_dvid.versions import VersionService
 from cas_dvid.versions.stores import init_store
 
@@ -49,15 +48,7 @@ def label_volume(edge: int, cell: int = 16, seed: int = 0) -> np.ndarray:
 
 def body_of(vol: np.ndarray, z0: int) -> bytes:
     """Return the POST blocks body of the 64-voxel slab starting at z0."""
-    items = []
-    e = vol.shape[1]
-    for by in range(e // B):
-        for bx in range(e // B):
-            block = np.ascontiguousarray(
-                vol[z0 : z0 + B, by * B : (by + 1) * B, bx * B : (bx + 1) * B]
-            )
-            items.append(((bx, by, z0 // B), gzip.compress(encode_block(block), 1)))
-    return b"".join(bytes(p) for p in pack_records(items))
+    return sample.label_blocks_body(np.ascontiguousarray(vol[z0 : z0 + B]), B, z0)
 
 
 def ours(vol: np.ndarray, tmp: Path) -> float:

@@ -97,3 +97,26 @@ def change(
     if commit:
         vs.commit(child, "changed blocks")
     return child, dict(zip(keys, ids, strict=True))
+
+
+def label_blocks_body(vol: np.ndarray, edge: int = 64, z0: int = 0, level: int = 1) -> bytes:
+    """Return the POST blocks body of a uint64 ZYX volume of whole ``edge``^3 blocks.
+
+    Records of gzip(DVID label Block), as clients send them; ``z0`` is the volume's
+    first voxel in Z (block-aligned); ``level`` is gzip's.
+    """
+    import gzip
+
+    from cas_dvid.datatypes.labelmap.codec import encode_block
+    from cas_dvid.datatypes.streams import pack_records
+
+    items = []
+    nz, ny, nx = (s // edge for s in vol.shape)
+    for bz in range(nz):
+        for by in range(ny):
+            for bx in range(nx):
+                cube = vol[bz * edge : (bz + 1) * edge, by * edge : (by + 1) * edge]
+                cube = np.ascontiguousarray(cube[:, :, bx * edge : (bx + 1) * edge])
+                coord = (bx, by, z0 // edge + bz)
+                items.append((coord, gzip.compress(encode_block(cube), level)))
+    return b"".join(bytes(p) for p in pack_records(items))
