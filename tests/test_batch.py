@@ -350,9 +350,10 @@ def test_verify_rehashes_on_workers_and_names_a_corrupt_block(
     assert gone.faults == {hex_id: f"object {hex_id} is missing"}
 
 
-def grey_store(path: Path, vol: np.ndarray) -> tuple[str, str]:
-    """A file store with repo -> uint8blk ``grey`` (32^3 blocks) holding ``vol``; (url, uuid)."""
-    url = f"file://{path}"
+def grey_store(path: Path | str, vol: np.ndarray) -> tuple[str, str]:
+    """A store (a folder, or an s3:// URL) with repo -> uint8blk ``grey`` (32^3 blocks)
+    holding ``vol``; return (url, uuid)."""
+    url = path if isinstance(path, str) else f"file://{path}"
     open_backend(url, create=True)
     versions = open_versions(ObjectStore(open_backend(url)))
     root = versions.create_repo()
@@ -556,3 +557,43 @@ def test_gc_mark_on_dask_removes_what_a_local_gc_removes(
     assert sorted(dask.garbage) == sorted(local.garbage)
     assert (dask.reachable, dask.nodes_read) == (local.reachable, local.nodes_read)
     assert verify_all(StorePeer(ObjectStore(open_backend(f"file://{tmp_path / 'b'}")))).ok
+
+
+def test_downres_tiles_index_and_gc_jobs_on_s3(
+    client: Client, tmp_path: Path, s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    """The other jobs on the S3 test server give the trees single-process runs give locally."""
+    from cas_dvid.batch import collect_on
+    from cas_dvid.datatypes.labelmap.store import LabelStore
+
+    s3 = f"s3://{s3_bucket}/jobs?endpoint_url={s3_server.endpoint}"
+    vol = RNG.integers(1, 255, (64, 64, 96), dtype=np.uint8)
+    labels = labels_volume(128).astype(np.uint64)
+    stores = {}
+    for where in (s3, tmp_path / "local"):
+        url, uuid = grey_store(where, vol)
+        versions = open_versions(ObjectStore(open_backend(url)))
+        versions.new_instance(
+            uuid, "tiles", "imagetile", settings={"source": "grey", "tilesize": "32"}
+        )
+        seg = versions.new_instance(uuid, "seg", "labelmap")
+        body = sample.label_blocks_body(labels)
+        LabelStore.on(versions).writer.write_stream(
+            versions.resolve(uuid), seg, body, "x", index=False
+        )
+        stores[url] = uuid
+    (s3_url, s3_uuid), (local_url, local_uuid) = stores.items()
+    downres(client, s3_url, s3_uuid, "grey")
+    generate(client, s3_url, s3_uuid, "tiles", task_bytes=1 << 17)
+    index(client, s3_url, s3_uuid, "seg")
+    local = open_versions(ObjectStore(open_backend(local_url)))
+    at = local.resolve(local_uuid)
+    Pyramid(ImageStore.on(local), at, at.instance("grey"), None).run()
+    Generator(TileStore.on(local), ImageStore.on(local), at, at.instance("tiles")).run()
+    LabelStore.on(local).writer.write_stream(
+        at, at.instance("seg"), sample.label_blocks_body(labels), "x"
+    )
+    names = ("grey_1", "grey_2", "tiles", "seg")
+    assert roots(s3_url, s3_uuid, *names) == roots(local_url, local_uuid, *names)
+    report = collect_on(client, s3_url, grace=0, dry_run=True, full=True)
+    assert report.reachable > 0 and report.missing == 0
