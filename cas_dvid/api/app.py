@@ -8,7 +8,7 @@ import pkgutil
 
 import falcon
 
-from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, types, zarrview
+from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, openapi, types, zarrview
 from cas_dvid.api._common import Services
 from cas_dvid.api._instances import InstanceRoute
 from cas_dvid.api.config import ServerConfig
@@ -146,4 +146,5 @@ def create_app(
     app.add_route("/api/cas/repo/{uuid}/{name}", _repos.DeleteInstance(s))
     _sync.add_routes(app, s)
     zarrview.add_routes(app, s)
+    app.add_route("/api/openapi.json", openapi.OpenApi(app))
     return app

@@ -1,0 +1,263 @@
+"""The OpenAPI 3 description of every route, built from the app's own router.
+
+The paths come from walking falcon's compiled router (every ``add_route``) and, for
+the one instance route, from each datatype handler's ``routes`` table, so a route
+cannot be served without being described. What the router cannot know (the shape of
+an endpoint's path tail, its query parameters, what it answers) comes from the small
+tables below; ``tests/test_openapi.py`` checks those tables name only real routes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import falcon
+
+import cas_dvid
+from cas_dvid.api._common import send_json
+from cas_dvid.api._instances import InstanceRoute
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
+
+JSON = "application/json"
+OCTET = "application/octet-stream"
+TEXT = "text/plain"
+
+GENERIC = {"info": ("GET", "HEAD"), "tags": ("GET", "POST")}
+"""Instance endpoints that ``InstanceRoute`` answers itself (``tags`` only where
+``DataType.has_tags``)."""
+
+TAILS: dict[str, tuple[str, ...]] = {
+    "raw": ("{dims}/{size}/{offset}", "{dims}/{size}/{offset}/{format}"),
+    "isotropic": ("{dims}/{size}/{offset}", "{dims}/{size}/{offset}/{format}"),
+    "arb": ("{tl}/{tr}/{bl}/{res}", "{tl}/{tr}/{bl}/{res}/{format}"),
+    "blocks": ("", "{first}/{second}"),
+    "subvolblocks": ("{size}/{offset}",),
+    "mask": ("{dims}/{size}/{offset}",),
+    "label": ("{point}",),
+    "maxlabel": ("", "{label}"),
+    "nextlabel": ("", "{label}"),
+    "set-nextlabel": ("{label}",),
+    "supervoxels": ("{label}",),
+    "size": ("{label}",),
+    "supervoxel-sizes": ("{label}",),
+    "lastmod": ("{label}",),
+    "sparsevol": ("{label}",),
+    "sparsevol-size": ("{label}",),
+    "sparsevol-coarse": ("{label}",),
+    "sparsevols-coarse": ("{label}/{label2}",),
+    "sparsevol-by-point": ("{point}",),
+    "index": ("{label}",),
+    "cleave": ("{label}",),
+    "split-supervoxel": ("{label}",),
+    "split": ("{label}",),
+    "mutations-range": ("{begin}/{end}",),
+    "history": ("{label}/{from}/{to}",),
+    "key": ("{key}",),
+    "keyrange": ("{key}/{key2}",),
+    "keyrangevalues": ("{key}/{key2}",),
+    "tile": ("{plane}/{scale}/{point}", "{plane}/{scale}/{point}/{format}"),
+    "tilekey": ("{plane}/{scale}/{point}",),
+    "neighbors": ("{vertex}",),
+    "merge": ("", "nohistory"),
+    "property": ("{vertex}/{key}", "{vertex}/{vertex2}/{key}"),
+}
+"""Path tails after ``/api/node/{uuid}/{data}/{endpoint}``; absent means none."""
+
+QUERY: dict[str, tuple[str, ...]] = {
+    "raw": ("scale", "compression", "throttle", "roi"),
+    "isotropic": ("scale", "roi"),
+    "blocks": ("scale", "compression", "downres", "noindexing", "throttle"),
+    "specificblocks": ("blocks", "scale", "compression"),
+    "subvolblocks": ("scale", "compression"),
+    "downres": ("levels",),
+    "ingest-supervoxels": ("scale",),
+    "set-nextlabel": ("ceiling",),
+    "mappings": ("format",),
+    "size": ("supervoxels",),
+    "sizes": ("supervoxels",),
+    "sparsevol": ("format", "scale", "minx", "maxx", "miny", "maxy", "minz", "maxz"),
+    "listlabels": ("start", "number", "sizes"),
+    "index": ("metadata-only",),
+    "key": ("byte_start", "byte_end"),
+    "keyvalues": ("json", "tar"),
+    "keyrangevalues": ("json", "tar"),
+    "partition": ("batchsize", "optimized"),
+    "mutations": ("since",),
+    "mutations-range": ("rangefmt",),
+    "tile": ("noblanks",),
+    "generate": ("planes", "scales"),
+    "tags": ("replace",),
+}
+"""Query parameters an instance endpoint reads (all optional strings)."""
+
+ANSWERS: dict[str, str] = {
+    "info": JSON,
+    "tags": JSON,
+    "keys": JSON,
+    "keyrange": JSON,
+    "metadata": JSON,
+    "label": JSON,
+    "labels": JSON,
+    "maxlabel": JSON,
+    "nextlabel": JSON,
+    "mapping": JSON,
+    "supervoxels": JSON,
+    "size": JSON,
+    "sizes": JSON,
+    "supervoxel-sizes": JSON,
+    "lastmod": JSON,
+    "sparsevol-size": JSON,
+    "merge": JSON,
+    "cleave": JSON,
+    "mutations": JSON,
+    "mutations-range": JSON,
+    "history": JSON,
+    "roi": JSON,
+    "ptquery": JSON,
+    "partition": JSON,
+    "tilekey": JSON,
+    "generate": JSON,
+    "downres": JSON,
+    "neighbors": JSON,
+    "subgraph": JSON,
+}
+"""What an instance endpoint answers when it is not raw bytes."""
+
+GET_BODY = frozenset(
+    ("labels", "mapping", "sizes", "indices", "indices-compressed", "keyvalues", "subgraph")
+)
+"""Instance endpoints whose GET reads a body (DVID's JSON lists of labels or keys)."""
+
+SERVER_ANSWERS: dict[str, str] = {
+    "/api/help": TEXT,
+    "/api/help/{typename}": TEXT,
+    "/api/heartbeat": TEXT,
+    "/zarr/{version}/{data}": JSON,
+    "/zarr/{version}/{data}/{key}": OCTET,
+    "/api/cas/sync/object/{oid}": OCTET,
+    "/api/openapi.json": JSON,
+}
+"""Server routes that do not answer JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One served (path template, method); ``endpoint`` for instance endpoints."""
+
+    path: str
+    method: str
+    endpoint: str = ""
+    datatypes: tuple[str, ...] = ()
+
+
+def _plain(template: str) -> str:
+    """``/a/{name:path}`` -> ``/a/{name}``: OpenAPI has no converters."""
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", template)
+
+
+def _nodes(app: falcon.App[Any, Any]) -> Iterator[Any]:
+    # NOTE: falcon's CompiledRouter keeps its route tree in ``_roots``; there is no
+    # public walk, and recording at add_route time would miss the add_routes helpers.
+    stack = list(app._router._roots)
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.resource is not None:
+            yield node
+
+
+def _served(node: Any) -> list[str]:
+    """Return the methods a route node's resource has a responder for."""
+    return [m for m in METHODS if hasattr(node.resource, f"on_{m.lower()}")]
+
+
+def instance_routes(route: InstanceRoute) -> list[Route]:
+    """Every (endpoint, method) the datatype handlers behind ``route`` serve."""
+    served: dict[tuple[str, str], set[str]] = {}
+    for dtype in route.s.types.types:
+        endpoints = {k: set(v) for k, v in GENERIC.items() if k != "tags" or dtype.has_tags}
+        handler = route.handlers.get(dtype.service)
+        for ep, table in (handler.routes if handler else {}).items():
+            endpoints.setdefault(ep, set()).update(table)
+        for ep, methods in endpoints.items():
+            for m in methods:
+                served.setdefault((ep, m), set()).add(dtype.name)
+    out = []
+    for (ep, method), types in sorted(served.items()):
+        for tail in TAILS.get(ep, ("",)):
+            path = f"/api/node/{{uuid}}/{{data}}/{ep}" + (f"/{tail}" if tail else "")
+            out.append(Route(path, method, ep, tuple(sorted(types))))
+    return out
+
+
+def routes(app: falcon.App[Any, Any]) -> list[Route]:
+    """Every (path, method) ``app`` serves, instance endpoints spelled out."""
+    out: list[Route] = []
+    for node in _nodes(app):
+        if isinstance(node.resource, InstanceRoute):
+            if "{rest" not in node.uri_template:
+                out.extend(instance_routes(node.resource))
+            continue
+        out.extend(Route(_plain(node.uri_template), m) for m in _served(node))
+    return sorted(set(out), key=lambda r: (r.path, r.method))
+
+
+def _param(name: str, where: str) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": where == "path", "schema": {"type": "string"}}
+
+
+def _operation(r: Route) -> dict[str, Any]:
+    names = re.findall(r"\{(\w+)\}", r.path)
+    params = [_param(n, "path") for n in names]
+    params += [_param(q, "query") for q in QUERY.get(r.endpoint, ())]
+    answer = ANSWERS.get(r.endpoint, OCTET) if r.endpoint else SERVER_ANSWERS.get(r.path, JSON)
+    ok: dict[str, Any] = {"description": "the answer, as DVID gives it"}
+    if r.method != "HEAD":
+        ok["content"] = {answer: {"schema": {}}}
+    err = {"description": "DVID's plain-text reason", "content": {TEXT: {"schema": {}}}}
+    op: dict[str, Any] = {
+        "operationId": f"{r.method.lower()} {r.path}",
+        "parameters": params,
+        "responses": {"200": ok, "4XX": err, "5XX": err},
+    }
+    if r.method in ("POST", "PUT") or r.method == "GET" and r.endpoint in GET_BODY:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        op["requestBody"] = {"required": False, "content": {OCTET: binary, JSON: {"schema": {}}}}
+    if r.endpoint:
+        op["x-datatypes"] = list(r.datatypes)
+        op["tags"] = ["instances"]
+    return op
+
+
+def document(app: falcon.App[Any, Any]) -> dict[str, Any]:
+    """Build the OpenAPI 3.0 document of every route ``app`` serves."""
+    paths: dict[str, dict[str, Any]] = {}
+    for r in routes(app):
+        paths.setdefault(r.path, {})[r.method.lower()] = _operation(r)
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "cas_dvid",
+            "version": cas_dvid.__version__,
+            "description": "DVID's HTTP API over a content-addressed store; see /api/help.",
+        },
+        "paths": paths,
+    }
+
+
+class OpenApi:
+    """GET /api/openapi.json, built on first use (after every route is registered)."""
+
+    def __init__(self, app: falcon.App[Any, Any]) -> None:
+        self.app = app
+        self._doc: dict[str, Any] | None = None
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Answer the document."""
+        if self._doc is None:
+            self._doc = document(self.app)
+        send_json(resp, self._doc)
