@@ -144,6 +144,32 @@ SERVER_ANSWERS: dict[str, str] = {
 """Server routes that do not answer JSON."""
 
 
+EXAMPLES: dict[str, str] = {
+    "dims": "0_1",
+    "size": "64_64_1",
+    "offset": "0_0_0",
+    "format": "png",
+    "point": "10_10_10",
+    "first": "0_0_0",
+    "second": "2",
+    "label": "1",
+    "label2": "10",
+    "begin": "0",
+    "end": "10",
+    "key": "a",
+    "key2": "z",
+    "plane": "xy",
+    "scale": "0",
+    "tl": "0_0_0",
+    "tr": "32_0_0",
+    "bl": "0_32_0",
+    "res": "1",
+    "vertex": "1",
+    "vertex2": "2",
+}
+"""An example value of each path parameter of the tails table."""
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     """One served (path template, method); ``endpoint`` for instance endpoints."""
@@ -207,7 +233,10 @@ def routes(app: falcon.App[Any, Any]) -> list[Route]:
 
 
 def _param(name: str, where: str) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": where == "path", "schema": {"type": "string"}}
+    out = {"name": name, "in": where, "required": where == "path", "schema": {"type": "string"}}
+    if where == "path" and name in EXAMPLES:
+        out["example"] = EXAMPLES[name]
+    return out
 
 
 def _operation(r: Route) -> dict[str, Any]:
