@@ -19,6 +19,7 @@ import falcon
 import cas_dvid
 from cas_dvid.api._common import send_json
 from cas_dvid.api._instances import InstanceRoute
+from cas_dvid.api._tails import TAILS
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
 
@@ -29,43 +30,6 @@ TEXT = "text/plain"
 GENERIC = {"info": ("GET", "HEAD"), "tags": ("GET", "POST")}
 """Instance endpoints that ``InstanceRoute`` answers itself (``tags`` only where
 ``DataType.has_tags``)."""
-
-TAILS: dict[str, tuple[str, ...]] = {
-    "raw": ("{dims}/{size}/{offset}", "{dims}/{size}/{offset}/{format}"),
-    "isotropic": ("{dims}/{size}/{offset}", "{dims}/{size}/{offset}/{format}"),
-    "arb": ("{tl}/{tr}/{bl}/{res}", "{tl}/{tr}/{bl}/{res}/{format}"),
-    "blocks": ("", "{first}/{second}"),
-    "subvolblocks": ("{size}/{offset}",),
-    "mask": ("{dims}/{size}/{offset}",),
-    "label": ("{point}",),
-    "maxlabel": ("", "{label}"),
-    "nextlabel": ("", "{label}"),
-    "set-nextlabel": ("{label}",),
-    "supervoxels": ("{label}",),
-    "size": ("{label}",),
-    "supervoxel-sizes": ("{label}",),
-    "lastmod": ("{label}",),
-    "sparsevol": ("{label}",),
-    "sparsevol-size": ("{label}",),
-    "sparsevol-coarse": ("{label}",),
-    "sparsevols-coarse": ("{label}/{label2}",),
-    "sparsevol-by-point": ("{point}",),
-    "index": ("{label}",),
-    "cleave": ("{label}",),
-    "split-supervoxel": ("{label}",),
-    "split": ("{label}",),
-    "mutations-range": ("{begin}/{end}",),
-    "history": ("{label}/{from}/{to}",),
-    "key": ("{key}",),
-    "keyrange": ("{key}/{key2}",),
-    "keyrangevalues": ("{key}/{key2}",),
-    "tile": ("{plane}/{scale}/{point}", "{plane}/{scale}/{point}/{format}"),
-    "tilekey": ("{plane}/{scale}/{point}",),
-    "neighbors": ("{vertex}",),
-    "merge": ("", "nohistory"),
-    "property": ("{vertex}/{key}", "{vertex}/{vertex2}/{key}"),
-}
-"""Path tails after ``/api/node/{uuid}/{data}/{endpoint}``; absent means none."""
 
 QUERY: dict[str, tuple[str, ...]] = {
     "raw": ("scale", "compression", "throttle", "roi"),

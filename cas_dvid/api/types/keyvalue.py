@@ -15,6 +15,7 @@ from cas_dvid.api._common import Services, read_body, send_json
 from cas_dvid.api._instances import RoutedHandler, handles
 from cas_dvid.datatypes.keyvalue import KeyValueStore
 from cas_dvid.errors import InvalidInputError, MissingDataError
+from cas_dvid.strconv import is_uint
 from cas_dvid.versions import At, Instance
 
 OCTET = "application/octet-stream"
@@ -207,7 +208,7 @@ def _json_fault(exc: Exception) -> str:
 
 
 def _uint(text: str, name: str) -> int:
-    if not text.isascii() or not text.isdigit() or len(text) > 20:
+    if not is_uint(text):
         raise InvalidInputError(f'{name} must be an unsigned integer, got "{text[:40]}"')
     return int(text)
 
