@@ -46,7 +46,7 @@ class RoutedHandler:
             raise InvalidInputError(
                 f'{endpoint} endpoint does not support "{req.method.lower()}" HTTP verb'
             )
-        check_tail(req.path, endpoint, args)
+        check_tail(endpoint, args)
         return fn, args
 
 
@@ -102,11 +102,11 @@ class InstanceRoute:
         dtype = self.s.types.get(inst.typename)
         args = rest.split("/") if rest else []
         if endpoint == "info" and req.method in ("GET", "HEAD"):
-            check_tail(req.path, endpoint, args)
+            check_tail(endpoint, args)
             send_json(resp, instance_info(self.s, at, inst))
             return
         if endpoint == "tags" and dtype.has_tags:
-            check_tail(req.path, endpoint, args)
+            check_tail(endpoint, args)
             self._tags(req, resp, at, inst)
             return
         handler = self.handlers.get(dtype.service)
