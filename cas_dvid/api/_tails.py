@@ -46,8 +46,8 @@ TAILS: dict[str, tuple[str, ...]] = {
 }
 """Path tails after ``/api/node/{uuid}/{data}/{endpoint}``; absent means none."""
 
-SELF_CHECKED = frozenset({"key"})
-"""Endpoints whose handler words its own refusal (``key/a/b``: a key with '/')."""
+SELF_CHECKED = frozenset({"key", "propertytransaction"})
+"""Endpoints whose handler words its own refusal (``key/a/b``: a key with a slash)."""
 
 _MOST = {ep: max(t.count("/") + 1 if t else 0 for t in tails) for ep, tails in TAILS.items()}
 
