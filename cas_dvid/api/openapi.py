@@ -133,6 +133,24 @@ EXAMPLES: dict[str, str] = {
 }
 """An example value of each path parameter of the tails table."""
 
+_N = "-?[0-9]{1,3}"
+_XYZ = f"^{_N}_{_N}_{_N}$"
+PATTERNS: dict[str, str] = {
+    "dims": "^(0_1|0_2|1_2|0_1_2|xy|xz|yz)$",
+    "size": "^[0-9]{1,3}_[0-9]{1,3}(_[0-9]{1,3})?$",
+    "offset": _XYZ,
+    "point": _XYZ,
+    "first": _XYZ,
+    "tl": _XYZ,
+    "tr": _XYZ,
+    "bl": _XYZ,
+    "format": "^(png|jpg|jpg:[0-9]{1,3}|tif|bmp|raw)$",
+    "plane": "^(xy|xz|yz)$",
+    **{k: "^[0-9]{1,6}$" for k in ("label", "label2", "begin", "end", "second", "scale")},
+    **{k: "^[0-9]{1,6}$" for k in ("res", "vertex", "vertex2")},
+}
+"""The shape of each path parameter a request that gets past parsing has (small values)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -200,6 +218,8 @@ def _param(name: str, where: str) -> dict[str, Any]:
     out = {"name": name, "in": where, "required": where == "path", "schema": {"type": "string"}}
     if where == "path" and name in EXAMPLES:
         out["example"] = EXAMPLES[name]
+    if where == "path" and name in PATTERNS:
+        out["schema"] = {"type": "string", "pattern": PATTERNS[name]}
     return out
 
 
