@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import falcon
 import numpy as np
 import pytest
 import schemathesis
@@ -134,3 +135,24 @@ def test_store_verifies_clean_after_fuzzing(live: tuple[LiveServer, str, str]) -
     report = verify_all(StorePeer(ObjectStore(open_backend(url))))
     assert report.ok, report.summary()
     assert report.objects > 0
+
+
+def test_the_fuzz_reports_a_5xx_and_an_empty_4xx() -> None:
+    class Boom:
+        def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+            raise RuntimeError("boom")
+
+        def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+            resp.status = falcon.HTTP_400
+
+    app = falcon.App()
+    app.add_route("/boom", Boom())
+    ok = {"responses": {"200": {"description": "x"}}}
+    doc = {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}}
+    api = schemathesis.openapi.from_dict({**doc, "paths": {"/boom": {"get": ok, "post": ok}}})
+    faults: list[str] = []
+    with LiveServer(app, threads=1) as srv:
+        for result in api.get_all_operations():
+            _fuzz(srv, result.ok(), api, faults)
+    assert any("GET /boom" in f and " 500 " in f for f in faults), faults
+    assert any("POST /boom" in f and "empty body" in f for f in faults), faults
