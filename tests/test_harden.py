@@ -143,3 +143,22 @@ def test_roi_json_parser_refuses_deep_and_huge(body: str) -> None:
 
     with pytest.raises(InvalidInputError, match="invalid JSON input"):
         _gojson.loads(body)
+
+
+def test_split_body_with_a_run_across_millions_of_blocks_is_refused_quickly(
+    setup: tuple[falcon.testing.TestClient, str],
+) -> None:
+    import struct
+    import time
+
+    import numpy as np
+
+    c, uuid = setup
+    vol = np.ones((64, 64, 64), np.uint64)
+    assert c.simulate_post(f"/api/node/{uuid}/lm/raw/0_1_2/64_64_64/0_0_0", body=vol.tobytes())
+    body = bytes(8) + struct.pack("<I", 1) + struct.pack("<4i", 0, 0, 0, 2**31 - 1)
+    start = time.perf_counter()
+    r = c.simulate_post(f"/api/node/{uuid}/lm/split-supervoxel/1", body=body)
+    assert time.perf_counter() - start < 5
+    assert r.status_code in (400, 413), r.text
+    assert "block boundaries" in r.text

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cas_dvid.errors import InvalidInputError
+from cas_dvid.strconv import is_uint
 
 DIMS_2D = {"xy": (0, 1), "0_1": (0, 1), "xz": (0, 2), "0_2": (0, 2), "yz": (1, 2), "1_2": (1, 2)}
 DIMS_3D = {"0_1_2", "vol", "xyz"}
@@ -46,7 +47,7 @@ def parse_format(text: str) -> tuple[str, int]:
         )
     quality = 80
     if q:
-        if name != "jpg" or not q.isdigit() or not 1 <= int(q) <= 100:
+        if name != "jpg" or not is_uint(q, digits=3) or not 1 <= int(q) <= 100:
             raise InvalidInputError(f"bad format {text!r}: only jpg takes a :quality of 1..100")
         quality = int(q)
     return name, quality

@@ -14,6 +14,7 @@ import falcon
 
 from cas_dvid.api._common import Services, json_object, read_json, send_json
 from cas_dvid.api._render import instance_info
+from cas_dvid.api._tails import check_tail
 from cas_dvid.datatypes import TypeService
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.versions import At, Instance
@@ -45,6 +46,7 @@ class RoutedHandler:
             raise InvalidInputError(
                 f'{endpoint} endpoint does not support "{req.method.lower()}" HTTP verb'
             )
+        check_tail(endpoint, args)
         return fn, args
 
 
@@ -100,9 +102,11 @@ class InstanceRoute:
         dtype = self.s.types.get(inst.typename)
         args = rest.split("/") if rest else []
         if endpoint == "info" and req.method in ("GET", "HEAD"):
+            check_tail(endpoint, args)
             send_json(resp, instance_info(self.s, at, inst))
             return
         if endpoint == "tags" and dtype.has_tags:
+            check_tail(endpoint, args)
             self._tags(req, resp, at, inst)
             return
         handler = self.handlers.get(dtype.service)

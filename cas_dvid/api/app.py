@@ -8,7 +8,7 @@ import pkgutil
 
 import falcon
 
-from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, console, types, zarrview
+from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, console, openapi, types, zarrview
 from cas_dvid.api._common import Services
 from cas_dvid.api._instances import InstanceRoute
 from cas_dvid.api.config import ServerConfig
@@ -147,4 +147,5 @@ def create_app(
     _sync.add_routes(app, s)
     zarrview.add_routes(app, s)
     console.add_routes(app)
+    app.add_route("/api/openapi.json", openapi.OpenApi(app))
     return app

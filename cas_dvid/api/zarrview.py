@@ -17,6 +17,7 @@ import falcon
 from cas_dvid.api._common import Services
 from cas_dvid.datatypes.zarrview import Version, ZarrVolumes
 from cas_dvid.errors import InvalidInputError
+from cas_dvid.strconv import is_int
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -87,12 +88,9 @@ class ZarrRoute:
 
 
 def _int(text: str, what: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise InvalidInputError(
-            f"zarr chunk {what} index must be an integer, got {text!r}"
-        ) from None
+    if not is_int(text):
+        raise InvalidInputError(f"zarr chunk {what} index must be an integer, got {text[:40]!r}")
+    n = int(text)
     if n < 0:
         raise falcon.HTTPNotFound(description=f"negative chunk {what} index {n}")
     return n

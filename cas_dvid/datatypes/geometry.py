@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from cas_dvid.errors import InvalidInputError
+from cas_dvid.strconv import is_int
 
-_INT_RE = re.compile(r"[+-]?[0-9]{1,19}")
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 MAX_BLOCK_EDGE = 1024
 
@@ -115,7 +114,7 @@ def parse_int(text: str, what: str) -> int:
     Python's ``int()`` would also take spaces, underscores and non-ASCII digits;
     DVID refuses those, and so does this.
     """
-    if not _INT_RE.fullmatch(text):
+    if not is_int(text):
         raise InvalidInputError(f"{what} must be an integer, got {text[:40]!r}")
     return int(text)
 
@@ -129,7 +128,7 @@ def parse_ints(text: str, n: int, what: str, sep: str = "_") -> tuple[int, ...]:
         )
     values = []
     for p in parts:
-        if not _INT_RE.fullmatch(p):
+        if not is_int(p):
             raise InvalidInputError(f"{what} must be integers, got {text[:80]!r}")
         values.append(int(p))
     return tuple(values)

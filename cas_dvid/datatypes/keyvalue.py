@@ -40,6 +40,17 @@ def tree_key(key: str) -> bytes:
     return CLASS + raw
 
 
+def check_key_name(key: str) -> bytes:
+    """Return the tree key of a key a client writes: non-empty, short enough, no '/'.
+
+    Such a key could never be read or deleted through ``key/{k}``: DVID splits
+    instance paths on '/', even when escaped as %2F.
+    """
+    if "/" in key:
+        raise InvalidInputError(f"key \"{key[:200]}\" must not contain '/'")
+    return tree_key(key)
+
+
 def user_key(tkey: bytes) -> str:
     """Return the keyvalue key of a tree key."""
     return tkey[1:].decode("utf-8", "surrogateescape")
@@ -78,9 +89,10 @@ class KeyValueStore(TypeService):
 
     def put_many(self, at: At, inst: Instance, items: Mapping[str, bytes], what: str) -> None:
         """Write several keys in one tree apply and one head swap."""
+        keys = [check_key_name(k) for k in items]
         ops: dict[bytes, bytes | None] = {}
-        for k, v in items.items():
-            ops[tree_key(k)] = encode_value(self.store, v)[0]
+        for tk, v in zip(keys, items.values(), strict=True):
+            ops[tk] = encode_value(self.store, v)[0]
         self.versions.write(at, inst, ops, what)
 
     def delete(self, at: At, inst: Instance, key: str, what: str) -> None:

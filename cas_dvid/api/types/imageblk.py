@@ -30,6 +30,7 @@ from cas_dvid.datatypes.imageblk.pyramid import Pyramid, level_instance, start_d
 from cas_dvid.datatypes.kernels.arb import Vec3, parse_arb_request
 from cas_dvid.datatypes.streams import Coord, pack_records
 from cas_dvid.errors import InvalidInputError
+from cas_dvid.strconv import is_uint
 from cas_dvid.versions import At, Instance
 
 ND_JSON = "application/vnd.dvid-nd-data+json"
@@ -239,7 +240,7 @@ def _send_image(resp: falcon.Response, img: Any, fmt_text: str, inst: Instance) 
 
 
 def _scale(text: str, what: str = "scale") -> int:
-    if not text.isascii() or not text.isdigit() or len(text) > 2:
+    if not is_uint(text, digits=2):
         raise InvalidInputError(f"{what} must be a small non-negative integer, got {text[:40]!r}")
     return int(text)
 

@@ -14,6 +14,7 @@ from cas_dvid.datatypes.imagetile.generate import Generator, parse_planes, start
 from cas_dvid.datatypes.imagetile.layout import INTERNAL, parse_tile_address, settings_of
 from cas_dvid.datatypes.kernels.tiles import parse_plane
 from cas_dvid.errors import InvalidInputError, MissingDataError
+from cas_dvid.strconv import is_uint
 from cas_dvid.versions import At, Instance
 
 
@@ -142,7 +143,7 @@ class TileHandler(RoutedHandler):
     ) -> None:
         """POST generate[?planes=xy,xz&scales=N]: start generating; 202 with the status."""
         scales_text = req.get_param("scales")
-        if scales_text is not None and not scales_text.isdigit():
+        if scales_text is not None and not is_uint(scales_text, digits=3):
             raise InvalidInputError(f"scales must be a positive integer, got {scales_text!r}")
         gen = Generator(
             self.tiles,

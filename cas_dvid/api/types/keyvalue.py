@@ -15,10 +15,11 @@ from cas_dvid.api._common import Services, read_body, send_json
 from cas_dvid.api._instances import RoutedHandler, handles
 from cas_dvid.datatypes.keyvalue import KeyValueStore
 from cas_dvid.errors import InvalidInputError, MissingDataError
+from cas_dvid.strconv import is_uint
 from cas_dvid.versions import At, Instance
 
 OCTET = "application/octet-stream"
-_RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)$")
+_RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 Read = tuple[str, int | None, int | None]  # key, inclusive byte_start/byte_end or None
 
@@ -138,12 +139,6 @@ class KeyValueHandler(RoutedHandler):
         """POST keyvalues: a protobuf KeyValues, written in one batch (all or nothing)."""
         body = read_body(req, self.s.config.max_body_bytes)
         items = dict(protobuf.decode_keyvalues(body))
-        if "" in items:
-            raise InvalidInputError("empty key")
-        slashed = next((k for k in items if "/" in k), None)
-        if slashed is not None:
-            # NOTE: such a key could never be read or deleted through key/{k}.
-            raise InvalidInputError(f"key \"{slashed}\" must not contain '/'")
         if items:
             self.kv.put_many(at, inst, items, 'POST on endpoint "keyvalues"')
 
@@ -176,7 +171,7 @@ def _output(req: falcon.Request) -> str:
 
 def _http_range(header: str, size: int) -> tuple[int, int]:
     """Return an RFC 7233 single range (an extension: DVID offers only byte_start/byte_end)."""
-    m = _RANGE_RE.match(header.strip())
+    m = _RANGE_RE.fullmatch(header.strip())
     if m is None or m.groups() == ("", ""):
         raise InvalidInputError(
             f"unsupported Range header {header!r}: expected bytes=a-b, a- or -n"
@@ -207,7 +202,7 @@ def _json_fault(exc: Exception) -> str:
 
 
 def _uint(text: str, name: str) -> int:
-    if not text.isascii() or not text.isdigit() or len(text) > 20:
+    if not is_uint(text):
         raise InvalidInputError(f'{name} must be an unsigned integer, got "{text[:40]}"')
     return int(text)
 

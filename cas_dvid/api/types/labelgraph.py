@@ -9,6 +9,7 @@ from cas_dvid.api._images import OCTET
 from cas_dvid.api._instances import RoutedHandler, handles
 from cas_dvid.datatypes.labelgraph import U64_MAX, GraphStore
 from cas_dvid.errors import InvalidInputError
+from cas_dvid.strconv import is_uint
 from cas_dvid.versions import At, Instance
 
 Req = falcon.Request
@@ -16,7 +17,7 @@ Resp = falcon.Response
 
 
 def _vertex(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= U64_MAX:
+    if not is_uint(text) or not 0 < int(text) <= U64_MAX:
         raise InvalidInputError(f"Vertex number not provided: got {text[:40]!r}")
     return int(text)
 

@@ -20,13 +20,14 @@ from cas_dvid.api._instances import Endpoint, RoutedHandler, handles
 from cas_dvid.api.types.imageblk import parse_arb_args, parse_block_list
 from cas_dvid.api.types.labelmap_bodies import body_routes
 from cas_dvid.api.types.labelmap_mutations import mutation_routes
-from cas_dvid.datatypes.geometry import Box3, Point3, parse_int, parse_point, parse_size, plane_box
+from cas_dvid.datatypes.geometry import Box3, Point3, parse_point, parse_size, plane_box
 from cas_dvid.datatypes.labelmap import LabelStore
 from cas_dvid.datatypes.labelmap.blockio import BLOCKS_DEFAULT, SPECIFIC_DEFAULT
 from cas_dvid.datatypes.labelmap.layout import layout_of
 from cas_dvid.datatypes.labelmap.neuroglancer import encode_google
 from cas_dvid.datatypes.streams import pack_records
 from cas_dvid.errors import InvalidInputError, MissingDataError
+from cas_dvid.strconv import parse_uint
 from cas_dvid.versions import At, Instance
 
 U64_MAX = (1 << 64) - 1
@@ -34,10 +35,7 @@ U64_MAX = (1 << 64) - 1
 
 def parse_label(text: str, what: str = "label") -> int:
     """Return a uint64 label from a path segment (Go's ParseUint: digits only)."""
-    value = parse_int(text, what)
-    if not 0 <= value <= U64_MAX or text.startswith(("+", "-")):
-        raise InvalidInputError(f"{what} must be an unsigned 64-bit integer, got {text[:40]!r}")
-    return value
+    return parse_uint(text, what)
 
 
 def scale_param(req: falcon.Request) -> int:

@@ -23,10 +23,13 @@ from cas_dvid.datatypes.geometry import parse_point
 from cas_dvid.datatypes.labelmap import LabelStore
 from cas_dvid.datatypes.labelmap.bodies import serialize
 from cas_dvid.datatypes.labelmap.bodyvol import SparseQuery, SparseVol
-from cas_dvid.datatypes.labelmap.labelindex import parse_label_index, parse_label_indices
+from cas_dvid.datatypes.labelmap.labelindex import (
+    parse_label_index,
+    parse_label_indices,
+    parse_mapping_ops,
+)
 from cas_dvid.datatypes.labelmap.sparsevol import Bounds, parse_bounds
 from cas_dvid.errors import CasDvidError, InvalidInputError, MissingDataError
-from cas_dvid.proto.labelops_pb2 import MappingOps
 from cas_dvid.versions import At, Instance
 
 OCTET = "application/octet-stream"
@@ -198,12 +201,7 @@ class BodyHandlers:
 
     def post_mappings(self, req: Req, resp: Resp, at: At, inst: Instance, args: list[str]) -> None:
         """POST mappings: a MappingOps protobuf."""
-        ops = MappingOps()
-        data = read_body(req, self.limit)
-        try:
-            ops.ParseFromString(data)
-        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
-            raise InvalidInputError(f"could not parse MappingOps protobuf: {exc}") from None
+        ops = parse_mapping_ops(read_body(req, self.limit))
         self.index.writes.post_mappings(at, inst, ops)
 
     # -- supervoxels and sizes ----------------------------------------------------------

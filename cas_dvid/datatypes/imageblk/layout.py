@@ -12,6 +12,7 @@ from cas_dvid.datatypes.geometry import Point3, check_int32, parse_block_size, p
 from cas_dvid.datatypes.regions import Spatial
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects import Codec
+from cas_dvid.strconv import is_uint, parse_float
 from cas_dvid.trees.keys import BLOCK_KEY_SIZE, parse_block_key
 from cas_dvid.versions import Instance
 
@@ -101,7 +102,7 @@ def _compression(text: str, vtype: VoxelType) -> tuple[str, int]:
     if name == "jpeg":
         if vtype.dtype != np.uint8:
             raise InvalidInputError(f"jpeg compression is only for uint8 data, not {vtype.name}")
-        quality = int(level) if level.isdigit() else 80
+        quality = int(level) if is_uint(level, digits=3) else 80 if not level else 0
         if not 1 <= quality <= 100:
             raise InvalidInputError(f"jpeg quality must be 1..100, got {level}")
         return name, quality
@@ -121,8 +122,8 @@ def layout(vtype: VoxelType, settings: dict[str, str]) -> Layout:
     if len(units) != 3:
         raise InvalidInputError(f"VoxelUnits must have 1 or 3 names, got {text!r}")
     try:
-        bg = vtype.dtype.type(float(settings.get("background", "0")))
-    except (ValueError, OverflowError):
+        bg = vtype.dtype.type(parse_float(settings.get("background", "0").strip()))
+    except (ValueError, OverflowError, InvalidInputError):
         raise InvalidInputError(
             f"Background must be a number, got {settings.get('background')!r}"
         ) from None

@@ -32,7 +32,6 @@ repeated). NOTE: DVID itself only rejects an image of <= 0 pixels; for
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,22 +40,12 @@ import numpy as np
 import numpy.typing as npt
 
 from cas_dvid.errors import InvalidInputError, TooLargeError
+from cas_dvid.strconv import parse_float
 
 Vec3 = tuple[float, float, float]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
-_GO_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.I)
 _I32_MAX = (1 << 31) - 1
-
-
-def parse_go_float(text: str) -> float:
-    """``strconv.ParseFloat(text, 64)`` for decimal text (hex floats are not accepted here)."""
-    if not _GO_FLOAT.fullmatch(text):
-        raise InvalidInputError(f'strconv.ParseFloat: parsing "{text}": invalid syntax')
-    value = float(text)
-    if math.isinf(value) and "inf" not in text.lower():
-        raise InvalidInputError(f'strconv.ParseFloat: parsing "{text}": value out of range')
-    return value
 
 
 def parse_vector3(text: str, sep: str = "_") -> Vec3:
@@ -64,13 +53,13 @@ def parse_vector3(text: str, sep: str = "_") -> Vec3:
     parts = text.split(sep)
     if len(parts) != 3:
         raise InvalidInputError(f"can't convert string '{text}' (length {len(parts)}) to Vector3d")
-    x, y, z = (parse_go_float(p.strip()) for p in parts)
+    x, y, z = (parse_float(p.strip()) for p in parts)
     return x, y, z
 
 
 def parse_arb_request(tl: str, tr: str, bl: str, res: str) -> tuple[Vec3, Vec3, Vec3, float]:
     """Parse the four path parts of an ``arb`` request as ``NewArbSliceFromStrings`` does."""
-    return parse_vector3(tl), parse_vector3(tr), parse_vector3(bl), parse_go_float(res)
+    return parse_vector3(tl), parse_vector3(tr), parse_vector3(bl), parse_float(res)
 
 
 @dataclass(frozen=True, slots=True)

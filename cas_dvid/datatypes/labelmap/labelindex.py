@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError
 from numpy.typing import ArrayLike, NDArray
 
 from cas_dvid.errors import InvalidInputError
-from cas_dvid.proto.labelops_pb2 import LabelIndex, LabelIndices
+from cas_dvid.proto.labelops_pb2 import LabelIndex, LabelIndices, MappingOps
 
 LIMIT = (1 << 20) - 1
 _SIGN = 1 << 20
@@ -90,7 +90,7 @@ def make_label_index(
     return idx
 
 
-def _parse(message: LabelIndex | LabelIndices, data: bytes, what: str) -> None:
+def _parse(message: LabelIndex | LabelIndices | MappingOps, data: bytes, what: str) -> None:
     try:
         message.ParseFromString(data)
     except DecodeError as e:
@@ -104,6 +104,13 @@ def parse_label_index(data: bytes) -> LabelIndex:
     idx = LabelIndex()
     _parse(idx, data, "LabelIndex")
     return idx
+
+
+def parse_mapping_ops(data: bytes) -> MappingOps:
+    """Parse a MappingOps from its protobuf bytes (POST mappings body)."""
+    ops = MappingOps()
+    _parse(ops, data, "MappingOps")
+    return ops
 
 
 def parse_label_indices(data: bytes) -> LabelIndices:

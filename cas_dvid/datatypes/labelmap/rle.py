@@ -36,7 +36,7 @@ from cas_dvid.datatypes.labelmap.sparsevol import (
     checked_blocks,
     rle_header,
 )
-from cas_dvid.errors import InvalidInputError
+from cas_dvid.errors import InvalidInputError, TooLargeError
 
 _INT32_MAX = 2**31 - 1
 
@@ -195,6 +195,10 @@ def parse_rles(data: Buffer) -> NDArray[np.int32]:
     return runs
 
 
+MAX_PIECES = 1 << 22
+"""Most (run, block) pieces one sparse volume may cut into (about 0.5 GB of work)."""
+
+
 def partition_runs(
     runs: NDArray[np.int32], block_shape: tuple[int, int, int]
 ) -> dict[BlockCoord, NDArray[np.int32]]:
@@ -209,6 +213,12 @@ def partition_runs(
     bx0 = r[:, 0] // dx
     bx1 = (r[:, 0] + r[:, 3] - 1) // dx
     reps = bx1 - bx0 + 1
+    if int(reps.sum()) > MAX_PIECES:
+        # NOTE: one run of length 2**31 crosses 33 million blocks; cutting it took
+        # minutes and gigabytes (found by tests/test_fuzz_binary.py).
+        raise TooLargeError(
+            f"runs cross {int(reps.sum())} block boundaries, over the {MAX_PIECES} limit"
+        )
     src = np.repeat(np.arange(len(r)), reps)
     bx = bx0[src] + (np.arange(len(src)) - np.repeat(np.cumsum(reps) - reps, reps))
     x0 = np.maximum(r[src, 0], bx * dx)
