@@ -5,12 +5,14 @@ from __future__ import annotations
 import hmac
 import importlib
 import pkgutil
+from typing import Any
 
 import falcon
 
 from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, types, zarrview
 from cas_dvid.api._common import Services
 from cas_dvid.api._instances import InstanceRoute
+from cas_dvid.api.budget import BudgetMiddleware, MemoryBudget
 from cas_dvid.api.config import ServerConfig
 from cas_dvid.api.errors import handle_cas_error, handle_http_error, handle_unexpected
 from cas_dvid.backends import open_backend
@@ -86,16 +88,24 @@ class _WriteToken:
 
 
 def create_app(
-    config: ServerConfig, store: ObjectStore | None = None
+    config: ServerConfig, store: ObjectStore | None = None, budget: MemoryBudget | None = None
 ) -> falcon.App[falcon.Request, falcon.Response]:
-    """Build the WSGI app for ``config`` (``store`` lets tests share one object store)."""
+    """Build the WSGI app for ``config``.
+
+    ``store`` lets tests share one object store, ``budget`` one memory budget (by
+    default a fresh one of ``config.memory_budget_bytes``).
+    """
     if store is None:
         store = ObjectStore(open_backend(config.store_url), cache_bytes=config.cache_bytes)
-    middleware: list[_Cors | _ReadOnly | _WriteToken] = [_Cors()]
+    if budget is None:
+        budget = MemoryBudget(config.memory_budget_bytes, config.budget_wait)
+    middleware: list[Any] = [_Cors()]
     if config.read_only:
         middleware.append(_ReadOnly())
     if config.write_token:
         middleware.append(_WriteToken(config.write_token))
+    # NOTE: after the checks, so a refused request never claims (or waits for) memory.
+    middleware.append(BudgetMiddleware(budget))
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.add_error_handler(Exception, handle_unexpected)
@@ -110,7 +120,7 @@ def create_app(
         resolve=registry.resolve,
     )
     data = registry.open(Context(versions, store, max_voxel_bytes=config.max_voxel_bytes))
-    s = Services(versions, registry, data, config)
+    s = Services(versions, registry, data, config, budget)
     app.add_route("/api/help", _server.Help())
     app.add_route("/api/help/{typename}", _server.TypeHelp(registry))
     app.add_route("/api/heartbeat", _server.Heartbeat())

@@ -45,6 +45,30 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         "--allow-split", action="store_true", help="serve labelmap split/{label} (off, as DVID)"
     )
     p.add_argument(
+        "--max-body-mb",
+        type=int,
+        default=1024,
+        help="largest request body, else a 413 (default %(default)s MiB)",
+    )
+    p.add_argument(
+        "--max-voxel-mb",
+        type=int,
+        default=3072,
+        help="largest voxel read or write, else a 400 before allocating (default %(default)s MiB)",
+    )
+    p.add_argument(
+        "--memory-budget-mb",
+        type=int,
+        default=4096,
+        help="bytes all requests may hold at once in bodies and answers (default %(default)s MiB)",
+    )
+    p.add_argument(
+        "--budget-wait",
+        type=float,
+        default=2.0,
+        help="seconds a request waits for budget before a 503 (default %(default)s)",
+    )
+    p.add_argument(
         "--cache-mb",
         type=int,
         default=512,
@@ -74,6 +98,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         allow_split=args.allow_split,
         write_token=_token(args.write_token_file),
         cache_bytes=args.cache_mb << 20,
+        max_body_bytes=args.max_body_mb << 20,
+        max_voxel_bytes=args.max_voxel_mb << 20,
+        memory_budget_bytes=args.memory_budget_mb << 20,
+        budget_wait=args.budget_wait,
     )
     store = ObjectStore(open_store_backend(url), cache_bytes=config.cache_bytes)
     app = create_app(config, store)

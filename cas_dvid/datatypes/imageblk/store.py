@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import lz4.block
@@ -174,8 +174,18 @@ class ImageStore(TypeService):
 
     # -- subvolumes -------------------------------------------------------------------
 
-    def read(self, at: At, inst: Instance, box: Box3, out: Array | None = None) -> Array:
+    def read(
+        self,
+        at: At,
+        inst: Instance,
+        box: Box3,
+        out: Array | None = None,
+        stored: dict[Coord, bytes] | None = None,
+    ) -> Array:
         """Return the voxels of ``box`` as a ZYX array; unwritten voxels are zero (as DVID).
+
+        ``stored`` (tree values by block, covering the box) skips the lookup: a streamed
+        read looks its blocks up once so every slab comes from the same version.
 
         PERF: fetching, verifying and copying run on the store's pool in a few chunks of
         blocks (hashing, file reads and numpy copies release the GIL), and only the
@@ -186,7 +196,8 @@ class ImageStore(TypeService):
         if out is None:
             out = np.empty((size.z, size.y, size.x), dtype=lay.vtype.dtype)
         first, last = box.blocks(lay.block)
-        stored = self.stored_in_box(at, inst, first, last)
+        if stored is None:
+            stored = self.stored_in_box(at, inst, first, last)
         plans: list[Plan] = []
         for bz in range(first.z, last.z + 1):
             for by in range(first.y, last.y + 1):
@@ -229,6 +240,22 @@ class ImageStore(TypeService):
         if roi:
             RoiStore(self.ctx).apply(at, roi, box, vol, attenuation)
         return resample_z(vol, lay, 0) if isotropic else vol
+
+    def read_slabs(self, at: At, inst: Instance, box: Box3, max_slab_bytes: int) -> Iterator[Array]:
+        """GET raw of a big 3-D box as z-slabs (ZYX arrays), in order, for a streamed answer.
+
+        Checked (size, partial region) and looked up before the first slab, once, so the
+        slabs are of one version even while writers move the head; each slab is
+        assembled only when the caller asks for it.
+        """
+        lay = layout_of(inst)
+        self.check_voxel_bytes(box.voxels * lay.vtype.dtype.itemsize)
+        require_covered(at, inst, lay.spatial, box)
+        first, last = box.blocks(lay.block)
+        stored = self.stored_in_box(at, inst, first, last)
+        plane = box.size.x * box.size.y * lay.vtype.dtype.itemsize
+        slabs = box.z_slabs(lay.block.z, plane, max_slab_bytes)
+        return (self.read(at, inst, slab, stored=stored) for slab in slabs)
 
     def read_arb(self, at: At, inst: Instance, tl: Vec3, tr: Vec3, bl: Vec3, res: float) -> Array:
         """GET arb: the plane through world points ``tl``, ``tr``, ``bl`` at spacing ``res``.
