@@ -69,6 +69,12 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         help="seconds a request waits for budget before a 503 (default %(default)s)",
     )
     p.add_argument(
+        "--stream-mb",
+        type=int,
+        default=64,
+        help="raw reads over this are streamed in z-slabs (default %(default)s MiB)",
+    )
+    p.add_argument(
         "--cache-mb",
         type=int,
         default=512,
@@ -102,6 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_voxel_bytes=args.max_voxel_mb << 20,
         memory_budget_bytes=args.memory_budget_mb << 20,
         budget_wait=args.budget_wait,
+        stream_bytes=args.stream_mb << 20,
     )
     store = ObjectStore(open_store_backend(url), cache_bytes=config.cache_bytes)
     app = create_app(config, store)
