@@ -28,7 +28,11 @@ class ServerConfig:
             re-read; heads, and so data, are always re-read).
         cache_bytes: budget of the decoded-object cache.
         note: free text shown in /api/server/info.
-        write_token: when set, every write needs ``Authorization: Bearer <token>``.
+        write_token: when set, every write needs it (``Authorization: Bearer <token>``
+            or ``?admintoken=<token>``); ``serve --write-token-file``.
+        read_token: when set, reads need it (or the write token) too, except of
+            published versions and ``/api/help``, ``/api/server/*``, ``heartbeat``
+            (``serve --read-token-file``); see ``api.access``.
         allow_split: serve labelmap ``split/{label}`` (DVID's AllowLabelmapSplit;
             off by default, as in DVID).
 
@@ -47,3 +51,4 @@ class ServerConfig:
     note: str = ""
     allow_split: bool = False
     write_token: str = ""
+    read_token: str = ""

@@ -42,6 +42,11 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         help="file holding a token every write must send as 'Authorization: Bearer TOKEN'",
     )
     p.add_argument(
+        "--read-token-file",
+        default=None,
+        help="file holding a token reads must send (published versions stay public)",
+    )
+    p.add_argument(
         "--allow-split", action="store_true", help="serve labelmap split/{label} (off, as DVID)"
     )
     p.add_argument(
@@ -83,13 +88,13 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 
 
 def _token(path: str | None) -> str:
-    """Return the write token in ``path`` (stripped; refused when empty)."""
+    """Return the token in ``path`` (stripped; refused when empty)."""
     if path is None:
         return ""
     with open(path, encoding="utf-8") as f:
         token = f.read().strip()
     if not token:
-        raise InvalidInputError(f"write token file {path} is empty")
+        raise InvalidInputError(f"token file {path} is empty")
     return token
 
 
@@ -103,6 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         read_only=args.read_only,
         allow_split=args.allow_split,
         write_token=_token(args.write_token_file),
+        read_token=_token(args.read_token_file),
         cache_bytes=args.cache_mb << 20,
         max_body_bytes=args.max_body_mb << 20,
         max_voxel_bytes=args.max_voxel_mb << 20,
