@@ -89,7 +89,7 @@ def create_app(
     if config.write_token or config.read_token:
         middleware.append(Access(versions, config.write_token, config.read_token))
     # NOTE: after the checks, so a refused request never claims (or waits for) memory.
-    middleware.append(BudgetMiddleware(budget))
+    middleware.append(BudgetMiddleware(budget, config.max_body_bytes))
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.add_error_handler(Exception, handle_unexpected)

@@ -122,13 +122,15 @@ class Released:
 class BudgetMiddleware:
     """Claim POST/PUT bodies on arrival; keep every claim until the answer is sent."""
 
-    def __init__(self, budget: MemoryBudget) -> None:
+    def __init__(self, budget: MemoryBudget, max_body_bytes: int) -> None:
         self.budget = budget
+        self.max_body_bytes = max_body_bytes
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Claim a large body before the resource reads it."""
-        if req.method in ("POST", "PUT") and req.content_length:
-            claim(self.budget, req, req.content_length)
+        """Claim a large body before the resource reads it (one it will refuse: not)."""
+        n = req.content_length
+        if req.method in ("POST", "PUT") and n and n <= self.max_body_bytes:
+            claim(self.budget, req, n)
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: Any, ok: bool
