@@ -9,13 +9,10 @@ stores each block as a JPEG of width X and height Y*Z, as DVID does.
 
 from __future__ import annotations
 
-import io
 import json
-import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-import lz4.block
 import numpy as np
 import numpy.typing as npt
 
@@ -31,6 +28,12 @@ from cas_dvid.datatypes.base import (
     value_tag,
 )
 from cas_dvid.datatypes.geometry import Box3, Point3, block_box
+from cas_dvid.datatypes.imageblk.blockcodec import (
+    jpeg_decode,
+    jpeg_encode,
+    resample_z,
+    stream_encoder,
+)
 from cas_dvid.datatypes.imageblk.layout import (
     EXTENTS_KEY,
     Layout,
@@ -136,7 +139,7 @@ class ImageStore(TypeService):
             raise CorruptObjectError(f"block value has tag {value[:1]!r}, not a blob")
         data = self.store.get(oid, Kind.BLOB)
         if value_tag(value) == JPEG_BLOB:
-            return _jpeg_decode(data, lay.block_shape)
+            return jpeg_decode(data, lay.block_shape)
         if data.nbytes != lay.block_bytes:
             raise CorruptObjectError(
                 f"stored block {oid.hex()} has {data.nbytes} bytes, expected {lay.block_bytes}"
@@ -391,7 +394,7 @@ class ImageStore(TypeService):
             ids = [value_ref(v) for v in values]
             blobs = self.store.get_many([i for i in ids if i is not None], Kind.BLOB)
             return list(zip(coords, (bytes(b) for b in blobs), strict=True))
-        encode = _stream_encoder("" if mode == "uncompressed" else lay.compression)
+        encode = stream_encoder("" if mode == "uncompressed" else lay.compression)
         arrays = self.block_arrays(lay, values)
         return list(zip(coords, (encode(a) for a in arrays), strict=True))
 
@@ -448,7 +451,7 @@ def encode_blocks(
     coords = list(blocks)
     if lay.compression == "jpeg":
         payloads: list[bytes | memoryview] = store.map(
-            lambda c: _jpeg_encode(blocks[c], lay.jpeg_quality), coords
+            lambda c: jpeg_encode(blocks[c], lay.jpeg_quality), coords
         )
         tag = JPEG_BLOB
     else:
@@ -473,46 +476,3 @@ def grow_extents(box: Box3) -> Callable[[bytes | None], bytes]:
         return inline_value(json.dumps({"MinPoint": lo, "MaxPoint": hi}).encode())
 
     return grow
-
-
-def _stream_encoder(compression: str) -> Callable[[Array], bytes]:
-    """How a block travels in a stream: lz4 as ``u32 size`` + LZ4 block (DVID's), else raw."""
-
-    def encode(arr: Array) -> bytes:
-        raw = np.ascontiguousarray(arr).tobytes()
-        if compression == "lz4":
-            return struct.pack("<I", len(raw)) + bytes(lz4.block.compress(raw, store_size=False))
-        if compression == "zstd":
-            import zstandard
-
-            return bytes(zstandard.ZstdCompressor(level=1).compress(raw))
-        return raw
-
-    return encode
-
-
-def resample_z(vol: Array, lay: Layout, axis: int) -> Array:
-    """Rescale Z to the X voxel size by nearest neighbour (no-op when isotropic)."""
-    factor = lay.voxel_size[2] / lay.voxel_size[0]
-    if abs(factor - 1.0) < 1e-9:
-        return vol
-    n = max(1, round(vol.shape[axis] * factor))
-    idx = np.minimum((np.arange(n) / factor).astype(int), vol.shape[axis] - 1)
-    return np.asarray(np.take(vol, idx, axis=axis))
-
-
-def _jpeg_encode(block: Array, quality: int) -> bytes:
-    from PIL import Image
-
-    z, y, x = block.shape
-    buf = io.BytesIO()
-    img = Image.fromarray(np.ascontiguousarray(block).reshape(z * y, x), mode="L")
-    img.save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
-
-
-def _jpeg_decode(data: bytes | memoryview, shape: tuple[int, int, int]) -> Array:
-    from PIL import Image
-
-    img = np.asarray(Image.open(io.BytesIO(bytes(data))).convert("L"))
-    return img.reshape(shape)
