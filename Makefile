@@ -45,6 +45,7 @@ bench: venv
 	-$(PY) tools/bench_mutations.py
 	-$(PY) tools/bench_roi.py
 	-$(PY) tools/bench_tiles.py
+	-$(PY) tools/bench_console.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

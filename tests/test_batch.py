@@ -17,12 +17,17 @@ from dask.distributed import Client, LocalCluster
 from cas_dvid.api import ServerConfig, create_app
 from cas_dvid.api.client import DvidClient
 from cas_dvid.backends import open_backend
-from cas_dvid.batch import ingest, plan_slabs, verify
+from cas_dvid.batch import downres, generate, index, ingest, plan_slabs, verify
 from cas_dvid.cli.load import Target, load
 from cas_dvid.datatypes import open_versions
-from cas_dvid.datatypes.geometry import Point3
+from cas_dvid.datatypes.geometry import Box3, Point3
+from cas_dvid.datatypes.imageblk import ImageStore
+from cas_dvid.datatypes.imageblk.pyramid import Pyramid
+from cas_dvid.datatypes.imagetile import TileStore
+from cas_dvid.datatypes.imagetile.generate import Generator
 from cas_dvid.datatypes.labelmap.store import LabelStore
 from cas_dvid.datatypes.sources import open_source
+from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects import ObjectStore
 from cas_dvid.testing.live import LiveServer
 from cas_dvid.testing.s3server import S3TestServer
@@ -342,3 +347,229 @@ def test_verify_rehashes_on_workers_and_names_a_corrupt_block(
     path.unlink()
     gone = verify(client, url, root, ["g"])
     assert gone.faults == {hex_id: f"object {hex_id} is missing"}
+
+
+def grey_store(path: Path, vol: np.ndarray) -> tuple[str, str]:
+    """A file store with repo -> uint8blk ``grey`` (32^3 blocks) holding ``vol``; (url, uuid)."""
+    url = f"file://{path}"
+    open_backend(url, create=True)
+    versions = open_versions(ObjectStore(open_backend(url)))
+    root = versions.create_repo()
+    inst = versions.new_instance(root, "grey", "uint8blk", settings={"BlockSize": "32,32,32"})
+    ImageStore.on(versions).write(versions.resolve(root), inst, Point3(0, 0, 0), vol, "load")
+    return url, root
+
+
+def level_roots(url: str, uuid: str, n: int) -> list[bytes]:
+    return roots(url, uuid, *[f"grey_{k}" for k in range(1, n + 1)])
+
+
+def test_downres_levels_equal_the_server_job(client: Client, tmp_path: Path) -> None:
+    vol = RNG.integers(0, 255, (96, 128, 160), dtype=np.uint8)
+    vol[:32] = 0  # whole zero blocks still make (zero) parents
+    ref_url, ref_uuid = grey_store(tmp_path / "ref", vol)
+    url, uuid = grey_store(tmp_path / "dask", vol)
+    ref = open_versions(ObjectStore(open_backend(ref_url)))
+    at = ref.resolve(ref_uuid)
+    expected = Pyramid(ImageStore.on(ref), at, ref.instance(at, "grey"), None).run()
+    done = downres(client, url, uuid, "grey", task_bytes=1 << 19)  # 2 parents a task
+    assert (done.levels, done.blocks) == (expected["Levels"], expected["Blocks"]) == (3, 12 + 2 + 1)
+    assert done.tasks > done.levels  # level 1's 12 parents went out in several tasks
+    assert level_roots(url, uuid, 3) == level_roots(ref_url, ref_uuid, 3)
+    # An edit, then both refresh incrementally: still the same trees.
+    edit = RNG.integers(0, 255, (32, 32, 32), dtype=np.uint8)
+    for u, v in ((ref_url, ref_uuid), (url, uuid)):
+        vs = open_versions(ObjectStore(open_backend(u)))
+        a = vs.resolve(v)
+        ImageStore.on(vs).write(a, vs.instance(a, "grey"), Point3(64, 32, 64), edit, "edit")
+    at = ref.resolve(ref_uuid)
+    again = Pyramid(ImageStore.on(ref), at, ref.instance(at, "grey"), None).run()
+    redo = downres(client, url, uuid, "grey")
+    assert redo.blocks == again["Blocks"] == 3  # one parent per level
+    assert level_roots(url, uuid, 3) == level_roots(ref_url, ref_uuid, 3)
+    vs = open_versions(ObjectStore(open_backend(url)))
+    a = vs.resolve(uuid)
+    half = ImageStore.on(vs).read(
+        a, vs.instance(a, "grey_1"), Box3(Point3(32, 16, 32), Point3(48, 32, 48))
+    )
+    cells = vol.copy()
+    cells[64:96, 32:64, 64:96] = edit
+    want = cells[64:96, 32:64, 64:96].reshape(16, 2, 16, 2, 16, 2).astype(np.uint16)
+    want = (want.sum(axis=(1, 3, 5)) + 4) // 8  # round-half-up mean of 2x2x2
+    assert np.array_equal(half, want.astype(np.uint8))
+
+
+def test_cli_downres_on_dask(tmp_path: Path) -> None:
+    vol = RNG.integers(0, 255, (64, 64, 64), dtype=np.uint8)
+    url, uuid = grey_store(tmp_path / "s", vol)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    cli = [sys.executable, "-m", "cas_dvid.cli", "node", uuid, "grey", "downres"]
+    done = subprocess.run(
+        [*cli, "--store", url, "--quiet", "--dask"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Built 1 levels of grey" in done.stdout and "1 blocks written" in done.stdout
+
+
+def write_precomputed_and_n5(tmp: Path, vol: np.ndarray) -> tuple[str, str]:
+    """The ZYX ``vol`` as a neuroglancer precomputed volume and an N5 dataset (x first)."""
+    import tensorstore as ts
+
+    z, y, x = vol.shape
+    pc = ts.open(
+        {
+            "driver": "neuroglancer_precomputed",
+            "kvstore": {"driver": "file", "path": str(tmp / "pc")},
+            "multiscale_metadata": {"data_type": "uint8", "num_channels": 1, "type": "image"},
+            "scale_metadata": {
+                "size": [x, y, z],
+                "encoding": "raw",
+                "chunk_size": [32, 32, 32],
+                "resolution": [8, 8, 8],
+            },
+            "create": True,
+        }
+    ).result()
+    pc[...] = vol.transpose(2, 1, 0)[..., None]
+    n5 = ts.open(
+        {
+            "driver": "n5",
+            "kvstore": {"driver": "file", "path": str(tmp / "n5")},
+            "metadata": {
+                "dimensions": [x, y, z],
+                "blockSize": [32, 32, 32],
+                "dataType": "uint8",
+                "compression": {"type": "gzip"},
+            },
+            "create": True,
+        }
+    ).result()
+    n5[...] = vol.transpose(2, 1, 0)
+    return f"precomputed:{tmp / 'pc'}", f"n5:{tmp / 'n5'}"
+
+
+def test_precomputed_and_n5_sources_equal_zarr(client: Client, tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    vol = RNG.integers(0, 255, (70, 96, 80), dtype=np.uint8)
+    spec = write_zarr(tmp_path / "v.zarr", vol)
+    precomputed, n5 = write_precomputed_and_n5(tmp_path, vol)
+    srv, root = setup_repo(url, "uint8blk", ("ref", "pc", "n5"))
+    try:
+        reference_load(srv, root, "ref", spec, (3, 5, 7))
+        ingest(client, url, root, "pc", precomputed, (3, 5, 7), slab_bytes=1 << 19)
+        reference_load(srv, root, "n5", n5, (3, 5, 7))  # the single-process loader too
+        ref, pc, five = roots(url, root, "ref", "pc", "n5")
+        assert pc == ref and five == ref
+    finally:
+        srv.__exit__(None, None, None)
+    with pytest.raises(InvalidInputError, match="cannot open"):
+        open_source(f"n5:{tmp_path / 'nothing'}")
+    with pytest.raises(InvalidInputError, match="JSON spec"):
+        open_source("tensorstore:{not json")
+
+
+def blocks_body(vol: np.ndarray, edge: int = 64) -> bytes:
+    """The POST blocks body of a volume of whole 64^3 blocks (records of gzip(Block))."""
+    import gzip
+
+    from cas_dvid.datatypes.labelmap.codec import encode_block
+    from cas_dvid.datatypes.streams import pack_records
+
+    items = []
+    nz, ny, nx = (s // edge for s in vol.shape)
+    for bz in range(nz):
+        for by in range(ny):
+            for bx in range(nx):
+                cube = vol[bz * edge : (bz + 1) * edge, by * edge : (by + 1) * edge]
+                cube = np.ascontiguousarray(cube[:, :, bx * edge : (bx + 1) * edge])
+                items.append(((bx, by, bz), gzip.compress(encode_block(cube), 1)))
+    return b"".join(bytes(p) for p in pack_records(items))
+
+
+def test_index_after_noindexing_equals_indexed_post_blocks(client: Client, tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    vol = labels_volume(128).astype(np.uint64)
+    body = blocks_body(vol)
+    srv, root = setup_repo(url, "labelmap", ("ref", "late"))
+    try:
+        c = DvidClient(srv.url)
+        c.request("POST", f"/api/node/{root}/ref/blocks", body)
+        c.request("POST", f"/api/node/{root}/late/blocks?noindexing=true", body)
+        assert roots(url, root, "ref") != roots(url, root, "late")  # no index yet
+        done = index(client, url, root, "late")
+        assert (done.blocks, done.tasks) == (8, 1)
+        assert done.supervoxels == len(np.unique(vol[vol != 0]))
+        assert roots(url, root, "ref") == roots(url, root, "late")  # index, summaries and all
+        assert c.get_json(f"/api/node/{root}/late/size/17")["voxels"] == int((vol == 17).sum())
+        again = index(client, url, root, "late")  # indexing twice changes nothing
+        assert again.blocks == 8 and roots(url, root, "ref") == roots(url, root, "late")
+    finally:
+        srv.__exit__(None, None, None)
+
+
+def tiles_store(path: Path, vol: np.ndarray) -> tuple[str, str]:
+    """grey_store plus an imagetile ``tiles`` of it (TileSize 64)."""
+    url, uuid = grey_store(path, vol)
+    versions = open_versions(ObjectStore(open_backend(url)))
+    settings = {"source": "grey", "tilesize": "64"}
+    versions.new_instance(uuid, "tiles", "imagetile", settings=settings)
+    return url, uuid
+
+
+def server_generate(url: str, uuid: str) -> dict[str, int]:
+    versions = open_versions(ObjectStore(open_backend(url)))
+    at = versions.resolve(uuid)
+    gen = Generator(TileStore.on(versions), ImageStore.on(versions), at, at.instance("tiles"))
+    return gen.run()
+
+
+def test_tiles_on_dask_equal_the_server_job(client: Client, tmp_path: Path) -> None:
+    vol = RNG.integers(1, 255, (96, 128, 160), dtype=np.uint8)
+    ref_url, ref_uuid = tiles_store(tmp_path / "ref", vol)
+    url, uuid = tiles_store(tmp_path / "dask", vol)
+    want = server_generate(ref_url, ref_uuid)
+    got = generate(client, url, uuid, "tiles", task_bytes=1 << 18)
+    assert got.tiles == want["Tiles"] and got.tasks > 3
+    assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
+    edit = RNG.integers(1, 255, (32, 32, 32), dtype=np.uint8)
+    for u, v in ((ref_url, ref_uuid), (url, uuid)):
+        vs = open_versions(ObjectStore(open_backend(u)))
+        a = vs.resolve(v)
+        ImageStore.on(vs).write(a, vs.instance(a, "grey"), Point3(64, 32, 32), edit, "edit")
+    want = server_generate(ref_url, ref_uuid)
+    got = generate(client, url, uuid, "tiles")
+    assert got.tiles == want["Tiles"] < 1000  # only the tiles over the edit
+    assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
+
+
+def test_gc_mark_on_dask_removes_what_a_local_gc_removes(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from cas_dvid.batch import _gc
+    from cas_dvid.sync.gc import collect
+    from cas_dvid.sync.verify import verify_all
+    from cas_dvid.sync import StorePeer
+
+    monkeypatch.setattr(_gc, "BATCH", 4)  # small levels still go out to the workers
+    url, uuid = grey_store(tmp_path / "a", RNG.integers(0, 255, (64, 128, 128), dtype=np.uint8))
+    versions = open_versions(ObjectStore(open_backend(url)))
+    versions.commit(uuid, "kept")
+    child = versions.new_child(uuid)
+    images = ImageStore.on(versions)
+    for salt in range(3):  # each overwrite of the open child leaves the last one's garbage
+        at = versions.resolve(child)
+        block = RNG.integers(0, 255, (32, 64, 64), dtype=np.uint8)
+        images.write(at, at.instance("grey"), Point3(salt * 32, 0, 0), block, "overwrite")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    local = collect(ObjectStore(open_backend(url)), grace=0, full=True)
+    dask = _gc.collect_on(client, f"file://{tmp_path / 'b'}", grace=0, full=True)
+    assert local.deleted > 0
+    assert sorted(dask.garbage) == sorted(local.garbage)
+    assert (dask.reachable, dask.nodes_read) == (local.reachable, local.nodes_read)
+    assert verify_all(StorePeer(ObjectStore(open_backend(f"file://{tmp_path / 'b'}")))).ok

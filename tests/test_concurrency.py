@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -21,7 +19,8 @@ from cas_dvid.errors import LockedError
 from cas_dvid.objects import ObjectStore
 from cas_dvid.versions.stores import init_store
 from cas_dvid.testing.live import LiveServer
-from cas_dvid.testing.s3server import S3TestServer, free_port
+from cas_dvid.testing.process import ServerProcess
+from cas_dvid.testing.s3server import S3TestServer
 from cas_dvid.versions import VersionService
 
 
@@ -87,28 +86,11 @@ def test_eight_threads_two_hundred_posts_each(file_server: LiveServer) -> None:
     assert got == want
 
 
-def _spawn_server(store: str, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cas_dvid.cli", "serve", store, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/heartbeat", timeout=1).read()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
 def test_two_server_processes_on_one_directory(tmp_path: Path) -> None:
     store = str(tmp_path / "store")
     init_store(store)
-    ports = [free_port(), free_port()]
-    procs = [_spawn_server(store, p) for p in ports]
+    servers = [ServerProcess(store).start() for _ in range(2)]
+    ports = [srv.port for srv in servers]
     try:
         root = _setup_repo(ports[0])
         errors: list[BaseException] = []
@@ -136,11 +118,8 @@ def test_two_server_processes_on_one_directory(tmp_path: Path) -> None:
         assert _keys_and_values(ports[0], root) == want
         assert _keys_and_values(ports[1], root) == want
     finally:
-        for p in procs:
-            p.terminate()
-            p.wait(10)
-            if p.stderr:
-                p.stderr.close()
+        for srv in servers:
+            srv.stop()
 
 
 def test_commit_racing_writes_loses_nothing_silently(file_server: LiveServer) -> None:

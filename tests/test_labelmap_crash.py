@@ -4,9 +4,6 @@ index agreeing; a rerun of the write lands."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,27 +21,7 @@ from cas_dvid.datatypes.geometry import Box3, Point3
 from cas_dvid.datatypes.labelmap import LabelStore
 from cas_dvid.datatypes.labelmap.invariants import check_version
 from cas_dvid.objects import ObjectStore
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(store: Path, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cas_dvid.cli", "serve", str(store), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/heartbeat", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("server did not start")
+from cas_dvid.testing.process import ServerProcess
 
 
 def _post(url: str, body: bytes) -> int:
@@ -60,9 +37,8 @@ def _post(url: str, body: bytes) -> int:
 def test_kill_during_labelmap_write_leaves_index_and_blocks_agreeing(tmp_path: Path) -> None:
     store = tmp_path / "store"
     subprocess.run([sys.executable, "-m", "cas_dvid.cli", "init", str(store)], check=True)
-    port = _port()
-    base_url = f"http://127.0.0.1:{port}"
-    proc = _serve(store, port)
+    srv = ServerProcess(store).start()
+    base_url = srv.url
     try:
         root = json.loads(
             urllib.request.urlopen(
@@ -84,22 +60,16 @@ def test_kill_during_labelmap_write_leaves_index_and_blocks_agreeing(tmp_path: P
         )
         t.start()
         time.sleep(0.6)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        srv.kill()
         t.join(60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        srv.kill()
     versions = open_versions(ObjectStore(open_backend(f"file://{store}")))
     labels = LabelStore.on(versions)
     at = versions.resolve(root)
     assert check_version(labels, at, at.instance("seg")) == []
-    proc = _serve(store, port)
-    try:
+    with srv.start():
         assert _post(f"{node}/raw/0_1_2/256_256_128/0_0_64", big.tobytes()) == 200
-    finally:
-        proc.terminate()
-        proc.wait(10)
     at = versions.resolve(root)
     assert check_version(labels, at, at.instance("seg")) == []
     box = labels.read_box(at, at.instance("seg"), _box(0, 0, 64, 256, 256, 128), supervoxels=True)

@@ -232,3 +232,38 @@ def test_grayscale_pyramid_levels_and_bounds_in_repo_info() -> None:
         # Errors carry the header too, so the viewer can read the message.
         status, headers, _ = srv.request("GET", f"{n}/nope/info", headers=ORIGIN)
         assert status == 400 and headers["access-control-allow-origin"] == "*"
+
+
+def test_meshes_and_skeletons_from_keyvalue_conventions(live: Fixture) -> None:
+    """A ``NAME_meshes`` / ``NAME_skeletons`` keyvalue beside a labelmap, read as neuroglancer does.
+
+    frontend.ts looks for those instance names in repos/info; backend.ts fetches
+    ``key/{body}.ngmesh`` (uint32 vertex count, float32 xyz each, then uint32 triangle
+    indices, little-endian) and ``key/{body}_swc`` (SWC text).
+    """
+    verts = np.array([[0, 0, 0], [64, 0, 0], [0, 64, 0], [0, 0, 64]], np.float32)
+    tris = np.array([[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]], np.uint32)
+    mesh = struct.pack("<I", len(verts)) + verts.tobytes() + tris.tobytes()
+    swc = b"1 0 10 10 10 2 -1\n2 0 40 10 10 2 1\n"
+    for name in ("seg_meshes", "seg_skeletons"):
+        post(
+            live.srv,
+            f"/api/repo/{live.uuid}/instance",
+            json.dumps({"typename": "keyvalue", "dataname": name}).encode(),
+        )
+    post(live.srv, f"/api/node/{live.uuid}/seg_meshes/key/3.ngmesh", mesh)
+    post(live.srv, f"/api/node/{live.uuid}/seg_skeletons/key/3_swc", swc)
+    _, _, body = live.srv.request("GET", "/api/repos/info", headers=ORIGIN)
+    names = set(json.loads(body)[live.uuid]["DataInstances"])
+    assert {"seg", "seg_meshes", "seg_skeletons"} <= names
+    status, headers, got = live.srv.request(
+        "GET", f"/api/node/{live.uuid}/seg_meshes/key/3.ngmesh", headers=ORIGIN
+    )
+    assert status == 200 and headers["access-control-allow-origin"] == "*"
+    n = struct.unpack_from("<I", got)[0]
+    assert np.array_equal(np.frombuffer(got, np.float32, 3 * n, 4).reshape(n, 3), verts)
+    assert np.array_equal(np.frombuffer(got, np.uint32, offset=4 + 12 * n).reshape(-1, 3), tris)
+    status, _, got = live.srv.request(
+        "GET", f"/api/node/{live.uuid}/seg_skeletons/key/3_swc", headers=ORIGIN
+    )
+    assert status == 200 and got == swc

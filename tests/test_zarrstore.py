@@ -135,3 +135,43 @@ for _name in (
     "test_list_dir",
 ):
     setattr(TestCasZarrStoreSuite, _name, _skipped)
+
+
+def test_zarr_writes_an_unlocked_version() -> None:
+    v, v1, v2, commit, one, two = build()
+    images = v.data.of(ImageStore)
+    store = CasZarrStore(v, v2, "g", read_only=False)
+    assert store.supports_writes
+    arr = zarr.open_array(store=store, mode="r+")
+    patch = np.random.default_rng(5).integers(1, 255, (20, 40, 50), dtype=np.uint8)
+    arr[5:25, 10:50, 30:80] = patch  # partial chunks: zarr reads them, merges, writes whole
+    arr[0:32, 32:64, 64:96] = 0  # a whole chunk of zeros: zarr deletes it
+    want = two.copy()
+    want[5:25, 10:50, 30:80] = patch
+    want[0:32, 32:64, 64:96] = 0
+    at = v.resolve(v2).at
+    got = images.read_box(at, at.instance("g"), Box3.at(Point3(0, 0, 0), Point3(96, 64, 32)))
+    np.testing.assert_array_equal(got, want)
+    assert (2, 1, 0) not in images.stored(at, at.instance("g"), [(2, 1, 0)])  # removed
+    np.testing.assert_array_equal(
+        zarr.open_array(store=CasZarrStore(v, v2, "g"), mode="r")[:], want
+    )
+    # the parent version is untouched, and locked versions and labelmaps refuse writes
+    np.testing.assert_array_equal(zarr.open_array(store=CasZarrStore(v, v1, "g"), mode="r")[:], one)
+    with pytest.raises(Exception, match="locked"):
+        CasZarrStore(v, v1, "g", read_only=False)
+
+
+async def test_zarr_write_refuses_bad_keys_and_metadata() -> None:
+    v, v1, v2, *_ = build()
+    store = CasZarrStore(v, v2, "g", read_only=False)
+    proto = cpu.buffer_prototype
+    meta = await store.get("zarr.json", proto)
+    assert meta is not None
+    await store.set("zarr.json", meta)  # the same metadata is fine
+    with pytest.raises(ValueError, match="metadata follows the instance"):
+        await store.set("zarr.json", cpu.Buffer.from_bytes(b'{"zarr_format": 3}'))
+    with pytest.raises(ValueError, match="not a chunk key"):
+        await store.set("c/0/x/0", cpu.Buffer.from_bytes(b"x"))
+    with pytest.raises(Exception, match="bytes, a block has"):
+        await store.set("c/0/0/0", cpu.Buffer.from_bytes(b"short"))

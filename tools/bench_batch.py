@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -121,6 +123,12 @@ def run_driver(url: str, uuid: str, name: str, source: str) -> dict[str, float |
     return doc
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) this process has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> int:
     """Run the benchmark; exit 1 if a target is missed."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -141,10 +149,11 @@ def main() -> int:
         dask = run_driver(url, uuid, "dask", src)
         srv, uuid1 = new_repo(url1)
         try:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _cpu()
             target = Target.lookup(DvidClient(srv.url), uuid1, "single")
             load(open_source(src), target, (0, 0, 0), progress=False)
             single = time.perf_counter() - t0
+            cores = (_cpu() - c0) / single
         finally:
             srv.__exit__(None, None, None)
         same = root_of(url1, uuid1, "single") == root_of(url, uuid, "dask") == dask["root"]
@@ -159,6 +168,11 @@ def main() -> int:
         tscopy = time.perf_counter() - t0
         seconds = float(dask["seconds"])
         print(f"dask cluster start-up {float(dask['startup']):.1f} s (not in the figures)")
+        print(
+            f"the single loader (client and server threads in one process) kept {cores:.2f} of "
+            f"{os.cpu_count()} cores busy: no parallel loader can beat it by more than "
+            f"{(os.cpu_count() or 1) / cores:.2f}x on this machine"
+        )
         ok &= report(
             f"dask 2-worker ingest {edge}^3 vs single loader",
             mib / seconds,

@@ -8,7 +8,7 @@ from typing import Any
 
 import falcon
 
-from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, types, zarrview
+from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, console, types, zarrview
 from cas_dvid.api._common import Services
 from cas_dvid.api._instances import InstanceRoute
 from cas_dvid.api.access import Access
@@ -133,4 +133,5 @@ def create_app(
     app.add_route("/api/cas/repo/{uuid}/{name}", _repos.DeleteInstance(s))
     _sync.add_routes(app, s)
     zarrview.add_routes(app, s)
+    console.add_routes(app)
     return app

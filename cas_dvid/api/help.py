@@ -101,6 +101,7 @@ ENDPOINTS: list[tuple[str, str, str]] = [
         "/api/cas/diff/{from}/{to}/{data}",
         "extension: keys added/changed/removed between versions",
     ),
+    ("GET", "/", "the web console (repos, version DAG, instances, slices, diffs)"),
     (
         "POST",
         "/api/cas/sync/negotiate",

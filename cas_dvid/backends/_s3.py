@@ -47,6 +47,12 @@ _CONNECTION_ERRORS = (
 
 DELETE_BATCH = 1000
 """Keys per DeleteObjects call: the most S3 accepts."""
+LIST_FROM = 256
+"""``has_many`` of at least this many keys tries listings before HEADs."""
+LIST_MIN_HITS = 16
+"""Asked keys a listing page must answer to beat HEADs (a page costs ~ a few HEADs)."""
+FANOUT = 2
+"""Hex characters of an object key's first folder (``objects/ab/cdef...``)."""
 
 
 def _code(exc: botocore.exceptions.ClientError) -> str:
@@ -165,12 +171,61 @@ class S3Backend(Backend):
         return True
 
     def has_many(self, keys: Sequence[str]) -> list[bool]:
-        """HeadObject per key, many in flight (S3 has no batched existence check)."""
+        """Whether each key is stored: listings where the keys are dense, else HeadObject.
+
+        S3 has no batched existence check.  A ListObjectsV2 page answers for every asked
+        key up to the last one it lists (up to 1,000 objects a call), so for many keys
+        (a push negotiating a big closure) the keys are sorted, split at the fan-out
+        prefix, and each group is answered by pages listed from just before its first
+        unresolved key; a group whose pages answer fewer than ``LIST_MIN_HITS`` keys each
+        (sparse asks in a big store) goes on with one HEAD per key.  Groups run in
+        parallel.
+        """
         if len(keys) <= 1:
             return [self._head(k) for k in keys]
+        pool = self._executor()
+        if len(keys) < LIST_FROM:
+            return list(pool.map(self._head, keys))
+        groups: dict[str, list[str]] = {}
+        for k in sorted(set(keys)):
+            groups.setdefault(k[:FANOUT], []).append(k)
+        found: dict[str, bool] = {}
+        for part in pool.map(self._has_sorted, groups.values()):
+            found.update(part)
+        return [found[k] for k in keys]
+
+    def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._pool_size, thread_name_prefix="s3-has")
-        return list(self._pool.map(self._head, keys))
+        return self._pool
+
+    def _has_sorted(self, keys: list[str]) -> dict[str, bool]:
+        """Answer sorted keys by listing pages; HEAD the rest when the pages stop paying."""
+        out: dict[str, bool] = {}
+        i = 0
+        while i < len(keys):
+            first = self._okey(keys[i])
+            resp = self._call(
+                "list",
+                self._client.list_objects_v2,
+                Prefix=f"{self.prefix}objects/{keys[i][:FANOUT]}",
+                StartAfter=first[:-1],  # just before the first unresolved key
+                MaxKeys=1000,
+            )
+            listed = {item["Key"] for item in resp.get("Contents", [])}
+            last = max(listed) if listed else None
+            done = i
+            while done < len(keys) and (
+                not resp.get("IsTruncated") or (last is not None and self._okey(keys[done]) <= last)
+            ):
+                out[keys[done]] = self._okey(keys[done]) in listed
+                done += 1
+            if done - i < LIST_MIN_HITS and done < len(keys):
+                rest = keys[done:]
+                out.update(zip(rest, (self._head(k) for k in rest), strict=True))
+                break
+            i = done
+        return out
 
     def list_prefix(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """ListObjectsV2 pages under objects/."""

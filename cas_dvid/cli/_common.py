@@ -76,3 +76,17 @@ def follow_job(
     if status["Status"] != "done":
         raise CasDvidError(f"{path.rsplit('/', 1)[-1]} failed: {status['Error']}")
     return status
+
+
+def dask_args(p: argparse.ArgumentParser) -> None:
+    """Add ``--dask [SCHEDULER]``, ``--store`` and ``--workers`` (the batch jobs' options)."""
+    p.add_argument(
+        "--dask",
+        nargs="?",
+        const="",
+        metavar="SCHEDULER",
+        help="run as a Dask job (workers write to --store directly); no address: a "
+        "LocalCluster of 2 worker processes here",
+    )
+    p.add_argument("--store", help="with --dask: the store URL (s3://..., file://...) or folder")
+    p.add_argument("--workers", type=int, default=2, help="with --dask and no address: workers")

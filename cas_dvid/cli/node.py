@@ -6,7 +6,7 @@ import argparse
 
 from cas_dvid.api.client import node_path
 from cas_dvid.cli._commands import arguments, command
-from cas_dvid.cli._common import client, follow_job, server_option, store_url
+from cas_dvid.cli._common import client, dask_args, follow_job, server_option, store_url
 from cas_dvid.cli.load import Target, load
 from cas_dvid.datatypes.geometry import parse_ints
 from cas_dvid.datatypes.sources import open_source
@@ -55,18 +55,13 @@ def cmd_branch(args: argparse.Namespace) -> int:
 
 def _load_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("offset", help="X,Y,Z voxel offset of the source's first voxel")
-    p.add_argument("source", help='image glob ("slices/*.png") or a zarr array (a.zarr::s0)')
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
-        "--dask",
-        nargs="?",
-        const="",
-        metavar="SCHEDULER",
-        help="run as a Dask job (workers write to --store directly); no address: a "
-        "LocalCluster of 2 worker processes here",
+        "source",
+        help='image glob ("slices/*.png"), a zarr array (a.zarr::s0), precomputed:PATH, '
+        "n5:PATH or tensorstore:{JSON spec}",
     )
-    p.add_argument("--store", help="with --dask: the store URL (s3://..., file://...) or folder")
-    p.add_argument("--workers", type=int, default=2, help="with --dask and no address: workers")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    dask_args(p)
     server_option(p)
 
 
@@ -114,11 +109,59 @@ def _load_dask(args: argparse.Namespace, offset: tuple[int, int, int]) -> int:
     return 0
 
 
+def _downres_dask(args: argparse.Namespace) -> int:
+    """Build a grayscale pyramid as a Dask job: workers put level blocks, this process writes."""
+    from cas_dvid.batch import downres, open_client
+
+    if not args.store:
+        raise InvalidInputError("--dask needs --store URL: the workers write to the store directly")
+    with open_client(args.dask or None, args.workers) as dask_client:
+        done = downres(
+            dask_client,
+            store_url(args.store),
+            args.uuid,
+            args.name,
+            args.levels,
+            progress=not args.quiet,
+        )
+    print(
+        f"Built {done.levels} levels of {args.name} ({args.name}_1..): {done.blocks} blocks "
+        f"written, {done.deleted} deleted, in {done.tasks} tasks"
+    )
+    return 0
+
+
+def _index_args(p: argparse.ArgumentParser) -> None:
+    dask_args(p)
+
+
+@command(
+    "node {uuid} {name} index",
+    "labelmap: index blocks ingested with noindexing=true, as a Dask job (--store URL)",
+    group=GROUP,
+)
+@arguments(_index_args)
+def cmd_index(args: argparse.Namespace) -> int:
+    """Build a labelmap's label index from its stored blocks on Dask workers."""
+    from cas_dvid.batch import index, open_client
+
+    if not args.store:
+        raise InvalidInputError("index needs --store URL: the workers read the store directly")
+    with open_client(args.dask or None, args.workers) as dask_client:
+        done = index(dask_client, store_url(args.store), args.uuid, args.name)
+    print(
+        f"Indexed {done.blocks} blocks of {args.name} ({done.supervoxels} supervoxels) "
+        f"in {done.tasks} tasks"
+    )
+    return 0
+
+
 def _downres_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--levels", type=int, help="grayscale: levels NAME_1..NAME_N (default: until one block)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    dask_args(p)
     server_option(p)
 
 
@@ -130,6 +173,8 @@ def _downres_args(p: argparse.ArgumentParser) -> None:
 @arguments(_downres_args)
 def cmd_downres(args: argparse.Namespace) -> int:
     """POST .../downres; a grayscale pyramid runs as a server job, followed with a bar."""
+    if args.dask is not None:
+        return _downres_dask(args)
     c = client(args)
     path = node_path(args.uuid, args.name, "downres")
     query = f"?levels={args.levels}" if args.levels is not None else ""

@@ -216,17 +216,33 @@ def _gc_args(p: argparse.ArgumentParser) -> None:
         "--full", action="store_true", help="mark everything, even when incremental would do"
     )
     p.add_argument("--verbose", action="store_true", help="with --dry-run: list the ids")
+    p.add_argument(
+        "--dask",
+        nargs="?",
+        const="",
+        metavar="SCHEDULER",
+        help="read the mark phase's objects on Dask workers; no address: a LocalCluster here",
+    )
+    p.add_argument("--workers", type=int, default=2, help="with --dask and no address: workers")
 
 
 @command("gc", "remove objects no ref reaches (older than --grace)", group=GROUP)
 @arguments(_gc_args)
 def cmd_gc(args: argparse.Namespace) -> int:
     """Garbage-collect a store."""
-    store = ObjectStore(open_store_backend(store_url(args.store)), cache_bytes=0)
-    try:
-        report = collect(store, grace=args.grace, dry_run=args.dry_run, full=args.full)
-    finally:
-        store.close()
+    options = {"grace": args.grace, "dry_run": args.dry_run, "full": args.full}
+    if args.dask is not None:
+        from cas_dvid.batch import collect_on, open_client
+
+        open_store_backend(store_url(args.store)).close()  # a missing store: the usual error
+        with open_client(args.dask or None, args.workers) as dask_client:
+            report = collect_on(dask_client, store_url(args.store), **options)
+    else:
+        store = ObjectStore(open_store_backend(store_url(args.store)), cache_bytes=0)
+        try:
+            report = collect(store, **options)
+        finally:
+            store.close()
     if args.dry_run and args.verbose:
         for oid in report.garbage:
             print(f"would remove {oid}")

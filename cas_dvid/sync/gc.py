@@ -34,7 +34,6 @@ not refresh an existing object's mtime; ``verify`` would report it.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -94,18 +93,78 @@ class GcReport:
         )
 
 
-class _Marker:
-    """Marks from roots; ``expand`` says which objects to read and follow."""
+Item = tuple[ObjectId, Kind | None]
+"""An object to follow and what its parent says it is (None: unknown, read its header)."""
+Outcome = tuple[str, list[Item]]
+"""``("read", refs)``, ``("blob", [])`` (only its header was read) or ``("missing", [])``."""
+RefsMapper = Callable[[list[Item], bool], Iterable[Outcome]]
+"""Follows items (in parallel, anywhere) and yields each one's outcome, in any order."""
 
-    def __init__(self, store: ObjectStore, expand: Callable[[ObjectId], bool]) -> None:
+
+def object_refs(store: ObjectStore, decoder: NodeDecoder, item: Item, commits: bool) -> Outcome:
+    """Read one object and return what it points at; a blob's payload is never read.
+
+    An object of unknown kind (a root, a young object) costs a 16-byte ranged read of
+    its header first; tree nodes named by their parents do not.  ``commits``: follow
+    a commit's trees (only young commits not yet in any record need that).
+    """
+    oid, hint = item
+    backend = store.backend
+    try:
+        if (
+            hint is None
+            and parse_header(backend.get(to_hex(oid), ByteRange(0, HEADER_SIZE))).kind is Kind.BLOB
+        ):
+            return "blob", []
+        kind, raw = decode(backend.get(to_hex(oid)), f"object {to_hex(oid)}")
+    except NotFoundError:
+        return "missing", []
+    return "read", _refs(decoder, oid, memoryview(raw), kind, commits)
+
+
+def _refs(
+    decoder: NodeDecoder, oid: ObjectId, raw: memoryview, kind: Kind, commits: bool
+) -> list[Item]:
+    if kind is Kind.TREE:
+        node = decoder.decode(oid, raw)
+        hint = Kind.TREE if node.level else Kind.BLOB
+        return [(r, hint) for r in node_refs(node)]
+    if kind is Kind.COMMIT:
+        # NOTE: a record's commits keep only the trees of instances it still lists
+        # (collect_roots adds those); a young commit not yet in any record keeps all.
+        if not commits:
+            return []
+        return [(parse_object_id(r), Kind.TREE) for r in Commit.decode(raw).roots.values()]
+    if kind is Kind.MANIFEST:
+        try:
+            m = Manifest.parse(bytes(raw))
+        except CorruptObjectError:
+            return []  # gc's own state: it names candidates, it keeps nothing alive
+        return [(m.commit, Kind.COMMIT), *((r, Kind.TREE) for r in m.roots.values())]
+    return []
+
+
+class _Marker:
+    """Marks from roots; ``expand`` says which objects to read and follow.
+
+    ``mapper`` follows each level's objects; by default on a thread pool here (the
+    Dask job, ``cas_dvid.batch.gc_mark``, passes one that runs on workers).
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        expand: Callable[[ObjectId], bool],
+        mapper: RefsMapper | None = None,
+    ) -> None:
         self.store = store
         self.expand = expand
+        self.mapper = mapper or self._local
         self.marked: set[ObjectId] = set()
         self.decoder = NodeDecoder()
         self.reads = 0
         self.missing = 0
         self.follow_commits = False
-        self._lock = threading.Lock()
 
     def mark(self, ids: Iterable[ObjectId]) -> set[ObjectId]:
         """Mark ``ids`` and everything they reach; return what was newly marked."""
@@ -114,72 +173,28 @@ class _Marker:
         while level:
             self.marked.update(level)
             new.update(level)
-            follow: list[tuple[ObjectId, Kind | None]] = [
+            follow: list[Item] = [
                 (i, k) for i, k in level.items() if k is not Kind.BLOB and self.expand(i)
             ]
-            level = {
-                ref: hint
-                for oid, raw, kind in self._load(follow)
-                for ref, hint in self._refs(oid, raw, kind)
-                if ref not in self.marked
-            }
+            level = {}
+            for status, refs in self.mapper(follow, self.follow_commits) if follow else ():
+                self.reads += status == "read"
+                self.missing += status == "missing"
+                for ref, hint in refs:
+                    if ref not in self.marked:
+                        level[ref] = hint
         return new
 
-    def _load(
-        self, items: list[tuple[ObjectId, Kind | None]]
-    ) -> list[tuple[ObjectId, memoryview, Kind]]:
-        """Read what may point somewhere; a blob's payload is never read.
-
-        An object of unknown kind (a root, a young object) costs a 16-byte ranged
-        read of its header first; tree nodes named by their parents do not.
-        """
+    def _local(self, items: list[Item], commits: bool) -> list[Outcome]:
         backend = self.store.backend
 
-        def one(item: tuple[ObjectId, Kind | None]) -> tuple[ObjectId, memoryview, Kind] | None:
-            oid, hint = item
-            try:
-                if (
-                    hint is None
-                    and parse_header(backend.get(to_hex(oid), ByteRange(0, HEADER_SIZE))).kind
-                    is Kind.BLOB
-                ):
-                    return None
-                k, raw = decode(backend.get(to_hex(oid)), f"object {to_hex(oid)}")
-            except NotFoundError:
-                with self._lock:
-                    self.missing += 1
-                return None
-            with self._lock:
-                self.reads += 1
-            return oid, memoryview(raw), k
+        def one(item: Item) -> Outcome:
+            return object_refs(self.store, self.decoder, item, commits)
 
         if len(items) < 8 or backend.parallelism <= 1:
-            got = [one(it) for it in items]
-        else:
-            with ThreadPoolExecutor(backend.parallelism, thread_name_prefix="gc-mark") as pool:
-                got = list(pool.map(one, items))
-        return [g for g in got if g is not None]
-
-    def _refs(
-        self, oid: ObjectId, raw: memoryview, kind: Kind
-    ) -> list[tuple[ObjectId, Kind | None]]:
-        if kind is Kind.TREE:
-            node = self.decoder.decode(oid, raw)
-            hint = Kind.TREE if node.level else Kind.BLOB
-            return [(r, hint) for r in node_refs(node)]
-        if kind is Kind.COMMIT:
-            # NOTE: a record's commits keep only the trees of instances it still lists
-            # (collect_roots adds those); a young commit not yet in any record keeps all.
-            if not self.follow_commits:
-                return []
-            return [(parse_object_id(r), Kind.TREE) for r in Commit.decode(raw).roots.values()]
-        if kind is Kind.MANIFEST:
-            try:
-                m = Manifest.parse(bytes(raw))
-            except CorruptObjectError:
-                return []  # gc's own state: it names candidates, it keeps nothing alive
-            return [(m.commit, Kind.COMMIT), *((r, Kind.TREE) for r in m.roots.values())]
-        return []
+            return [one(it) for it in items]
+        with ThreadPoolExecutor(backend.parallelism, thread_name_prefix="gc-mark") as pool:
+            return list(pool.map(one, items))
 
 
 def collect_roots(store: ObjectStore) -> tuple[set[ObjectId], set[ObjectId]]:
@@ -279,10 +294,12 @@ def collect(
     full: bool = False,
     progress: Callable[[int], None] | None = None,
     slack: float = SLACK,
+    mapper: RefsMapper | None = None,
 ) -> GcReport:
     """Remove unreachable objects older than ``grace`` seconds (see the module docstring).
 
     ``slack``: seconds before the last run's cutoff that an incremental run looks at again.
+    ``mapper``: where the mark phase reads objects (see ``_Marker``).
     """
     t0 = time.monotonic()
     report = GcReport(dry_run=dry_run)
@@ -311,7 +328,7 @@ def collect(
         info = listing.get(oid)
         return info is None or info[1] >= window or oid in recheck
 
-    marker = _Marker(store, expand)
+    marker = _Marker(store, expand, mapper)
     marker.mark(roots | tables | ({loaded[0]} if loaded is not None else set()))
     young = [o for o, (_, m) in listing.items() if m >= cutoff]
     report.young = len(young)

@@ -16,14 +16,19 @@ and a parent with no stored children is deleted, so deletions propagate.
 Incremental: each level's tree keeps the root of the tree it was computed from
 (``PYRAMID_SOURCE_KEY``).  The next run diffs that root against today's (equal
 subtrees are skipped) and recomputes only the parents of changed blocks; with no
-earlier run, or the earlier tree gone, every block is recomputed.  A level's
-marker is written with its last batch of blocks, so a crash mid-level leaves the
-old marker and the rerun redoes that level's changes (all writes are idempotent).
+earlier run, or the earlier tree gone, every block is recomputed.  Batches of
+parents (``parent_entries``: a bounded number of children in memory) put their
+blocks; then one write per level swaps in the entries with the level's marker, so
+a crash mid-level leaves the old marker and the rerun redoes that level's changes
+(all object writes are idempotent).  The batches run here or on Dask workers
+(``cas_dvid.batch.downres``) with the same result.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,15 +38,22 @@ from cas_dvid.datatypes.base import inline_payload, inline_value
 from cas_dvid.datatypes.geometry import Box3, Point3
 from cas_dvid.datatypes.imageblk.layout import (
     BLOCK_CLASS,
+    EXTENTS_KEY,
     PYRAMID_SOURCE_KEY,
     layout_of,
 )
-from cas_dvid.datatypes.imageblk.store import ImageStore
+from cas_dvid.datatypes.imageblk.store import (
+    ImageStore,
+    block_array,
+    encode_blocks,
+    grow_extents,
+)
 from cas_dvid.datatypes.jobs import Progress
 from cas_dvid.datatypes.kernels.downsample import mean_octants
 from cas_dvid.datatypes.streams import Coord
 from cas_dvid.errors import InvalidInputError, LockedError, NotFoundError
-from cas_dvid.objects import ObjectId
+from cas_dvid.objects import ObjectId, ObjectStore
+from cas_dvid.trees import Tree
 from cas_dvid.trees.keys import prefix_range
 from cas_dvid.versions import At, Instance
 
@@ -147,23 +159,51 @@ class Pyramid:
             self.at.uuid, name, self.inst.typename, settings=settings
         )
 
-    def run(self, progress: Progress | None = None) -> dict[str, int]:
-        """Build or refresh every level; return counts of blocks written and deleted."""
+    def run(
+        self,
+        progress: Progress | None = None,
+        mapper: Mapper | None = None,
+        batch_bytes: int = BATCH_BYTES,
+    ) -> dict[str, int]:
+        """Build or refresh every level; return counts of blocks written and deleted.
+
+        ``mapper`` runs the batches of a level (``parent_entries`` on each) and yields
+        their results; by default here, one after another.  The Dask job
+        (``cas_dvid.batch.downres``) passes one that runs them on workers, and smaller
+        ``batch_bytes`` (children held by one batch) so that there are batches to share.
+        """
         done = written = deleted = 0
         src = self.inst
+        run_batches = mapper or self._local
         for level in range(1, self.levels + 1):
             dst = self._level(level)
             at = self.images.versions.resolve(self.at.uuid)
-            w, d = self._refresh(at, src, dst, level)
-            written, deleted = written + w, deleted + d
-            done += w + d
-            if progress:
-                progress(done)
+            src_root, parents = self._parents(at, src, dst)
+            lay = layout_of(src)
+            per_batch = max(1, batch_bytes // (8 * lay.block_bytes))
+            batches = [
+                ParentBatch(src, dst, bytes(src_root), tuple(parents[i : i + per_batch]))
+                for i in range(0, len(parents), per_batch)
+            ]
+            entries: list[tuple[bytes, bytes]] = []
+            gone: list[Coord] = []
+            for got, lost in run_batches(batches):
+                entries += got
+                gone += lost
+                done += len(got) + len(lost)
+                if progress:
+                    progress(done)
+            self._write_level(at, src, dst, level, src_root, entries, gone)
+            written, deleted = written + len(entries), deleted + len(gone)
             src = dst
         return {"Levels": self.levels, "Blocks": written, "Deleted": deleted}
 
-    def _refresh(self, at: At, src: Instance, dst: Instance, level: int) -> tuple[int, int]:
-        """Recompute the level-``level`` blocks over what changed in ``src``; (written, deleted)."""
+    def _local(self, batches: list[ParentBatch]) -> Iterator[BatchResult]:
+        for batch in batches:
+            yield parent_entries(self.images.store, self.images.tree, batch)
+
+    def _parents(self, at: At, src: Instance, dst: Instance) -> tuple[ObjectId, list[Coord]]:
+        """Return ``src``'s root and the level blocks over what changed in it, in key order."""
         images = self.images
         src_root = images.versions.root_at(at, src)
         dst_root = images.versions.root_at(at, dst)
@@ -182,8 +222,7 @@ class Pyramid:
             if coord is not None and coord[0] == 0:
                 _, x, y, z = coord
                 parents.add((x // 2, y // 2, z // 2))
-        order = sorted(parents, key=lambda c: (c[2], c[1], c[0]))
-        return self._compute(at, src, dst, order, src_root, level)
+        return src_root, sorted(parents, key=lambda c: (c[2], c[1], c[0]))
 
     def _changed(
         self, marker: bytes | None, src_name: str, src_root: ObjectId
@@ -200,43 +239,72 @@ class Pyramid:
         except NotFoundError:
             return None
 
-    def _compute(
+    def _write_level(
         self,
         at: At,
         src: Instance,
         dst: Instance,
-        parents: list[Coord],
-        src_root: ObjectId,
         level: int,
-    ) -> tuple[int, int]:
-        """Write the mean of each parent's 8 children (delete a parent with none), in batches."""
-        images = self.images
-        lay = layout_of(src)
-        per_batch = max(1, BATCH_BYTES // (8 * lay.block_bytes))
+        src_root: ObjectId,
+        entries: list[tuple[bytes, bytes]],
+        gone: list[Coord],
+    ) -> None:
+        """One write of a level: its new blocks, deletions, grown extents and source marker.
+
+        The marker lands with the blocks, so a crash before it leaves the old marker and
+        the rerun redoes this level's changes (the block objects are already there).
+        """
         marker = inline_value(
             json.dumps({"Source": src.name, "SourceRoot": src_root.hex()}).encode()
         )
-        lo, hi = self.extents or ([0, 0, 0], [0, 0, 0])
-        box = Box3(Point3(*(v >> level for v in lo)), Point3(*((v >> level) + 1 for v in hi)))
-        written = deleted = 0
-        batches = [parents[i : i + per_batch] for i in range(0, len(parents), per_batch)] or [[]]
-        for n, batch in enumerate(batches):
-            children = [_child(p, i) for p in batch for i in range(8)]
-            found = images.raw_blocks(at, src, children)
-            blocks: dict[Coord, npt.NDArray[Any]] = {}
-            gone: list[Coord] = []
-            for p in batch:
-                octants = [found.get(_child(p, i)) for i in range(8)]
-                if all(o is None for o in octants):
-                    gone.append(p)
-                else:
-                    blocks[p] = mean_octants(octants, lay.block_shape)
-            ops: dict[bytes, Any] = {layout_of(dst).spatial.key(*c): None for c in gone}
-            if n == len(batches) - 1:
-                ops[PYRAMID_SOURCE_KEY] = marker
-            images.write_blocks(at, dst, blocks, f"downres level {level}", box=box, extra=ops)
-            written, deleted = written + len(blocks), deleted + len(gone)
-        return written, deleted
+        ops: dict[bytes, Any] = {layout_of(dst).spatial.key(*c): None for c in gone}
+        ops.update(entries)
+        if entries:
+            lo, hi = self.extents or ([0, 0, 0], [0, 0, 0])
+            box = Box3(Point3(*(v >> level for v in lo)), Point3(*((v >> level) + 1 for v in hi)))
+            ops[EXTENTS_KEY] = grow_extents(box)
+        ops[PYRAMID_SOURCE_KEY] = marker
+        self.images.versions.write(at, dst, ops, f"downres level {level}")
+
+
+@dataclass(frozen=True, slots=True)
+class ParentBatch:
+    """Level blocks to compute: ``parents`` of ``dst`` from ``src``'s tree at ``src_root``."""
+
+    src: Instance
+    dst: Instance
+    src_root: bytes
+    parents: tuple[Coord, ...]
+
+
+BatchResult = tuple[list[tuple[bytes, bytes]], list[Coord]]
+"""Tree entries of the blocks put, and the parents with no stored child (to delete)."""
+Mapper = Callable[[list[ParentBatch]], Iterable[BatchResult]]
+
+
+def parent_entries(store: ObjectStore, tree: Tree, batch: ParentBatch) -> BatchResult:
+    """Compute and put the mean blocks of ``batch``; return their entries and the empty parents.
+
+    Reads only the batch's children, from an immutable root, so any process with the
+    store can run it; the server job and the Dask job both call it, so their trees
+    are identical.
+    """
+    lay = layout_of(batch.src)
+    keys = [lay.spatial.key(*_child(p, i)) for p in batch.parents for i in range(8)]
+    found = tree.get_many(ObjectId(batch.src_root), keys)
+    present = [k for k in keys if k in found]
+    arrays = dict(
+        zip(present, store.map(lambda k: block_array(store, lay, found[k]), present), strict=True)
+    )
+    blocks: dict[Coord, npt.NDArray[Any]] = {}
+    gone: list[Coord] = []
+    for n, parent in enumerate(batch.parents):
+        octants = [arrays.get(k) for k in keys[8 * n : 8 * n + 8]]
+        if all(o is None for o in octants):
+            gone.append(parent)
+        else:
+            blocks[parent] = mean_octants(octants, lay.block_shape)
+    return encode_blocks(store, layout_of(batch.dst), blocks), gone
 
 
 def _child(parent: Coord, i: int) -> Coord:

@@ -134,17 +134,7 @@ class ImageStore(TypeService):
         return dict(zip(stored, arrays, strict=True))
 
     def _block(self, lay: Layout, value: bytes) -> Array:
-        oid = value_ref(value)
-        if oid is None:
-            raise CorruptObjectError(f"block value has tag {value[:1]!r}, not a blob")
-        data = self.store.get(oid, Kind.BLOB)
-        if value_tag(value) == JPEG_BLOB:
-            return jpeg_decode(data, lay.block_shape)
-        if data.nbytes != lay.block_bytes:
-            raise CorruptObjectError(
-                f"stored block {oid.hex()} has {data.nbytes} bytes, expected {lay.block_bytes}"
-            )
-        return np.frombuffer(data, dtype=lay.vtype.dtype).reshape(lay.block_shape)
+        return block_array(self.store, lay, value)
 
     def write_blocks(
         self,
@@ -438,6 +428,21 @@ def _copy_plan(
         dst.append(slice(a - lo, e - lo))
         src.append(slice(a - start, e - start))
     return tuple(dst), tuple(src)
+
+
+def block_array(store: ObjectStore, lay: Layout, value: bytes) -> Array:
+    """Return the (read-only) ZYX array of the block a tree value names, checked for size."""
+    oid = value_ref(value)
+    if oid is None:
+        raise CorruptObjectError(f"block value has tag {value[:1]!r}, not a blob")
+    data = store.get(oid, Kind.BLOB)
+    if value_tag(value) == JPEG_BLOB:
+        return jpeg_decode(data, lay.block_shape)
+    if data.nbytes != lay.block_bytes:
+        raise CorruptObjectError(
+            f"stored block {oid.hex()} has {data.nbytes} bytes, expected {lay.block_bytes}"
+        )
+    return np.frombuffer(data, dtype=lay.vtype.dtype).reshape(lay.block_shape)
 
 
 def encode_blocks(

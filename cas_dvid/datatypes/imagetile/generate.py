@@ -25,7 +25,8 @@ the instance's tile space (the seed's 250^3 source at TileSize 128 gives 2 for
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ from cas_dvid.datatypes.jobs import Progress
 from cas_dvid.datatypes.kernels.downsample import downres_2d
 from cas_dvid.datatypes.kernels.tiles import Plane, parse_plane, plane_axes
 from cas_dvid.errors import InvalidInputError, NotFoundError
-from cas_dvid.objects import ObjectId
+from cas_dvid.objects import ObjectId, ObjectStore
 from cas_dvid.trees.keys import BLOCK_KEY_SIZE, parse_block_key
 from cas_dvid.versions import At, Instance
 
@@ -267,20 +268,17 @@ class Generator:
             [lv + la for lv, la in zip(self.lo, last, strict=True)],
         )
 
-    def _slabs(self, f: int) -> Iterator[tuple[int, Array]]:
-        size = [h - lv + 1 for lv, h in zip(self.lo, self.hi, strict=True)]
-        if self._full is not None:
-            yield self.lo[f], self._full
-            return
+    def _slab_ranges(self, f: int, budget: int = READ_BUDGET) -> list[tuple[int, int]]:
+        """Voxel ranges (first, last) along axis ``f`` read at once: the changed ones only."""
         if self.dirty is not None:
             dlo, dhi = self.dirty
-            if dlo[f] <= dhi[f]:
-                yield dlo[f], self.images.read(self.at, self.src, self._box(f, dlo[f], dhi[f]))
-            return
-        step = max(1, READ_BUDGET * size[f] // (size[0] * size[1] * size[2]))
-        for first in range(self.lo[f], self.hi[f] + 1, step):
-            last = min(self.hi[f], first + step - 1)
-            yield first, self.images.read(self.at, self.src, self._box(f, first, last))
+            return [(dlo[f], dhi[f])] if dlo[f] <= dhi[f] else []
+        size = [h - lv + 1 for lv, h in zip(self.lo, self.hi, strict=True)]
+        step = max(1, budget * size[f] // (size[0] * size[1] * size[2]))
+        return [
+            (first, min(self.hi[f], first + step - 1))
+            for first in range(self.lo[f], self.hi[f] + 1, step)
+        ]
 
     def _box(self, f: int = 0, first: int | None = None, last: int | None = None) -> Box3:
         lo, hi = list(self.lo), [h + 1 for h in self.hi]
@@ -288,39 +286,108 @@ class Generator:
             lo[f], hi[f] = first, last + 1
         return Box3(Point3(*lo), Point3(*hi))
 
-    def run(self, progress: Progress | None = None) -> dict[str, int]:
-        """Make and store every tile (or those over the change); return counts."""
+    def tasks(self, budget: int = READ_BUDGET) -> list[TileTask]:
+        """Return the run as slab tasks, plane by plane (each: ``make_tiles`` of one slab)."""
+        out = []
+        for plan in self.plans:
+            for first, last in self._slab_ranges(plan.f, budget):
+                todo = tuple(v for v in plan.slices() if first <= v <= last)
+                if todo:
+                    out.append(TileTask(plan, self._box(plan.f, first, last), first, todo))
+        return out
+
+    def _local(self, tasks: list[TileTask]) -> Iterator[dict[bytes, bytes]]:
+        """Run tasks here: one slab read each (or the volume already read), tiles on the pool."""
+        for task in tasks:
+            f = task.plan.f
+            if self._full is not None:
+                vol = self._full
+                first = self.lo[f]
+            else:
+                vol, first = self.images.read(self.at, self.src, task.box), task.first
+            yield make_tiles(self.tiles.store, task.plan, vol, first, task.slices)
+
+    def run(
+        self,
+        progress: Progress | None = None,
+        mapper: TileMapper | None = None,
+        task_bytes: int | None = None,
+    ) -> dict[str, int]:
+        """Make and store every tile (or those over the change); return counts.
+
+        ``mapper`` runs the slab tasks and yields each one's tree entries; by default
+        here.  The Dask job (``cas_dvid.batch.tiles``) passes one running them on
+        workers.  Each plane is one write (or one per ``FLUSH_TILES`` tiles).
+        """
         if self.dirty is not None and self.dirty[0][0] > self.dirty[1][0]:
             return {"Tiles": 0, "Objects": 0}  # the source did not change
         self.tiles.set_metadata(self.at, self.inst, self.metadata(), "generate metadata")
         done = 0
-        for plan in self.plans:
-            for first, vol in self._slabs(plan.f):
-                n = vol.shape[2 - plan.f]
-                todo = [f - first for f in plan.slices() if 0 <= f - first < n]
-                if not todo:
-                    continue
-                chunks = max(1, min(len(todo), 4 * self.tiles.store.threads))
-                parts = [todo[i::chunks] for i in range(chunks)]
-
-                def work(
-                    idx: list[int], plan: _Plan = plan, vol: Array = vol, first: int = first
-                ) -> dict[bytes, bytes]:
-                    ops: dict[bytes, bytes] = {}
-                    for i in idx:
-                        for key, px in plan.slice_tiles(_slab_view(vol, plan.plane, i), first + i):
-                            ops[key] = encode_value(self.tiles.store, encode_tile(px, plan.fmt))[0]
-                    return ops
-
-                ops: dict[bytes, bytes | None] = {}
-                for part in self.tiles.store.map(work, parts):
-                    ops.update(part)
-                self.objects.update(v for v in ops.values() if v is not None)
-                self.tiles.versions.write(self.at, self.inst, ops, f"generate {plan.plane}")
-                done += len(ops)
+        run_tasks = mapper or self._local
+        budget = task_bytes or (READ_BUDGET if mapper is None else TASK_BUDGET)
+        for plane in self.plane_names:
+            tasks = [t for t in self.tasks(budget) if t.plan.plane == plane]
+            ops: dict[bytes, bytes | None] = {}
+            for part in run_tasks(tasks):
+                ops.update(part)
+                done += len(part)
+                if len(ops) >= FLUSH_TILES:
+                    self._flush(plane, ops)
                 if progress:
                     progress(done)
+            self._flush(plane, ops)
         return {"Tiles": done, "Objects": len(self.objects)}
+
+    def _flush(self, plane: Plane, ops: dict[bytes, bytes | None]) -> None:
+        self.objects.update(v for v in ops.values() if v is not None)
+        if ops:
+            self.tiles.versions.write(self.at, self.inst, ops, f"generate {plane}")
+        ops.clear()
+
+
+FLUSH_TILES = 1 << 16
+"""Tile entries held before a write (a plane is one write unless it has more)."""
+TASK_BUDGET = 32 << 20
+"""Source bytes one Dask task reads: small slabs, so the planes spread over the workers."""
+
+
+@dataclass(frozen=True, slots=True)
+class TileTask:
+    """One slab of one plane: the source box to read and the slices to make."""
+
+    plan: _Plan
+    box: Box3
+    first: int
+    """Voxel, along the plane's fixed axis, of the slab's first slice."""
+    slices: tuple[int, ...]
+
+
+TileMapper = Callable[[list[TileTask]], Iterable[dict[bytes, bytes]]]
+
+
+def make_tiles(
+    store: ObjectStore, plan: _Plan, vol: Array, first: int, slices: Sequence[int]
+) -> dict[bytes, bytes]:
+    """Encode and put the tiles of ``slices`` of slab ``vol`` (ZYX, starting at ``first``).
+
+    The one place tiles become objects: the server job and the Dask workers both call
+    it, so their trees are identical.  Slices are spread over the store's pool.
+    """
+    todo = [v - first for v in slices]
+    chunks = max(1, min(len(todo), 4 * store.threads))
+    parts = [todo[i::chunks] for i in range(chunks)]
+
+    def work(idx: list[int]) -> dict[bytes, bytes]:
+        ops: dict[bytes, bytes] = {}
+        for i in idx:
+            for key, px in plan.slice_tiles(_slab_view(vol, plan.plane, i), first + i):
+                ops[key] = encode_value(store, encode_tile(px, plan.fmt))[0]
+        return ops
+
+    out: dict[bytes, bytes] = {}
+    for part in store.map(work, parts):
+        out.update(part)
+    return out
 
 
 def start_job(gen: Generator) -> dict[str, Any]:

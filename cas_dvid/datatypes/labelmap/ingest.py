@@ -101,21 +101,23 @@ class LabelWriter:
         scale: int = 0,
         index: bool = True,
         pyramid: Any = None,
+        reindex: bool = False,
     ) -> None:
         """Swap in blocks already put (``encode``, or workers of a batch job) in one plan.
 
         Blocks, label index, body summaries, max label and extents change together;
         ``pyramid`` (a plan from ``pyramid_plan``) rebuilds lower scales in the same swap,
-        else they are marked stale.
+        else they are marked stale.  ``reindex``: the blocks are the ones already stored
+        (see ``BlockWrite.reindex``).
         """
         if not blocks:
             return
         lay = layout_of(inst)
         coords = list(blocks)
         box = _cover(lay, coords) if scale == 0 else None
-        write = BlockWrite(blocks, scale, index and lay.indexed, lay.mapped, box)
+        write = BlockWrite(blocks, scale, index and lay.indexed, lay.mapped, box, reindex=reindex)
         plan = self.labels.planner.plan(write)
-        stale = self.stale_marks(lay, coords, scale) if pyramid is None else {}
+        stale = self.stale_marks(lay, coords, scale) if pyramid is None and not reindex else {}
 
         def run(read: Reader) -> Ops:
             ops = plan(read)

@@ -63,6 +63,9 @@ class BlockWrite:
     mapped: bool = True
     box: Box3 | None = None
     extra: Ops = field(default_factory=dict)
+    reindex: bool = False
+    """The blocks are already stored (indexing after ``noindexing``): where the tree
+    still holds the same object, its counts are the ones given, not read again."""
 
 
 def nonzero(counts: Counts) -> Counts:
@@ -138,7 +141,12 @@ class BlockPlanner:
     def _index_ops(
         self, read: Reader, write: BlockWrite, olds: Mapping[Coord, bytes | None]
     ) -> Ops:
-        old_counts = self.old_counts(olds)
+        same: dict[Coord, Counts] = {}
+        if write.reindex:
+            same = {
+                c: b.counts for c, b in write.blocks.items() if olds.get(c) == blob_value(b.oid)
+            }
+        old_counts = {**self.old_counts({c: v for c, v in olds.items() if c not in same}), **same}
         svs = {int(s) for c in old_counts.values() for s in c[0]}
         svs |= {int(s) for b in write.blocks.values() for s in b.counts[0]}
         bodies = bodies_of(read, svs, write.mapped)

@@ -1,4 +1,7 @@
-"""Zarr v3 views of uint8blk and labelmap instances at one version (read-only).
+"""Zarr v3 views of uint8blk and labelmap instances at one version.
+
+Read-only over HTTP; in-process (``store.CasZarrStore``) a uint8blk at an unlocked
+version can also be written, chunk by chunk.
 
 Axis order: DVID addresses voxels as (x, y, z) with x fastest in memory, so a
 volume is the C-order numpy array ``[z][y][x]``; the zarr array is that array,
@@ -178,6 +181,36 @@ class ZarrVolumes:
         box = block_box(lay.block, *chunk.coord)
         out = labels.read_box(at, inst, box, scale=chunk.scale)
         return out.astype("<u8", copy=False).tobytes()
+
+    # -- writes (uint8blk at an unlocked version) --------------------------------------
+
+    def check_writable(self, at: At, inst: Instance) -> None:
+        """Refuse a zarr write of ``inst`` at ``at``: labelmaps, and locked versions."""
+        if self.kind(inst) != "image":
+            raise InvalidInputError(
+                f"{inst.name!r} is a labelmap: the zarr view shows bodies, so supervoxels are "
+                "written through POST raw or blocks, not through zarr"
+            )
+        self.versions.check_writable(at, inst, "zarr write")
+
+    def write_chunk(self, at: At, inst: Instance, zyx: tuple[int, int, int], data: bytes) -> None:
+        """Store chunk ``zyx`` (C-order z, y, x bytes of one block) as DVID block (x, y, z)."""
+        self.check_writable(at, inst)
+        lay = image_layout(inst)
+        if len(data) != lay.block_bytes:
+            raise InvalidInputError(
+                f"chunk c/{zyx[0]}/{zyx[1]}/{zyx[2]} has {len(data)} bytes, a block "
+                f"has {lay.block_bytes}"
+            )
+        block = np.frombuffer(data, dtype=lay.vtype.dtype).reshape(lay.block_shape)
+        coord = (zyx[2], zyx[1], zyx[0])
+        self._images().write_blocks(at, inst, {coord: block}, "zarr write")
+
+    def delete_chunk(self, at: At, inst: Instance, zyx: tuple[int, int, int]) -> None:
+        """Remove block ``zyx`` (zarr deletes a chunk it would write as all fill value)."""
+        self.check_writable(at, inst)
+        key = image_layout(inst).spatial.key(zyx[2], zyx[1], zyx[0])
+        self.versions.write(at, inst, {key: None}, "zarr delete")
 
     def _images(self) -> ImageStore:
         return self.data.of(ImageStore)

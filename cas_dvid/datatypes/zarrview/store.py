@@ -1,12 +1,17 @@
-"""``CasZarrStore``: a read-only ``zarr.abc.store.Store`` over one instance at one version.
+"""``CasZarrStore``: a ``zarr.abc.store.Store`` over one instance at one version.
 
 ``zarr.open_array(store=CasZarrStore.open_version(versions, uuid, "grey"), mode="r")``
 reads a version in-process, without HTTP: the same keys and bytes as the /zarr view
 (see the package docstring for the axis order). Imported on demand (zarr is heavy):
 nothing in the server imports this module.
 
-Read-only: writes through zarr are not supported (an unlocked version is written
-through the DVID API); ``set`` and ``delete`` raise as zarr's read-only stores do.
+Read-only by default (``set`` and ``delete`` raise as zarr's read-only stores do).
+With ``read_only=False`` a uint8blk at an unlocked version is written through zarr:
+each chunk ``c/z/y/x`` is one block write (the block object, the tree entry and the
+extents in one head swap, as ``POST raw``), and a chunk zarr deletes (one it would
+write as all zeros) is removed, which DVID reads as zeros.  The metadata is the
+instance's: a ``zarr.json`` write must say what it already says.  Labelmaps stay
+read-only (the view shows bodies; supervoxels go through the DVID API).
 """
 
 from __future__ import annotations
@@ -38,24 +43,27 @@ class CasZarrStore(Store):
     def __init__(
         self, volumes: ZarrVolumes, spec: str, name: str, *, read_only: bool = True
     ) -> None:
-        """Serve ``name`` at ``spec`` from ``volumes`` (``read_only`` must stay True)."""
-        if not read_only:
-            raise ValueError("CasZarrStore is read-only: write through the DVID API")
-        super().__init__(read_only=True)
+        """Serve ``name`` at ``spec`` from ``volumes``; writable where the version is open."""
+        super().__init__(read_only=read_only)
         self.volumes = volumes
         self.spec = spec
         self.name = name
         version = volumes.resolve(spec)
         self._at = version.at
         self._inst = version.at.instance(name)
+        if not read_only:
+            volumes.check_writable(self._at, self._inst)  # refuse a locked version up front
+            self.supports_writes = self.supports_deletes = True
 
     @classmethod
-    def open_version(cls, versions: VersionService, spec: str, name: str) -> CasZarrStore:
+    def open_version(
+        cls, versions: VersionService, spec: str, name: str, *, read_only: bool = True
+    ) -> CasZarrStore:
         """Build the store from a VersionService (its object store and the datatypes)."""
         from cas_dvid.datatypes import default_registry
 
         data = default_registry().open(Context(versions, versions.store))
-        return cls(ZarrVolumes(versions, data), spec, name)
+        return cls(ZarrVolumes(versions, data), spec, name, read_only=read_only)
 
     def __repr__(self) -> str:
         """Name the version and instance."""
@@ -123,15 +131,30 @@ class CasZarrStore(Store):
         """Whether ``key`` has a value."""
         return self._read(key) is not None
 
-    # -- writes (refused) ----------------------------------------------------------
+    # -- writes (uint8blk at an unlocked version) ------------------------------------
+
+    def _chunk(self, key: str) -> tuple[int, int, int]:
+        parts = key.split("/")
+        if len(parts) != 4 or parts[0] != "c" or not all(p.isdigit() for p in parts[1:]):
+            raise ValueError(f"{key!r} is not a chunk key of this array (c/z/y/x)")
+        return int(parts[1]), int(parts[2]), int(parts[3])
 
     async def set(self, key: str, value: Buffer) -> None:
-        """Refuse: the store is read-only."""
+        """Write chunk ``key`` as one block; a ``zarr.json`` must equal the instance's."""
         self._check_writable()
+        if key == "zarr.json":
+            if json.loads(value.to_bytes()) != json.loads(self._read(key) or b"null"):
+                raise ValueError(
+                    "the array's metadata follows the instance (extents, block size): "
+                    "it cannot be rewritten through zarr"
+                )
+            return
+        self.volumes.write_chunk(self._at, self._inst, self._chunk(key), value.to_bytes())
 
     async def delete(self, key: str) -> None:
-        """Refuse: the store is read-only."""
+        """Remove chunk ``key`` (it then reads as the fill value, 0)."""
         self._check_writable()
+        self.volumes.delete_chunk(self._at, self._inst, self._chunk(key))
 
     # -- listing -------------------------------------------------------------------
 
