@@ -42,7 +42,7 @@ def test_admintoken_parameter_is_an_alternative_to_the_bearer_header() -> None:
 
 def test_a_read_token_guards_reads_and_only_the_write_token_writes() -> None:
     c = _client()
-    for path in ("/api/heartbeat", "/api/server/info", "/api/help", "/api/help/keyvalue"):
+    for path in ("/api/heartbeat", "/api/server/info", "/api/help", "/api/help/keyvalue", "/"):
         assert c.simulate_get(path).status_code == 200, path
     r = c.simulate_get("/api/repos/info")
     assert r.status_code == 401

@@ -19,8 +19,9 @@ from cas_dvid.errors import CasDvidError, NotFoundError
 from cas_dvid.versions import VersionService
 from cas_dvid.versions.refs import published_ref
 
-OPEN_READS = ("/api/heartbeat", "/api/help", "/api/server/")
-"""Reads that never need a token (what a client asks before it knows any repo)."""
+OPEN_READS = ("/api/heartbeat", "/api/help", "/api/server/", "/console/")
+"""Reads that never need a token (what a client asks before it knows any repo, and the
+web console's own files; ``/`` itself too). The console's data requests still do."""
 READS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -54,7 +55,8 @@ class Access:
         if req.method == "OPTIONS":
             return
         if req.method in READS:
-            if not self.read or req.path.startswith(OPEN_READS) or self.is_public(req.path):
+            path = req.path
+            if not self.read or path == "/" or path.startswith(OPEN_READS) or self.is_public(path):
                 return
             self._check(req, self.read, "reads")
         elif self.write:
