@@ -58,3 +58,13 @@ class TooLargeError(InvalidInputError):
 
 class MissingDataError(NotFoundError):
     """A key or label that is absent at a version: the one case DVID answers 404."""
+
+
+class BusyError(CasDvidError):
+    """The server is at its memory budget: try again after ``retry_after`` seconds (a 503)."""
+
+    http_status = "503 Service Unavailable"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -75,3 +75,39 @@ def test_missing_object_is_500_store_damaged(tmp_path: Path) -> None:
     assert headers["content-type"].startswith("text/plain")
     assert b"store damaged" in body
     assert _hex_of(path).encode() in body
+
+
+def _verify_all(url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cas_dvid.cli", "verify", "--all", "--store", url, "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_verify_names_where_a_missing_or_corrupt_object_is_used(tmp_path: Path) -> None:
+    url, uuid, path = _store_with_value(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # payload byte: the hash no longer matches
+    path.write_bytes(bytes(data))
+    proc = _verify_all(url)
+    assert proc.returncode == 1
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("corrupt"))
+    assert _hex_of(path) in line
+    assert f"used by repo {uuid} instance 'kv' version {uuid} key" in line
+    assert "'a'" in line  # the key, as people read it
+    path.unlink()
+    proc = _verify_all(url)
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("missing"))
+    assert line.startswith(f"missing {_hex_of(path)} (used by repo {uuid} instance 'kv'")
+
+
+def test_verify_reports_a_damaged_repo_record_and_goes_on(tmp_path: Path) -> None:
+    url, uuid, path = _store_with_value(tmp_path)
+    record = tmp_path / "store" / "refs" / "repos" / uuid
+    record.write_bytes(b"\x00garbage{")
+    proc = _verify_all(url)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"repo record of {uuid}" in proc.stdout

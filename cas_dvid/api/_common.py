@@ -8,6 +8,7 @@ from typing import Any
 
 import falcon
 
+from cas_dvid.api.budget import MemoryBudget
 from cas_dvid.api.config import ServerConfig
 from cas_dvid.datatypes import DataServices, TypeRegistry
 from cas_dvid.errors import InvalidInputError, TooLargeError
@@ -23,6 +24,7 @@ class Services:
     types: TypeRegistry
     data: DataServices
     config: ServerConfig
+    budget: MemoryBudget
 
     @property
     def store(self) -> ObjectStore:

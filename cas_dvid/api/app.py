@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import hmac
 import importlib
 import pkgutil
+from typing import Any
 
 import falcon
 
 from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, console, openapi, types, zarrview
 from cas_dvid.api._common import Services
 from cas_dvid.api._instances import InstanceRoute
+from cas_dvid.api.access import Access
+from cas_dvid.api.budget import BudgetMiddleware, MemoryBudget
 from cas_dvid.api.config import ServerConfig
 from cas_dvid.api.errors import handle_cas_error, handle_http_error, handle_unexpected
 from cas_dvid.backends import open_backend
@@ -62,46 +64,18 @@ class _Cors:
             resp.set_header("Access-Control-Max-Age", "86400")
 
 
-class _WriteToken:
-    """Middleware: writes need ``Authorization: Bearer <token>``; reads stay open.
-
-    The token is compared in constant time; a missing or wrong one is a 401 with a
-    plain-text reason and the request is not run.
-    """
-
-    def __init__(self, token: str) -> None:
-        self.token = token.encode()
-
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if req.method in ("GET", "HEAD", "OPTIONS"):
-            return
-        given = (req.get_header("Authorization") or "").encode()
-        scheme, _, value = given.partition(b" ")
-        if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
-            raise falcon.HTTPUnauthorized(
-                title="write token required",
-                description="this server needs 'Authorization: Bearer <token>' for writes",
-                challenges=["Bearer"],
-            )
-
-
 def create_app(
-    config: ServerConfig, store: ObjectStore | None = None
+    config: ServerConfig, store: ObjectStore | None = None, budget: MemoryBudget | None = None
 ) -> falcon.App[falcon.Request, falcon.Response]:
-    """Build the WSGI app for ``config`` (``store`` lets tests share one object store)."""
+    """Build the WSGI app for ``config``.
+
+    ``store`` lets tests share one object store, ``budget`` one memory budget (by
+    default a fresh one of ``config.memory_budget_bytes``).
+    """
     if store is None:
         store = ObjectStore(open_backend(config.store_url), cache_bytes=config.cache_bytes)
-    middleware: list[_Cors | _ReadOnly | _WriteToken] = [_Cors()]
-    if config.read_only:
-        middleware.append(_ReadOnly())
-    if config.write_token:
-        middleware.append(_WriteToken(config.write_token))
-    app = falcon.App(middleware=middleware)
-    app.req_options.strip_url_path_trailing_slash = True
-    app.add_error_handler(Exception, handle_unexpected)
-    app.add_error_handler(CasDvidError, handle_cas_error)
-    app.add_error_handler(falcon.HTTPError, handle_http_error)
-
+    if budget is None:
+        budget = MemoryBudget(config.memory_budget_bytes, config.budget_wait)
     registry = default_registry()
     versions = VersionService(
         store,
@@ -109,8 +83,21 @@ def create_app(
         show_key=registry.show_key,
         resolve=registry.resolve,
     )
+    middleware: list[Any] = [_Cors()]
+    if config.read_only:
+        middleware.append(_ReadOnly())
+    if config.write_token or config.read_token:
+        middleware.append(Access(versions, config.write_token, config.read_token))
+    # NOTE: after the checks, so a refused request never claims (or waits for) memory.
+    middleware.append(BudgetMiddleware(budget, config.max_body_bytes))
+    app = falcon.App(middleware=middleware)
+    app.req_options.strip_url_path_trailing_slash = True
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(CasDvidError, handle_cas_error)
+    app.add_error_handler(falcon.HTTPError, handle_http_error)
+
     data = registry.open(Context(versions, store, max_voxel_bytes=config.max_voxel_bytes))
-    s = Services(versions, registry, data, config)
+    s = Services(versions, registry, data, config, budget)
     app.add_route("/api/help", _server.Help())
     app.add_route("/api/help/{typename}", _server.TypeHelp(registry))
     app.add_route("/api/heartbeat", _server.Heartbeat())

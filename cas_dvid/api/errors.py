@@ -60,6 +60,9 @@ def handle_cas_error(
     resp.status = status_for(exc)
     if isinstance(exc, CorruptObjectError | BackendError | MissingObjectError):
         log.error("%s %s: %s", req.method, req.path, exc)
+    retry = getattr(exc, "retry_after", None)
+    if retry is not None:
+        resp.set_header("Retry-After", str(retry))
     resp.content_type = TEXT
     resp.text = getattr(exc, "body", None) or dvid_text(str(exc), req.path)
 

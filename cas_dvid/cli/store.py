@@ -42,7 +42,42 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         help="file holding a token every write must send as 'Authorization: Bearer TOKEN'",
     )
     p.add_argument(
+        "--read-token-file",
+        default=None,
+        help="file holding a token reads must send (published versions stay public)",
+    )
+    p.add_argument(
         "--allow-split", action="store_true", help="serve labelmap split/{label} (off, as DVID)"
+    )
+    p.add_argument(
+        "--max-body-mb",
+        type=int,
+        default=1024,
+        help="largest request body, else a 413 (default %(default)s MiB)",
+    )
+    p.add_argument(
+        "--max-voxel-mb",
+        type=int,
+        default=3072,
+        help="largest voxel read or write, else a 400 before allocating (default %(default)s MiB)",
+    )
+    p.add_argument(
+        "--memory-budget-mb",
+        type=int,
+        default=4096,
+        help="bytes all requests may hold at once in bodies and answers (default %(default)s MiB)",
+    )
+    p.add_argument(
+        "--budget-wait",
+        type=float,
+        default=2.0,
+        help="seconds a request waits for budget before a 503 (default %(default)s)",
+    )
+    p.add_argument(
+        "--stream-mb",
+        type=int,
+        default=64,
+        help="raw reads over this are streamed in z-slabs (default %(default)s MiB)",
     )
     p.add_argument(
         "--cache-mb",
@@ -53,13 +88,13 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
 
 
 def _token(path: str | None) -> str:
-    """Return the write token in ``path`` (stripped; refused when empty)."""
+    """Return the token in ``path`` (stripped; refused when empty)."""
     if path is None:
         return ""
     with open(path, encoding="utf-8") as f:
         token = f.read().strip()
     if not token:
-        raise InvalidInputError(f"write token file {path} is empty")
+        raise InvalidInputError(f"token file {path} is empty")
     return token
 
 
@@ -73,7 +108,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         read_only=args.read_only,
         allow_split=args.allow_split,
         write_token=_token(args.write_token_file),
+        read_token=_token(args.read_token_file),
         cache_bytes=args.cache_mb << 20,
+        max_body_bytes=args.max_body_mb << 20,
+        max_voxel_bytes=args.max_voxel_mb << 20,
+        memory_budget_bytes=args.memory_budget_mb << 20,
+        budget_wait=args.budget_wait,
+        stream_bytes=args.stream_mb << 20,
     )
     store = ObjectStore(open_store_backend(url), cache_bytes=config.cache_bytes)
     app = create_app(config, store)

@@ -85,6 +85,21 @@ class Box3:
             return None
         return Box3(lo, hi)
 
+    def z_slabs(self, block_z: int, plane_bytes: int, max_bytes: int) -> Iterator[Box3]:
+        """Split the box into slabs along z, in order, for a streamed answer.
+
+        A slab is one layer of blocks (cut at multiples of ``block_z``), thinner when
+        such a layer would be over ``max_bytes`` (``plane_bytes`` a z-plane); at least
+        one plane.
+        """
+        thick = max(1, max_bytes // max(1, plane_bytes))
+        z = self.start.z
+        while z < self.stop.z:
+            layer_end = min(self.stop.z, (z // block_z + 1) * block_z)
+            end = min(layer_end, z + thick)
+            yield Box3(Point3(self.start.x, self.start.y, z), Point3(self.stop.x, self.stop.y, end))
+            z = end
+
     def contains(self, other: Box3) -> bool:
         """Whether ``other`` lies inside this box."""
         return all(a <= b for a, b in zip(self.start, other.start, strict=True)) and all(

@@ -21,13 +21,19 @@ from cas_dvid.sync.abc import Peer
 from cas_dvid.sync.publish import published
 from cas_dvid.sync.records import resolve, spatial
 from cas_dvid.sync.tables import PeerRecords
-from cas_dvid.sync.walk import NodeDecoder, child_tasks, leaf_blobs, verified
-from cas_dvid.trees import EMPTY_ROOT
+from cas_dvid.sync.walk import NodeDecoder, child_tasks, verified
+from cas_dvid.trees import EMPTY_ROOT, Node
 from cas_dvid.versions import Commit, Repo
 from cas_dvid.versions.refs import head_ref, repo_roots
+from cas_dvid.versions.values import value_ref
 
 BATCH = 16
-Item = tuple[ObjectId, bytes | None, KeyFilter | None, str]  # id, range start, filter, role
+Item = tuple[ObjectId, bytes | None, KeyFilter | None, str, str]
+"""id, range start, filter, role, where it is used (repo, instance, version, key)."""
+Root = tuple[ObjectId, KeyFilter | None, str]  # a tree root, its filter, where used
+# NOTE: what a broken stored object can raise while it is decoded; each is a fault to
+# report, never a reason for verify to stop.
+DECODE_FAULTS = (CorruptObjectError, ValueError, KeyError, IndexError, OverflowError, TypeError)
 
 
 @dataclass(slots=True)
@@ -73,7 +79,10 @@ class Checker:
     def commits(self, ids: Sequence[ObjectId]) -> dict[ObjectId, Commit]:
         """Check commit objects; return those that are sound."""
         out: dict[ObjectId, Commit] = {}
-        for oid, stored in self._fetch([i for i in ids if self._first((i, None, None, "commit"))]):
+        todo = [i for i in ids if self._first((i, None, None, "commit", ""))]
+        fetched = self._fetch(todo)
+        self._missing(todo, fetched, {i: f"commit {to_hex(i)}" for i in todo})
+        for oid, stored in fetched:
             try:
                 kind, raw = verified(oid, stored)
                 if kind is not Kind.COMMIT:
@@ -81,13 +90,13 @@ class Checker:
                         f"object {to_hex(oid)} is a {kind.name}, expected a commit"
                     )
                 out[oid] = Commit.decode(raw)
-            except CorruptObjectError as exc:
-                self._corrupt(oid, exc)
+            except DECODE_FAULTS as exc:
+                self._corrupt(oid, exc, "a commit")
         return out
 
-    def trees(self, roots: Iterable[tuple[ObjectId, KeyFilter | None]]) -> None:
+    def trees(self, roots: Iterable[Root]) -> None:
         """Check every tree node and blob under ``roots``."""
-        level: list[Item] = [(r, None, f, "tree") for r, f in roots if r != EMPTY_ROOT]
+        level: list[Item] = [(r, None, f, "tree", w) for r, f, w in roots if r != EMPTY_ROOT]
         level = [t for t in level if self._first(t)]
         while level:
             batches = [level[i : i + BATCH] for i in range(0, len(level), BATCH)]
@@ -130,13 +139,22 @@ class Checker:
             try:
                 out.append((oid, get(oid)))
             except NotFoundError:
-                with self._lock:
-                    self.report.missing.append(to_hex(oid))
+                continue
         return out
 
-    def _corrupt(self, oid: ObjectId, exc: Exception) -> None:
+    def _missing(
+        self, ids: list[ObjectId], fetched: list[tuple[ObjectId, bytes]], where: dict[ObjectId, str]
+    ) -> None:
+        got = {oid for oid, _ in fetched}
+        lines = [f"{to_hex(i)} (used by {where[i]})" for i in ids if i not in got]
+        if lines:
+            with self._lock:
+                self.report.missing += lines
+
+    def _corrupt(self, oid: ObjectId, exc: Exception, where: str) -> None:
+        why = str(exc) if isinstance(exc, CorruptObjectError) else f"{type(exc).__name__}: {exc}"
         with self._lock:
-            self.report.corrupt.append(f"{to_hex(oid)}: {exc}")
+            self.report.corrupt.append(f"{to_hex(oid)}: {why} (used by {where})")
 
     def _decoder(self) -> NodeDecoder:
         d: NodeDecoder | None = getattr(self._local, "decoder", None)
@@ -148,6 +166,7 @@ class Checker:
         """Fetch and re-hash a batch; return what its tree nodes point at."""
         by_id = {t[0]: t for t in batch}
         fetched = self._fetch(list(by_id))
+        self._missing(list(by_id), fetched, {i: t[4] for i, t in by_id.items()})
         nxt: list[Item] = []
         size = 0
         for oid, stored in fetched:
@@ -162,15 +181,17 @@ class Checker:
                         f"object {to_hex(oid)} is a {kind.name}, expected a tree node"
                     )
                 node = self._decoder().decode(oid, raw)
-            except CorruptObjectError as exc:
-                self._corrupt(oid, exc)
+                if node.level:
+                    kids, _ = child_tasks(node, task[1], task[2])
+                    nxt += [(k, lo, f, "tree", task[4]) for k, lo, f in kids]
+                else:
+                    nxt += [
+                        (b, None, None, "blob", f"{task[4]} key {_show(key)}")
+                        for key, b in _leaf_refs(node, task[2])
+                    ]
+            except DECODE_FAULTS as exc:
+                self._corrupt(oid, exc, task[4])
                 continue
-            if node.level:
-                kids, _ = child_tasks(node, task[1], task[2])
-                nxt += [(k, lo, f, "tree") for k, lo, f in kids]
-            else:
-                blobs, _ = leaf_blobs(node, task[2])
-                nxt += [(b, None, None, "blob") for b in blobs]
         with self._lock:
             self.report.objects += len(fetched)
             self.report.bytes += size
@@ -179,14 +200,34 @@ class Checker:
         return nxt
 
 
-def _repo_roots(
-    checker: Checker, repo: Repo, nodes: Iterable[str]
-) -> list[tuple[ObjectId, KeyFilter | None]]:
+def _leaf_refs(node: Node, flt: KeyFilter | None) -> list[tuple[bytes, ObjectId]]:
+    """Return the (key, blob id) pairs of a leaf's entries the filter keeps."""
+    out = []
+    for key, val in zip(node.keys, node.vals, strict=True):
+        ref = value_ref(val)
+        if ref is not None and (flt is None or flt.keep(key)):
+            out.append((key, ref))
+    return out
+
+
+def _show(key: bytes) -> str:
+    """Show a tree key as people read it: its text when it is printable, else hex."""
+    text = key[1:].decode("ascii", "replace")
+    if text and text.isprintable() and "\ufffd" not in text:
+        return f"{key[:1].hex()}:{text!r}"
+    return key.hex()
+
+
+def _where(repo: Repo, uuid: str, name: str) -> str:
+    return f"repo {repo.root} instance {name!r} version {uuid}"
+
+
+def _repo_roots(checker: Checker, repo: Repo, nodes: Iterable[str]) -> list[Root]:
     """Roots of ``nodes``' live instances: from commits, or from heads for open versions."""
     nodes = list(nodes)
     cids = {u: parse_object_id(repo.nodes[u].commit or "") for u in nodes if repo.nodes[u].locked}
     commits = checker.commits(list(cids.values()))
-    roots: list[tuple[ObjectId, KeyFilter | None]] = []
+    roots: list[Root] = []
     heads = checker.peer.get_refs(
         [head_ref(u, i.data_uuid) for u in nodes for i in repo.instances.values() if u not in cids]
     )
@@ -196,13 +237,16 @@ def _repo_roots(
             if u in cids:
                 c = commits.get(cids[u])
                 if c is not None and inst.data_uuid in c.roots and inst.versioned:
-                    roots.append((parse_object_id(c.roots[inst.data_uuid]), flt))
+                    roots.append(
+                        (parse_object_id(c.roots[inst.data_uuid]), flt, _where(repo, u, inst.name))
+                    )
                 continue
             head = heads.get(head_ref(u, inst.data_uuid))
+            where = _where(repo, u, inst.name)
             if head is not None:
-                roots.append((ObjectId(head.value[1:]), flt))
+                roots.append((ObjectId(head.value[1:]), flt, where))
             elif inst.data_uuid in repo.nodes[u].start:
-                roots.append((parse_object_id(repo.nodes[u].start[inst.data_uuid]), flt))
+                roots.append((parse_object_id(repo.nodes[u].start[inst.data_uuid]), flt, where))
     return roots
 
 
@@ -245,7 +289,8 @@ def verify_commit(
                 if pin is not None
                 else {d: parse_object_id(r) for d, r in c.roots.items()}
             )
-            checker.trees((r, None) for r in roots.values())
+            where = f"commit {to_hex(cid)} version {c.uuid}"
+            checker.trees((r, None, f"{where} data {d}") for d, r in roots.items())
             checker.report.versions.append(c.uuid)
             if history:
                 todo += [parse_object_id(p) for p in c.parents if p]
@@ -259,11 +304,25 @@ def verify_all(
     checker = Checker(peer, workers=workers, progress=progress)
     records = PeerRecords(peer)
     for root in repo_roots(peer):
-        repo = records.read(root)
+        try:
+            repo = records.read(root)
+        except NotFoundError as exc:
+            checker.report.missing.append(f"repo record of {root}: {exc}")
+            continue
+        except DECODE_FAULTS as exc:
+            checker.report.corrupt.append(f"repo record of {root}: {exc}")
+            continue
         nodes = list(repo.all_nodes())
-        checker.trees([(repo.locked, None), *_repo_roots(checker, repo, nodes)])
+        table = (repo.locked, None, f"repo {root} table of locked versions")
+        checker.trees([table, *_repo_roots(checker, repo, nodes)])
         checker.report.versions += nodes
-    for cid, pin in published(peer).items():
+    try:
+        pins = published(peer)
+    except DECODE_FAULTS as exc:
+        checker.report.corrupt.append(f"published manifests: {exc}")
+        pins = {}
+    for cid, pin in pins.items():
         checker.commits([parse_object_id(cid)])
-        checker.trees((r, None) for r in pin.roots.values())
+        where = f"published snapshot {cid}"
+        checker.trees((r, None, f"{where} data {d}") for d, r in pin.roots.items())
     return checker.report

@@ -17,6 +17,7 @@ from cas_dvid.api._images import (
     volume_format,
 )
 from cas_dvid.api._instances import Endpoint, RoutedHandler, handles
+from cas_dvid.api._voxels import SLAB_BYTES, stream_slabs, whole_claim
 from cas_dvid.datatypes.geometry import (
     Box3,
     Point3,
@@ -108,8 +109,22 @@ class ImageHandler(RoutedHandler):
                 if req
                 else 0
             )
-            vol = self.images.read_box(at, inst, box, isotropic=isotropic, roi=roi, attenuation=att)
             fmt, quality = volume_format(fmt_text)
+            nbytes = box.voxels * layout_of(inst).vtype.dtype.itemsize
+            self.images.check_voxel_bytes(nbytes)
+            if (
+                fmt != "jpg"
+                and not roi
+                and not isotropic
+                and nbytes > self.s.config.stream_bytes
+                and req
+            ):
+                slabs = self.images.read_slabs(at, inst, box, SLAB_BYTES)
+                stream_slabs(req, resp, self.s.budget, nbytes, slabs)
+                return
+            if req is not None:
+                whole_claim(self.s.budget, req, nbytes)
+            vol = self.images.read_box(at, inst, box, isotropic=isotropic, roi=roi, attenuation=att)
             if fmt == "jpg":
                 z, y, x = vol.shape
                 resp.content_type = "image/jpeg"
@@ -159,7 +174,7 @@ class ImageHandler(RoutedHandler):
                 f"voxels data was {req.content_length} bytes, expected {expected}"
             )
         self.images.check_voxel_bytes(expected)
-        body = read_body(req, max(expected, 1))
+        body = read_body(req, min(max(expected, 1), self.s.config.max_body_bytes))
         self.images.write_raw(at, inst, box, body, 'POST on endpoint "raw"')
 
     # -- blocks --------------------------------------------------------------------------------
@@ -173,6 +188,9 @@ class ImageHandler(RoutedHandler):
     ) -> None:
         """GET blocks/{bx_by_bz}/{spanX}: raw blocks along X, missing ones as Background."""
         start, span = self._span(args)
+        nbytes = layout_of(inst).block_bytes * span
+        self.images.check_voxel_bytes(nbytes)
+        whole_claim(self.s.budget, req, nbytes)
         resp.content_type = OCTET
         resp.data = self.images.read_span(at, inst, start, span)
 
@@ -183,7 +201,7 @@ class ImageHandler(RoutedHandler):
         start, span = self._span(args)
         expected = layout_of(inst).block_bytes * span
         self.images.check_voxel_bytes(expected)
-        body = read_body(req, max(expected, 1))
+        body = read_body(req, min(max(expected, 1), self.s.config.max_body_bytes))
         self.images.write_span(at, inst, start, span, body, 'POST on endpoint "blocks"')
 
     def get_subvolblocks(
@@ -192,6 +210,9 @@ class ImageHandler(RoutedHandler):
         """GET subvolblocks/{size}/{offset}: an aligned box's stored blocks as a record stream."""
         _args(args, 2, 2, "subvolblocks/{size}/{offset}")
         box = Box3.at(parse_point(args[1]), Point3(*parse_size(args[0], 3)))
+        nbytes = box.voxels * layout_of(inst).vtype.dtype.itemsize
+        self.images.check_voxel_bytes(nbytes)
+        whole_claim(self.s.budget, req, nbytes)
         records = self.images.records_in_box(at, inst, box, _compression(req))
         _send_records(resp, records)
 
@@ -201,6 +222,9 @@ class ImageHandler(RoutedHandler):
         """GET specificblocks?blocks=x,y,z,x,y,z,...: those blocks as a record stream."""
         _args(args, 0, 0, "specificblocks?blocks=x,y,z,...")
         coords = parse_block_list(req.get_param("blocks") or "")
+        nbytes = len(coords) * layout_of(inst).block_bytes
+        self.images.check_voxel_bytes(nbytes)
+        whole_claim(self.s.budget, req, nbytes)
         records = self.images.records_of(at, inst, coords, _compression(req))
         _send_records(resp, records)
 

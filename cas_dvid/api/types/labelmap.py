@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from cas_dvid.api._common import Services, read_body, read_json, send_json
 from cas_dvid.api._images import OCTET, encode_label_png, is_dims, parse_dims, parse_format
 from cas_dvid.api._instances import Endpoint, RoutedHandler, handles
+from cas_dvid.api._voxels import SLAB_BYTES, stream_slabs, whole_claim
 from cas_dvid.api.types.imageblk import parse_arb_args, parse_block_list
 from cas_dvid.api.types.labelmap_bodies import body_routes
 from cas_dvid.api.types.labelmap_mutations import mutation_routes
@@ -114,8 +115,18 @@ class LabelHandler(RoutedHandler):
         roi = req.get_param("roi")
         if axes is None:
             box = Box3.at(offset, Point3(*parse_size(args[1], 3)))
+            compression = (req.get_param("compression") or "").lower()
+            nbytes = box.voxels * 8
+            self.labels.check_voxel_bytes(nbytes)
+            if compression in ("", "none") and not roi and nbytes > self.s.config.stream_bytes:
+                slabs = self.labels.read_slabs(
+                    at, inst, box, SLAB_BYTES, scale=scale, supervoxels=sv
+                )
+                stream_slabs(req, resp, self.s.budget, nbytes, slabs)
+                return
+            whole_claim(self.s.budget, req, nbytes)
             vol = self.labels.read_box(at, inst, box, scale=scale, supervoxels=sv, roi=roi)
-            _send_volume(resp, vol, (req.get_param("compression") or "").lower())
+            _send_volume(resp, vol, compression)
             return
         box = plane_box(axes, parse_size(args[1], 2), offset)
         vol = self.labels.read_box(at, inst, box, scale=scale, supervoxels=sv, roi=roi)
@@ -142,7 +153,7 @@ class LabelHandler(RoutedHandler):
             raise InvalidInputError("can only POST raw/0_1_2/{size}/{offset} (3d, block-aligned)")
         box = Box3.at(parse_point(args[2]), Point3(*parse_size(args[1], 3)))
         self.labels.check_voxel_bytes(box.voxels * 8)
-        body = read_body(req, max(box.voxels * 8 + (1 << 20), 1))
+        body = read_body(req, min(box.voxels * 8 + (1 << 20), self.s.config.max_body_bytes))
         compression = (req.get_param("compression") or "").lower()
         self.labels.writer.write_raw(at, inst, box, body, compression, 'POST on endpoint "raw"')
 

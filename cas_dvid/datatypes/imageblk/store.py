@@ -9,13 +9,10 @@ stores each block as a JPEG of width X and height Y*Z, as DVID does.
 
 from __future__ import annotations
 
-import io
 import json
-import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-import lz4.block
 import numpy as np
 import numpy.typing as npt
 
@@ -31,6 +28,12 @@ from cas_dvid.datatypes.base import (
     value_tag,
 )
 from cas_dvid.datatypes.geometry import Box3, Point3, block_box
+from cas_dvid.datatypes.imageblk.blockcodec import (
+    jpeg_decode,
+    jpeg_encode,
+    resample_z,
+    stream_encoder,
+)
 from cas_dvid.datatypes.imageblk.layout import (
     EXTENTS_KEY,
     Layout,
@@ -164,8 +167,18 @@ class ImageStore(TypeService):
 
     # -- subvolumes -------------------------------------------------------------------
 
-    def read(self, at: At, inst: Instance, box: Box3, out: Array | None = None) -> Array:
+    def read(
+        self,
+        at: At,
+        inst: Instance,
+        box: Box3,
+        out: Array | None = None,
+        stored: dict[Coord, bytes] | None = None,
+    ) -> Array:
         """Return the voxels of ``box`` as a ZYX array; unwritten voxels are zero (as DVID).
+
+        ``stored`` (tree values by block, covering the box) skips the lookup: a streamed
+        read looks its blocks up once so every slab comes from the same version.
 
         PERF: fetching, verifying and copying run on the store's pool in a few chunks of
         blocks (hashing, file reads and numpy copies release the GIL), and only the
@@ -176,7 +189,8 @@ class ImageStore(TypeService):
         if out is None:
             out = np.empty((size.z, size.y, size.x), dtype=lay.vtype.dtype)
         first, last = box.blocks(lay.block)
-        stored = self.stored_in_box(at, inst, first, last)
+        if stored is None:
+            stored = self.stored_in_box(at, inst, first, last)
         plans: list[Plan] = []
         for bz in range(first.z, last.z + 1):
             for by in range(first.y, last.y + 1):
@@ -219,6 +233,22 @@ class ImageStore(TypeService):
         if roi:
             RoiStore(self.ctx).apply(at, roi, box, vol, attenuation)
         return resample_z(vol, lay, 0) if isotropic else vol
+
+    def read_slabs(self, at: At, inst: Instance, box: Box3, max_slab_bytes: int) -> Iterator[Array]:
+        """GET raw of a big 3-D box as z-slabs (ZYX arrays), in order, for a streamed answer.
+
+        Checked (size, partial region) and looked up before the first slab, once, so the
+        slabs are of one version even while writers move the head; each slab is
+        assembled only when the caller asks for it.
+        """
+        lay = layout_of(inst)
+        self.check_voxel_bytes(box.voxels * lay.vtype.dtype.itemsize)
+        require_covered(at, inst, lay.spatial, box)
+        first, last = box.blocks(lay.block)
+        stored = self.stored_in_box(at, inst, first, last)
+        plane = box.size.x * box.size.y * lay.vtype.dtype.itemsize
+        slabs = box.z_slabs(lay.block.z, plane, max_slab_bytes)
+        return (self.read(at, inst, slab, stored=stored) for slab in slabs)
 
     def read_arb(self, at: At, inst: Instance, tl: Vec3, tr: Vec3, bl: Vec3, res: float) -> Array:
         """GET arb: the plane through world points ``tl``, ``tr``, ``bl`` at spacing ``res``.
@@ -354,7 +384,7 @@ class ImageStore(TypeService):
             ids = [value_ref(v) for v in values]
             blobs = self.store.get_many([i for i in ids if i is not None], Kind.BLOB)
             return list(zip(coords, (bytes(b) for b in blobs), strict=True))
-        encode = _stream_encoder("" if mode == "uncompressed" else lay.compression)
+        encode = stream_encoder("" if mode == "uncompressed" else lay.compression)
         arrays = self.block_arrays(lay, values)
         return list(zip(coords, (encode(a) for a in arrays), strict=True))
 
@@ -407,7 +437,7 @@ def block_array(store: ObjectStore, lay: Layout, value: bytes) -> Array:
         raise CorruptObjectError(f"block value has tag {value[:1]!r}, not a blob")
     data = store.get(oid, Kind.BLOB)
     if value_tag(value) == JPEG_BLOB:
-        return _jpeg_decode(data, lay.block_shape)
+        return jpeg_decode(data, lay.block_shape)
     if data.nbytes != lay.block_bytes:
         raise CorruptObjectError(
             f"stored block {oid.hex()} has {data.nbytes} bytes, expected {lay.block_bytes}"
@@ -426,7 +456,7 @@ def encode_blocks(
     coords = list(blocks)
     if lay.compression == "jpeg":
         payloads: list[bytes | memoryview] = store.map(
-            lambda c: _jpeg_encode(blocks[c], lay.jpeg_quality), coords
+            lambda c: jpeg_encode(blocks[c], lay.jpeg_quality), coords
         )
         tag = JPEG_BLOB
     else:
@@ -451,46 +481,3 @@ def grow_extents(box: Box3) -> Callable[[bytes | None], bytes]:
         return inline_value(json.dumps({"MinPoint": lo, "MaxPoint": hi}).encode())
 
     return grow
-
-
-def _stream_encoder(compression: str) -> Callable[[Array], bytes]:
-    """How a block travels in a stream: lz4 as ``u32 size`` + LZ4 block (DVID's), else raw."""
-
-    def encode(arr: Array) -> bytes:
-        raw = np.ascontiguousarray(arr).tobytes()
-        if compression == "lz4":
-            return struct.pack("<I", len(raw)) + bytes(lz4.block.compress(raw, store_size=False))
-        if compression == "zstd":
-            import zstandard
-
-            return bytes(zstandard.ZstdCompressor(level=1).compress(raw))
-        return raw
-
-    return encode
-
-
-def resample_z(vol: Array, lay: Layout, axis: int) -> Array:
-    """Rescale Z to the X voxel size by nearest neighbour (no-op when isotropic)."""
-    factor = lay.voxel_size[2] / lay.voxel_size[0]
-    if abs(factor - 1.0) < 1e-9:
-        return vol
-    n = max(1, round(vol.shape[axis] * factor))
-    idx = np.minimum((np.arange(n) / factor).astype(int), vol.shape[axis] - 1)
-    return np.asarray(np.take(vol, idx, axis=axis))
-
-
-def _jpeg_encode(block: Array, quality: int) -> bytes:
-    from PIL import Image
-
-    z, y, x = block.shape
-    buf = io.BytesIO()
-    img = Image.fromarray(np.ascontiguousarray(block).reshape(z * y, x), mode="L")
-    img.save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
-
-
-def _jpeg_decode(data: bytes | memoryview, shape: tuple[int, int, int]) -> Array:
-    from PIL import Image
-
-    img = np.asarray(Image.open(io.BytesIO(bytes(data))).convert("L"))
-    return img.reshape(shape)

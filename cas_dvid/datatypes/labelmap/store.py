@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -226,6 +226,33 @@ class LabelStore(TypeService):
             out = self.read_box(at, inst, box, supervoxels=supervoxels)
             RoiStore(self.ctx).apply(at, roi, box, out, 0)
             return out
+        root, lay, stored = self._box_blocks(at, inst, box, scale)
+        return self._assemble(root, lay, stored, box, supervoxels)
+
+    def read_slabs(
+        self,
+        at: At,
+        inst: Instance,
+        box: Box3,
+        max_slab_bytes: int,
+        *,
+        scale: int = 0,
+        supervoxels: bool = False,
+    ) -> Iterator[Labels]:
+        """GET raw of a big box as z-slabs (ZYX uint64 arrays), in order, for streaming.
+
+        Checked and looked up once before the first slab, at one root, so every slab is
+        of the same version; each is decoded only when the caller asks for it.
+        """
+        root, lay, stored = self._box_blocks(at, inst, box, scale)
+        slabs = box.z_slabs(lay.block.z, box.size.x * box.size.y * 8, max_slab_bytes)
+        return (
+            self._assemble(root, lay, _in_layers(stored, s, lay), s, supervoxels) for s in slabs
+        )
+
+    def _box_blocks(
+        self, at: At, inst: Instance, box: Box3, scale: int
+    ) -> tuple[ObjectId, LabelLayout, dict[Coord, bytes]]:
         lay = layout_of(inst)
         self.check_scale(lay, scale)
         self.check_voxel_bytes(box.voxels * 8)
@@ -233,7 +260,16 @@ class LabelStore(TypeService):
             require_covered(at, inst, lay.spatial, box)
         root = self.root(at, inst)
         first, last = box.blocks(lay.block)
-        stored = self.block_values_in(root, lay, first, last, scale)
+        return root, lay, self.block_values_in(root, lay, first, last, scale)
+
+    def _assemble(
+        self,
+        root: ObjectId,
+        lay: LabelLayout,
+        stored: dict[Coord, bytes],
+        box: Box3,
+        supervoxels: bool,
+    ) -> Labels:
         coords = list(stored)
         parts = self.mapped_parts(root, lay, self.parts(lay, list(stored.values())), supervoxels)
         size = box.size
@@ -315,6 +351,12 @@ class LabelStore(TypeService):
         """Tree key of a block."""
         x, y, z = coord
         return K.LABEL_BLOCK_CLASS + block_key(scale, z, y, x)
+
+
+def _in_layers(stored: dict[Coord, bytes], box: Box3, lay: LabelLayout) -> dict[Coord, bytes]:
+    """Return the blocks of ``stored`` whose z-layer meets ``box``."""
+    first, last = box.blocks(lay.block)
+    return {c: v for c, v in stored.items() if first.z <= c[2] <= last.z}
 
 
 def _fill(out: Labels, box: Box3, lay: LabelLayout, work: list[tuple[Coord, BlockParts]]) -> None:
