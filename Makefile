@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: venv serve test lint bench clean
+.PHONY: venv serve test lint bench clean chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,15 @@ lint: venv
 	$(VENV)/bin/ruff format --check cas_dvid
 	$(VENV)/bin/mypy --strict cas_dvid
 
-test: lint
+# The browser tests (tests/test_console_browser.py) drive Debian's chromium: installed
+# through apt-get when it is missing (as root, or with sudo).
+chromium:
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
+test: lint chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 	CAS_DVID_TREE_FAST_PATHS=0 $(PY) -m pytest -q -p no:randomly tests/test_trees.py tests/test_trees_big.py tests/test_trees_keys.py tests/test_trees_node.py tests/test_trees_pin.py
 
