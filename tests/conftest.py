@@ -27,3 +27,17 @@ def s3_server() -> Iterator[S3TestServer]:
 def s3_bucket(s3_server: S3TestServer) -> str:
     """A fresh, empty bucket on the test server."""
     return s3_server.make_bucket(f"test-{next(_bucket_ids)}")
+
+
+@pytest.fixture(autouse=True)
+def no_server_process_left() -> Iterator[None]:
+    """Every ``cas-dvid serve`` child a test starts is gone when it ends (else: killed, and fail)."""
+    from cas_dvid.testing.process import ServerProcess
+
+    yield
+    left = [p for p in ServerProcess.started if p.poll() is None]
+    for proc in left:
+        proc.kill()
+        proc.wait(10)
+    ServerProcess.started.clear()
+    assert not left, f"{len(left)} server process(es) left running: {[p.args for p in left]}"

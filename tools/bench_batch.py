@@ -170,8 +170,7 @@ def main() -> int:
         print(f"dask cluster start-up {float(dask['startup']):.1f} s (not in the figures)")
         print(
             f"the single loader (client and server threads in one process) kept {cores:.2f} of "
-            f"{os.cpu_count()} cores busy: no parallel loader can beat it by more than "
-            f"{(os.cpu_count() or 1) / cores:.2f}x on this machine"
+            f"{os.cpu_count()} cores busy"
         )
         ok &= report(
             f"dask 2-worker ingest {edge}^3 vs single loader",

@@ -18,8 +18,12 @@ from cas_dvid.testing.s3server import free_port
 class ServerProcess:
     """A real server process on a store; ``kill`` is SIGKILL (no cleanup runs), ``start`` again.
 
-    The port stays the same across restarts, so clients keep their URLs.
+    The port stays the same across restarts, so clients keep their URLs.  Every
+    process started is in ``ServerProcess.started``, so a test suite can check that
+    none is left behind.
     """
+
+    started: list[subprocess.Popen[bytes]] = []
 
     def __init__(self, store: str | Path, port: int | None = None, *args: str) -> None:
         self.store = str(store)
@@ -30,12 +34,15 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         """Start the server and wait until it answers its heartbeat."""
+        if self.running:
+            raise RuntimeError(f"server on port {self.port} is already running")
         cmd = [sys.executable, "-m", "cas_dvid.cli", "serve", self.store]
         self.proc = subprocess.Popen(
             [*cmd, "--port", str(self.port), *self.args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        ServerProcess.started.append(self.proc)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -74,8 +81,14 @@ class ServerProcess:
         """Return a keep-alive connection to the server."""
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self.proc is not None and self.proc.poll() is None
+
     def __enter__(self) -> ServerProcess:
-        return self.start()
+        """Start the server unless it runs already (``with srv.start():`` starts it once)."""
+        return self if self.running else self.start()
 
     def __exit__(
         self,
