@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -597,3 +598,34 @@ def test_downres_tiles_index_and_gc_jobs_on_s3(
     assert roots(s3_url, s3_uuid, *names) == roots(local_url, local_uuid, *names)
     report = collect_on(client, s3_url, grace=0, dry_run=True, full=True)
     assert report.reachable > 0 and report.missing == 0
+
+
+def test_killed_worker_mid_tile_job_reruns_its_tasks(
+    proc_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """SIGKILL a worker while the tile job runs: its tasks rerun, the tree is still exact."""
+    import threading
+
+    vol = RNG.integers(1, 255, (96, 128, 160), dtype=np.uint8)
+    ref_url, ref_uuid = tiles_store(tmp_path / "ref", vol)
+    url, uuid = tiles_store(tmp_path / "dask", vol)
+    server_generate(ref_url, ref_uuid)
+    objects = tmp_path / "dask" / "objects"
+    before = sum(len(f) for _, _, f in os.walk(objects))
+    with Client(proc_cluster) as c:
+        pids = list(c.run(os.getpid).values())
+        out: list[object] = []
+        job = threading.Thread(
+            target=lambda: out.append(generate(c, url, uuid, "tiles", task_bytes=1 << 16))
+        )
+        job.start()
+        deadline = time.monotonic() + 60
+        while sum(len(f) for _, _, f in os.walk(objects)) - before < 50:
+            assert time.monotonic() < deadline and job.is_alive(), "no tiles arrived"
+            time.sleep(0.01)
+        os.kill(pids[0], signal.SIGKILL)  # mid-job: tiles are arriving, more tasks queued
+        assert job.is_alive(), "the job ended before the kill: nothing was tested"
+        job.join(120)
+        assert out, "the job did not finish"
+        assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
+        c.wait_for_workers(2, timeout=30)
