@@ -401,6 +401,7 @@ def test_mask_dvid_fixture() -> None:
     st.tuples(*[st.integers(1, 5)] * 3),
 )
 @example([[0, 0, -1, -1]], (-3, 0, 0), (5, 2, 2), (2, 2, 2))
+@example([[0, 0, -1, 0]], (-1, 0, 0), (1, 1, 1), (2, 1, 1))  # a span past the skipped block
 def test_mask_matches_go_getmask(
     spans: list[list[int]],
     offset: tuple[int, int, int],
@@ -429,10 +430,14 @@ def test_mask_dvid_truncation_skips_first_negative_block() -> None:
         0,
         0,
     )
-    spans = [[0, 0, -2, 0]]
+    # A span ending in the skipped block is not drawn; GetMask draws every other span
+    # whole (clipped to the box), so one reaching on into the box draws that block too.
+    spans = [[0, 0, -2, -2], [0, 0, -1, 0]]
     assert roi_mask(spans, (2, 2, 2), (-3, 0, 0), (5, 1, 1)).ravel().tolist() == [0, 1, 1, 1, 1]
     exact = roi_mask(spans, (2, 2, 2), (-3, 0, 0), (5, 1, 1), dvid_truncation=False)
     assert exact.ravel().tolist() == [1, 1, 1, 1, 1]
+    whole = roi_mask([[0, 0, -2, 0]], (2, 2, 2), (-3, 0, 0), (5, 1, 1))
+    assert whole.ravel().tolist() == [1, 1, 1, 1, 1]
 
 
 @pytest.mark.parametrize(

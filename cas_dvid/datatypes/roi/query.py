@@ -137,18 +137,19 @@ def roi_mask(
     nx, ny, nz = (int(n) for n in size_xyz)
     if nx * ny * nz == 0:
         return np.zeros((nz, ny, nx), dtype=np.uint8)
-    (fx, fy, fz), _ = mask_block_range(
+    (fx, fy, fz), (lx, ly, lz) = mask_block_range(
         offset_xyz, size_xyz, block_size_xyz, dvid_truncation=dvid_truncation
     )
     off = np.asarray(offset_xyz, dtype=np.int64)
     lo = off // bs
     hi = (off + np.array([nx, ny, nz]) - 1) // bs
-    occ = _occupancy(as_spans(spans), lo, hi)
-    # Blocks below DVID's first drawn block (one layer at most) stay 0.
-    for axis, first in enumerate((fz, fy, fx)):
-        skip = [slice(None)] * 3
-        skip[axis] = slice(0, max(first - int(lo[2 - axis]), 0))
-        occ[tuple(skip)] = False
+    # DVID draws a span whole (clipped to the box) when it meets its block range, so
+    # a span reaching past a skipped first x block still draws that block's voxels;
+    # skipped first y and z layers are whole rows, which no drawn span reaches.
+    arr = as_spans(spans)
+    z, y, x0, x1 = arr.T
+    drawn = (z >= fz) & (z <= lz) & (y >= fy) & (y <= ly) & (x1 >= fx) & (x0 <= lx)
+    occ = _occupancy(arr[drawn], lo, hi)
     # PERF: expand blocks to voxels by repeating x, then y, on the small per-z-block
     # grid, and only then z, so the big copy is whole planes.
     reps = [_voxels_per_block(int(off[a]), n, int(bs[a])) for a, n in enumerate((nx, ny, nz))]
