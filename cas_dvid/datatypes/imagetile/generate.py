@@ -286,14 +286,14 @@ class Generator:
             lo[f], hi[f] = first, last + 1
         return Box3(Point3(*lo), Point3(*hi))
 
-    def tasks(self, budget: int = READ_BUDGET) -> list[TileTask]:
-        """Return the run as slab tasks, plane by plane (each: ``make_tiles`` of one slab)."""
+    def tasks(self, plan: _Plan, budget: int = READ_BUDGET) -> list[TileTask]:
+        """Return one plane's part of the run as slab tasks (each: ``make_tiles`` of a slab)."""
         out = []
-        for plan in self.plans:
-            for first, last in self._slab_ranges(plan.f, budget):
-                todo = tuple(v for v in plan.slices() if first <= v <= last)
-                if todo:
-                    out.append(TileTask(plan, self._box(plan.f, first, last), first, todo))
+        wanted = plan.slices()
+        for first, last in self._slab_ranges(plan.f, budget):
+            todo = range(max(wanted.start, first), min(wanted.stop, last + 1))
+            if todo:
+                out.append(TileTask(plan, self._box(plan.f, first, last), first, tuple(todo)))
         return out
 
     def _local(self, tasks: list[TileTask]) -> Iterator[dict[bytes, bytes]]:
@@ -325,8 +325,9 @@ class Generator:
         done = 0
         run_tasks = mapper or self._local
         budget = task_bytes or (READ_BUDGET if mapper is None else TASK_BUDGET)
-        for plane in self.plane_names:
-            tasks = [t for t in self.tasks(budget) if t.plan.plane == plane]
+        for plan in self.plans:
+            plane = plan.plane
+            tasks = self.tasks(plan, budget)
             ops: dict[bytes, bytes | None] = {}
             for part in run_tasks(tasks):
                 ops.update(part)
