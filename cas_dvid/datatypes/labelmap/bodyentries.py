@@ -21,9 +21,7 @@ from cas_dvid.objects import ObjectId, ObjectStore
 from cas_dvid.trees import Tree
 from cas_dvid.trees.keys import BLOCK_KEY_SIZE
 
-_INDEX_KEY = np.dtype(
-    [("c", "u1"), ("body", ">u8"), ("s", "u1"), ("z", ">u4"), ("y", ">u4"), ("x", ">u4")]
-)
+_INDEX_KEY = K.INDEX_KEY_DTYPE
 _BIAS = np.int64(1 << 31)
 assert _INDEX_KEY.itemsize == 9 + BLOCK_KEY_SIZE
 

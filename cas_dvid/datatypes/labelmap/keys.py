@@ -75,6 +75,22 @@ def parse_index_key(key: bytes) -> tuple[int, BlockXYZ]:
     return _U64.unpack_from(key, 1)[0], (x, y, z)
 
 
+INDEX_KEY_DTYPE = np.dtype(
+    [("c", "u1"), ("body", ">u8"), ("s", "u1"), ("z", ">u4"), ("y", ">u4"), ("x", ">u4")]
+)
+"""``index_key``'s layout as a numpy record (block coordinates biased by 2**31)."""
+
+
+def index_keys(bodies: NDArray[np.uint64], xyz: NDArray[np.int64]) -> list[bytes]:
+    """Label index keys of many (body, block x y z) at once (as ``index_key`` each)."""
+    rows = np.empty(len(bodies), INDEX_KEY_DTYPE)
+    rows["c"], rows["body"], rows["s"] = LABEL_INDEX_CLASS[0], bodies, 0
+    for i, axis in enumerate("xyz"):
+        rows[axis] = (np.asarray(xyz[:, i], np.int64) + (1 << 31)).astype(np.uint32)
+    buf, n = rows.tobytes(), INDEX_KEY_DTYPE.itemsize
+    return [buf[i : i + n] for i in range(0, len(buf), n)]
+
+
 def mapping_key(sv: int) -> bytes:
     """Return the mapping key of supervoxel ``sv``."""
     return MAPPING_CLASS + _U64.pack(sv)
@@ -135,6 +151,24 @@ class Summary:
 
 
 _MAX_TEXT = 256
+
+
+def moved_summary(old: bytes | None, dvox: int, dblk: int) -> bytes | None:
+    """Return the summary value ``old`` (None: a new body) with its size moved by the deltas.
+
+    Counts never go below zero; a body left with no voxels has no summary (None).
+    The mutation and text fields are kept as they are.
+    """
+    if old is None:
+        voxels, blocks, rest = max(0, dvox), max(0, dblk), b"\0\0"
+        mutid = 0
+    else:
+        raw = inline_payload(old)
+        v, b, mutid = _SUMMARY.unpack_from(raw)
+        voxels, blocks, rest = max(0, v + dvox), max(0, b + dblk), raw[_SUMMARY.size :]
+    if not voxels:
+        return None
+    return inline_value(_SUMMARY.pack(voxels, blocks, mutid) + rest)
 
 
 def encode_summary(s: Summary) -> bytes:

@@ -14,9 +14,8 @@ blocks ingested with ``noindexing`` never drives a count below zero.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,31 +74,35 @@ def nonzero(counts: Counts) -> Counts:
     return labels[keep], n[keep]
 
 
-def bodies_of(read: Reader, svs: Iterable[int], mapped: bool) -> dict[int, int]:
-    """Body of each supervoxel: its mapping entry, else itself (retired 0 reads as itself)."""
-    svs = list(svs)
-    if not mapped or not svs:
-        return {sv: sv for sv in svs}
-    found = read([K.mapping_key(sv) for sv in svs])
-    out = {}
-    for sv in svs:
-        value = found.get(K.mapping_key(sv))
-        body = 0 if value is None else K.decode_label_value(value)
-        out[sv] = body or sv
-    return out
+def bodies_of(read: Reader, svs: NDArray[np.uint64], mapped: bool) -> NDArray[np.uint64]:
+    """Body of each supervoxel in ``svs``: its mapping entry, else itself (retired 0 too)."""
+    bodies = svs.copy()
+    if not mapped or not len(svs):
+        return bodies
+    keys = K.mapping_keys(svs)
+    found = read(keys)
+    if found:
+        pos = {k: i for i, k in enumerate(keys)}
+        for key, value in found.items():
+            body = K.decode_label_value(value)
+            if body:
+                bodies[pos[key]] = body
+    return bodies
 
 
-def entries_by_body(counts: Counts, bodies: Mapping[int, int]) -> dict[int, Counts]:
-    """Split one block's supervoxel counts by body."""
-    svs, n = counts
-    if not len(svs):
-        return {}
-    owner = np.fromiter((bodies[int(s)] for s in svs), np.uint64, len(svs))
-    out: dict[int, Counts] = {}
-    for body in np.unique(owner):
-        pick = owner == body
-        out[int(body)] = (svs[pick], n[pick])
-    return out
+def _rows(
+    counts: Sequence[Counts],
+) -> tuple[NDArray[np.uint64], NDArray[np.int64], NDArray[np.int64]]:
+    """Concatenated (supervoxels, voxel counts, position of their block in ``counts``)."""
+    lens = [len(c[0]) for c in counts]
+    if not counts or not sum(lens):
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    svs = np.concatenate([c[0] for c in counts]).astype(np.uint64, copy=False)
+    n = np.concatenate([c[1] for c in counts]).astype(np.int64, copy=False)
+    return svs, n, np.repeat(np.arange(len(counts)), lens)
+
+
+_PAIR_KEY = np.dtype([("body", "<u8"), ("block", "<i8")])
 
 
 class BlockPlanner:
@@ -141,24 +144,58 @@ class BlockPlanner:
     def _index_ops(
         self, read: Reader, write: BlockWrite, olds: Mapping[Coord, bytes | None]
     ) -> Ops:
+        """Index and summary changes of a block write, computed over all its blocks at once.
+
+        Every (body, block) pair the new or the replaced blocks hold is touched; the new
+        blocks' pairs get entries, the rest are deleted (see ``apply_entries``).
+        """
         same: dict[Coord, Counts] = {}
         if write.reindex:
             same = {
                 c: b.counts for c, b in write.blocks.items() if olds.get(c) == blob_value(b.oid)
             }
         old_counts = {**self.old_counts({c: v for c, v in olds.items() if c not in same}), **same}
-        svs = {int(s) for c in old_counts.values() for s in c[0]}
-        svs |= {int(s) for b in write.blocks.values() for s in b.counts[0]}
+        coords = list(write.blocks)
+        xyz = np.array(coords, np.int64).reshape(-1, 3)
+        at = {c: i for i, c in enumerate(coords)}
+        new_sv, new_n, new_blk = _rows([b.counts for b in write.blocks.values()])
+        old_sv, _, old_pos = _rows(list(old_counts.values()))
+        old_blk = np.array([at[c] for c in old_counts], np.int64)[old_pos]
+        svs = np.unique(np.concatenate([new_sv, old_sv]))
         bodies = bodies_of(read, svs, write.mapped)
-        new_entries: dict[tuple[int, Coord], Counts] = {}
-        touched: set[tuple[int, Coord]] = set()
-        for coord, new in write.blocks.items():
-            for body, entry in entries_by_body(new.counts, bodies).items():
-                new_entries[(body, coord)] = entry
-            for body in entries_by_body(old_counts.get(coord, _EMPTY), bodies):
-                touched.add((body, coord))
-        touched |= set(new_entries)
-        return self.entry_ops(read, touched, new_entries)
+        new_body = bodies[np.searchsorted(svs, new_sv)]
+        old_body = bodies[np.searchsorted(svs, old_sv)]
+        # Blocks in key order (z, y, x) so that (body, rank) sorts as the index keys do.
+        order = np.lexsort((xyz[:, 0], xyz[:, 1], xyz[:, 2]))
+        rank = np.empty(len(coords), np.int64)
+        rank[order] = np.arange(len(coords))
+        new_rank = rank[new_blk]
+        # New entries: rows sorted by body, block, supervoxel; one entry per (body, block).
+        o = np.lexsort((new_sv, new_rank, new_body))
+        new_body, new_rank, new_sv, new_n = new_body[o], new_rank[o], new_sv[o], new_n[o]
+        rows = len(new_sv)
+        cut = np.flatnonzero((new_body[1:] != new_body[:-1]) | (new_rank[1:] != new_rank[:-1]))
+        starts = np.concatenate([[0], cut + 1]).astype(np.int64) if rows else cut
+        ends = np.append(starts[1:], rows)
+        pairs = np.empty(rows, K.PAIR)
+        pairs["sv"], pairs["n"] = new_sv, new_n
+        buf, step = pairs.tobytes(), K.PAIR.itemsize
+        payloads = [
+            buf[i * step : j * step] for i, j in zip(starts.tolist(), ends.tolist(), strict=True)
+        ]
+        voxels = np.add.reduceat(new_n, starts) if rows else new_n
+        # Touched: the new entries' pairs and the replaced blocks' pairs, in key order.
+        keyed = np.empty(len(starts) + len(old_body), _PAIR_KEY)
+        keyed["body"] = np.concatenate([new_body[starts], old_body])
+        keyed["block"] = np.concatenate([new_rank[starts], rank[old_blk]])
+        touched, inverse = np.unique(keyed, return_inverse=True)
+        which = np.full(len(touched), -1, np.int64)
+        which[inverse.reshape(-1)[: len(starts)]] = np.arange(len(starts))
+        now = np.zeros(len(touched), np.int64)
+        now[which >= 0] = voxels[which[which >= 0]]
+        keys = K.index_keys(touched["body"], xyz[order][touched["block"]])
+        entries = [None if w < 0 else payloads[w] for w in which.tolist()]
+        return self.apply_entries(read, keys, touched["body"], entries, now)
 
     def entry_ops(
         self,
@@ -171,22 +208,49 @@ class BlockPlanner:
         The summaries change by what the index held before, read here.
         """
         pairs = sorted(touched)
-        ikeys = [K.index_key(b, *c) for b, c in pairs]
-        stored = read(ikeys)
-        before = self.entry_totals([stored.get(k) for k in ikeys])
+        keys = [K.index_key(b, *c) for b, c in pairs]
+        bodies = np.array([b for b, _ in pairs], np.uint64)
+        entries: list[bytes | None] = []
+        now = np.zeros(len(pairs), np.int64)
+        for i, pair in enumerate(pairs):
+            entry = new_entries.get(pair)
+            if entry is not None and len(entry[0]):
+                entries.append(K.encode_pairs(*entry))
+                now[i] = int(entry[1].sum())
+            else:
+                entries.append(None)
+        return self.apply_entries(read, keys, bodies, entries, now)
+
+    def apply_entries(
+        self,
+        read: Reader,
+        keys: Sequence[bytes],
+        bodies: NDArray[np.uint64],
+        entries: Sequence[bytes | None],
+        now: NDArray[np.int64],
+    ) -> Ops:
+        """Index ops for ``keys`` (sorted, unique; ``bodies`` theirs) and the summary moves.
+
+        ``entries[i]`` is the new payload of ``keys[i]`` counting ``now[i]`` voxels, or
+        None: the entry goes.  Each body's summary moves by the difference between the
+        voxels and blocks it had in these keys, as read here, and what it has now.
+        """
+        stored = read(keys)
+        values = [stored.get(k) for k in keys]
+        had = np.array(self.entry_totals(values), np.int64)
+        was = np.array([v is not None for v in values], np.int64)
         ops: Ops = {}
-        dvox: dict[int, int] = {}
-        dblk: dict[int, int] = {}
-        for (body, coord), key, had in zip(pairs, ikeys, before, strict=True):
-            entry = new_entries.get((body, coord))
-            now = int(entry[1].sum()) if entry is not None else 0
-            if entry is not None and now:
-                ops[key] = encode_value(self.store, K.encode_pairs(*entry))[0]
-            elif key in stored:
+        for key, entry, n, value in zip(keys, entries, now.tolist(), values, strict=True):
+            if entry is not None and n:
+                ops[key] = encode_value(self.store, entry)[0]
+            elif value is not None:
                 ops[key] = None
-            dvox[body] = dvox.get(body, 0) + now - had
-            dblk[body] = dblk.get(body, 0) + (1 if now else 0) - (1 if key in stored else 0)
-        ops.update(summary_ops(read, dvox, dblk))
+        if len(keys):
+            cut = np.flatnonzero(bodies[1:] != bodies[:-1]) + 1
+            starts = np.concatenate([[0], cut]).astype(np.int64)
+            dvox = np.add.reduceat(now - had, starts)
+            dblk = np.add.reduceat((now > 0).astype(np.int64) - was, starts)
+            ops.update(summary_ops(read, bodies[starts], dvox, dblk))
         return ops
 
     def entry_totals(self, values: Sequence[bytes | None]) -> list[int]:
@@ -199,19 +263,18 @@ class BlockPlanner:
 _EMPTY: Counts = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
 
 
-def summary_ops(read: Reader, dvox: Mapping[int, int], dblk: Mapping[int, int]) -> Ops:
-    """Summary updates of bodies whose voxels or blocks changed by ``dvox`` / ``dblk``."""
-    bodies = sorted(b for b in dvox if dvox[b] or dblk.get(b))
-    keys = [K.body_key(b) for b in bodies]
+def summary_ops(
+    read: Reader, bodies: NDArray[np.uint64], dvox: NDArray[np.int64], dblk: NDArray[np.int64]
+) -> Ops:
+    """Summary updates of ``bodies`` (ascending, unique) whose voxels or blocks moved."""
+    moved = (dvox != 0) | (dblk != 0)
+    pick = bodies[moved].tolist()
+    keys = [K.body_key(b) for b in pick]
     stored = read(keys)
-    ops: Ops = {}
-    for body, key in zip(bodies, keys, strict=True):
-        old = K.decode_summary(stored[key]) if key in stored else K.Summary(0, 0)
-        voxels = max(0, old.voxels + dvox[body])
-        blocks = max(0, old.blocks + dblk.get(body, 0))
-        new = dataclasses.replace(old, voxels=voxels, blocks=blocks)
-        ops[key] = K.encode_summary(new) if voxels else None
-    return ops
+    return {
+        key: K.moved_summary(stored.get(key), v, b)
+        for key, v, b in zip(keys, dvox[moved].tolist(), dblk[moved].tolist(), strict=True)
+    }
 
 
 def raise_to(label: int) -> Update:
