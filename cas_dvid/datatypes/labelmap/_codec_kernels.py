@@ -248,3 +248,62 @@ def encoded_counts(
             vpos += 64 * b
         ipos += n
     return counts, zeros, -1
+
+
+@jit
+def is_canonical(nlabels: int, ns: np.ndarray, indices: np.ndarray, values: np.ndarray) -> bool:
+    """Tell whether a Block's sub-block parts are laid out as the encoder lays them out.
+
+    That is (``subblock_tables`` and ``block_table``): every sub-block has labels (no
+    Ns = 0), its voxel values first appear as 0, 1, 2, ... and it lists each table
+    entry once; the table entries first appear in ``indices`` in table order and are
+    all used.
+
+    The caller checks that the table's labels are distinct and the Block not solid.
+    """
+    seen = np.zeros(nlabels, np.int32)  # entry g listed in sub-block sb when seen[g] == sb + 1
+    used = np.zeros(512, np.int32)
+    nxt_entry = 0
+    ipos = 0
+    vpos = 0
+    for sb in range(ns.shape[0]):
+        n = int(ns[sb])
+        if n == 0:
+            return False
+        gen = sb + 1
+        for i in range(n):
+            g = int(indices[ipos + i])
+            if seen[g] == gen:
+                return False  # one entry twice in a sub-block
+            if seen[g] == 0:
+                if g != nxt_entry:
+                    return False  # table not in order of first appearance
+                nxt_entry += 1
+            seen[g] = gen
+        if n > 1:
+            b = bits_for(n)
+            mask = (1 << b) - 1
+            acc = 0
+            nacc = 0
+            p = vpos
+            nxt = 0
+            for _ in range(512):
+                while nacc < b:
+                    acc = (acc << 8) | int(values[p])
+                    p += 1
+                    nacc += 8
+                nacc -= b
+                v = (acc >> nacc) & mask
+                acc &= (1 << nacc) - 1
+                if v >= n:
+                    return False
+                if used[v] != gen:
+                    if v != nxt:
+                        return False  # local labels not in order of first appearance
+                    used[v] = gen
+                    nxt += 1
+            if nxt != n:
+                return False  # a listed label no voxel uses
+            vpos += 64 * b
+        ipos += n
+    return nxt_entry == nlabels

@@ -251,6 +251,29 @@ def encode_block_with_counts(
     return _encode(flat, shape)
 
 
+def canonical_with_counts(
+    data: Buffer, shape: Shape3
+) -> tuple[bytes, NDArray[np.uint64], NDArray[np.int64]] | None:
+    """``encode_block_with_counts`` of the Block's voxels if ``data`` is already that Block.
+
+    A client that encodes as cas_dvid does (labels tabled in order of first appearance)
+    sends canonical Blocks; checking that walks the packed values once and spares the
+    decode and the re-encode.  Returns None when the bytes differ from what
+    ``encode_block`` would write (then decode and encode them); raises as
+    :func:`parse_block` for a malformed Block.
+    """
+    parts = parse_block(data, shape)
+    raw = bytes(memoryview(data).cast("B")[: parts.nbytes])
+    if parts.solid:
+        return raw, parts.labels.copy(), np.array([shape[0] * shape[1] * shape[2]], np.int64)
+    if len(np.unique(parts.labels)) != len(parts.labels):
+        return None
+    if not k.is_canonical(len(parts.labels), parts.ns, parts.indices, parts.values):
+        return None
+    counts, _, _ = k.encoded_counts(parts.ns, parts.indices, len(parts.labels), parts.values)
+    return raw, parts.labels.copy(), counts
+
+
 def solid_label(data: Buffer | BlockParts) -> int | None:
     """Return the label of a solid (one-label) Block, or None for any other Block.
 

@@ -22,7 +22,11 @@ from numpy.typing import NDArray
 from cas_dvid.datatypes.base import blob_value
 from cas_dvid.datatypes.geometry import Box3, Point3, block_box
 from cas_dvid.datatypes.labelmap import keys as K
-from cas_dvid.datatypes.labelmap.codec import decode_block, encode_block_with_counts
+from cas_dvid.datatypes.labelmap.codec import (
+    canonical_with_counts,
+    decode_block,
+    encode_block_with_counts,
+)
 from cas_dvid.datatypes.labelmap.downres import downres_octants
 from cas_dvid.datatypes.labelmap.layout import LabelLayout, layout_of
 from cas_dvid.datatypes.labelmap.writes import BlockWrite, NewBlock, Ops, nonzero, raise_to
@@ -169,20 +173,41 @@ class LabelWriter:
         index: bool = True,
         downres: bool = False,
     ) -> int:
-        """POST blocks / ingest-supervoxels: records of gzip(label Block); return the count."""
+        """POST blocks / ingest-supervoxels: records of gzip(label Block); return the count.
+
+        A Block already in canonical form is stored as sent; any other is decoded and
+        encoded (so equal voxels are one object whatever encoder the client used).
+        ``downres=true`` needs every block's voxels, so it decodes them all.
+        """
         lay = layout_of(inst)
         records = list(parse_records(body))
         self.labels.check_voxel_bytes(len(records) * lay.block_voxels * 8)
+        self.labels.check_scale(lay, scale)
         arrays: dict[Coord, Labels] = {}
+        canonical: dict[Coord, tuple[bytes, Labels, NDArray[np.int64]]] = {}
         for coord, payload in records:
             what_block = f"block ({coord[0]}, {coord[1]}, {coord[2]})"
             raw = gunzip(payload, what_block, limit=64 + 16 * lay.block_voxels)
             try:
-                arrays[coord] = decode_block(raw, lay.block_shape)
+                same = None if downres else canonical_with_counts(raw, lay.block_shape)
+                if same is not None:
+                    canonical[coord] = same
+                    arrays.pop(coord, None)
+                else:
+                    arrays[coord] = decode_block(raw, lay.block_shape)
+                    canonical.pop(coord, None)
             except InvalidInputError as exc:
                 raise InvalidInputError(f"{what_block}: {exc}") from None
-        self.write_arrays(at, inst, arrays, what, scale=scale, index=index, downres=downres)
-        return len(arrays)
+        if not canonical:
+            self.write_arrays(at, inst, arrays, what, scale=scale, index=index, downres=downres)
+            return len(arrays)
+        coords = list(arrays)
+        blocks = dict(zip(coords, self.encode([arrays[c] for c in coords]), strict=True))
+        ids = self.store.put_many([(Kind.BLOB, c[0]) for c in canonical.values()], BLOCK_CODEC)
+        for (coord, (_, labels, counts)), oid in zip(canonical.items(), ids, strict=True):
+            blocks[coord] = NewBlock(oid, nonzero((labels, counts)))
+        self.write_encoded(at, inst, blocks, what, scale=scale, index=index)
+        return len(blocks)
 
     # -- counters ------------------------------------------------------------------------
 
