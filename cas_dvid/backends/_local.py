@@ -360,13 +360,19 @@ class _RefLock:
         self._fd: int | None = None
 
     def _open(self) -> int:
-        os.makedirs(os.path.dirname(self.lock_path), exist_ok=True)
-        try:
-            return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            if exc.errno == errno.ENOTDIR:
-                raise BackendError(f"ref path {self.lock_path} crosses a ref file") from exc
-            raise
+        for attempt in range(2):
+            try:
+                return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                if attempt:
+                    raise
+                # PERF: only now; makedirs on every swap cost ~10 us (a raised FileExistsError).
+                os.makedirs(os.path.dirname(self.lock_path), exist_ok=True)
+            except OSError as exc:
+                if exc.errno == errno.ENOTDIR:
+                    raise BackendError(f"ref path {self.lock_path} crosses a ref file") from exc
+                raise
+        raise AssertionError("unreachable")
 
     def __enter__(self) -> None:
         self._thread_lock.acquire()
