@@ -70,6 +70,13 @@ def roots(url: str, uuid: str, *names: str) -> list[bytes]:
     return [bytes(versions.root_at(at, versions.instance(at, n))) for n in names]
 
 
+def _ref_files(refs: Path) -> list[str]:
+    """Every ref under ``refs``: files, and symlinks (how a file store keeps small refs)."""
+    return sorted(
+        p.relative_to(refs).as_posix() for p in refs.rglob("*") if p.is_symlink() or p.is_file()
+    )
+
+
 def setup_repo(url: str, typename: str, names: tuple[str, ...]) -> tuple[LiveServer, str]:
     if url.startswith("file://"):
         open_backend(url, create=True)
@@ -261,7 +268,7 @@ def test_killed_driver_moves_no_ref_and_rerun_finishes(
         reference_load(srv, root, "ref", spec)
         (empty,) = roots(url, root, "dask")
         refs = tmp_path / "store" / "refs"
-        before = sorted(p.relative_to(refs).as_posix() for p in refs.rglob("*") if p.is_file())
+        before = _ref_files(refs)
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
         args = [sys.executable, "-c", DRIVER, proc_cluster.scheduler_address, url, root, spec]
         with subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env) as driver:
@@ -269,7 +276,7 @@ def test_killed_driver_moves_no_ref_and_rerun_finishes(
             assert driver.stdout.readline().strip() == "half"  # mid-job: objects are in
             driver.send_signal(signal.SIGKILL)
         assert roots(url, root, "dask") == [empty]
-        after = sorted(p.relative_to(refs).as_posix() for p in refs.rglob("*") if p.is_file())
+        after = _ref_files(refs)
         assert after == before  # no ref moved, none half-written
         cli = [sys.executable, "-m", "cas_dvid.cli", "node", root, "dask", "load", "0,0,0", spec]
         cli += ["--store", url, "--dask", proc_cluster.scheduler_address, "--quiet"]
@@ -551,7 +558,7 @@ def test_gc_mark_on_dask_removes_what_a_local_gc_removes(
         at = versions.resolve(child)
         block = RNG.integers(0, 255, (32, 64, 64), dtype=np.uint8)
         images.write(at, at.instance("grey"), Point3(salt * 32, 0, 0), block, "overwrite")
-    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.copytree(tmp_path / "a", tmp_path / "b", symlinks=True)  # (small refs are links)
     local = collect(ObjectStore(open_backend(url)), grace=0, full=True)
     dask = _gc.collect_on(client, f"file://{tmp_path / 'b'}", grace=0, full=True)
     assert local.deleted > 0

@@ -9,8 +9,10 @@ from cas_dvid.backends import Backend, open_backend
 from cas_dvid.errors import BackendError, ConflictError, NotFoundError
 from cas_dvid.versions.refs import STORE_REF, UUID_PREFIX, read_ref, uuid_ref
 
-STORE_FORMAT = 2
-"""2: the UUID index sharded by the first two characters (1: ``uuids/<uuid>``)."""
+STORE_FORMAT = 3
+"""3: a file store may keep small refs as symlinks (``backends._local``), which format 2
+code would read as missing; 2: the UUID index sharded by the first two characters (1:
+``uuids/<uuid>``)."""
 
 
 def init_store(url: str) -> tuple[Backend, bool]:
@@ -35,6 +37,8 @@ def check_store(backend: Backend) -> dict[str, object]:
         ) from None
     if meta.get("format") == 1:
         meta = _upgrade_from_1(backend, meta)
+    if meta.get("format") == 2:
+        meta = _mark_format(backend, 2)
     if meta.get("format") != STORE_FORMAT:
         raise BackendError(
             f"{backend.url} has store format {meta.get('format')}, expected {STORE_FORMAT}"
@@ -43,7 +47,7 @@ def check_store(backend: Backend) -> dict[str, object]:
 
 
 def _upgrade_from_1(backend: Backend, meta: dict[str, object]) -> dict[str, object]:
-    """Move a format 1 store's UUID index into shards, then mark the store format 2.
+    """Move a format 1 store's UUID index into shards, then mark the store's format current.
 
     Idempotent and safe to race: each entry is created in its shard before the flat
     one goes, and the store ref moves last.
@@ -63,12 +67,24 @@ def _upgrade_from_1(backend: Backend, meta: dict[str, object]) -> dict[str, obje
             backend.delete_ref(name, ref.token)
         except (ConflictError, NotFoundError):
             pass
-    upgraded = {**meta, "format": STORE_FORMAT}
+    return _mark_format(backend, 1)
+
+
+def _mark_format(backend: Backend, old: int) -> dict[str, object]:
+    """Move the store ref from format ``old`` to ``STORE_FORMAT`` (once, safe to race).
+
+    Format 2 to 3 changes nothing stored: it only keeps format 2 code, which would
+    take a symlinked ref for a missing one, off the store from then on.  A store this
+    process cannot write (a read-only mount) is read as it is: nothing here will add
+    a symlink to it either.
+    """
     current = read_ref(backend, STORE_REF)
-    if current is not None and json.loads(current.value).get("format") == 1:
+    meta = {} if current is None else json.loads(current.value)
+    upgraded = {**meta, "format": STORE_FORMAT}
+    if current is not None and meta.get("format") == old:
         try:
             backend.cas_ref(STORE_REF, current.token, json.dumps(upgraded).encode())
-        except ConflictError:
+        except (ConflictError, BackendError, OSError):
             pass
     return upgraded
 
