@@ -9,15 +9,19 @@ A Voronoi-like label volume (cells of random uint64 ids with jittered borders, d
 - peer: tensorstore writing the same array as neuroglancer_precomputed with
   compressed_segmentation encoding (64^3 chunks) to a local directory.
 
-Prints voxels/s of each and the ratio (issue 16 target: ours >= 0.5x the peer's
-speed).  Building the request body is not timed (a client does that), nor the codec
-kernels' one-time compile or cache load (done before the clock starts).
+Prints voxels/s of each and the ratio per run, and the median of ``--runs`` interleaved
+runs (issue 16 target: ours >= 0.5x the peer's speed).  The body's Blocks are in
+canonical form (as cas_dvid encodes them), so they are stored as sent; a client whose
+encoder orders labels otherwise pays a decode and an encode per block.  Building the
+request body is not timed (a client does that), nor the codec kernels' one-time
+compile or cache load (done before the clock starts).
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -101,21 +105,33 @@ def peer(vol: np.ndarray, tmp: Path) -> float:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--edge", type=int, default=256)
+    p.add_argument("--runs", type=int, default=3, help="interleaved runs; the median is judged")
     args = p.parse_args()
     vol = label_volume(args.edge)
     voxels = vol.size
-    tmp = Path(tempfile.mkdtemp(prefix="bench-lm-"))
-    try:
-        t_ours = ours(vol, tmp)
-        t_peer = peer(vol, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    a, b = voxels / t_ours / 1e6, voxels / t_peer / 1e6
-    ok = "OK" if a / b >= 0.5 else "MISSED"
+    ratios = []
+    for run in range(args.runs):
+        tmp = Path(tempfile.mkdtemp(prefix="bench-lm-"))
+        try:
+            # Alternate who goes first, so a slow spell of the machine hits both sides.
+            if run % 2:
+                t_peer, t_ours = peer(vol, tmp), ours(vol, tmp)
+            else:
+                t_ours, t_peer = ours(vol, tmp), peer(vol, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        a, b = voxels / t_ours / 1e6, voxels / t_peer / 1e6
+        ratios.append(a / b)
+        print(
+            f"run {run + 1}: ours {a:.1f} Mvox/s, tensorstore precomputed cseg {b:.1f} Mvox/s, "
+            f"ratio {a / b:.2f}x"
+        )
+    med = statistics.median(ratios)
+    ok = "OK" if med >= 0.5 else "MISSED"
     print(
-        f"ingest {args.edge}^3 labels ({len(np.unique(vol))} ids), index included: "
-        f"ours {a:.1f} Mvox/s, tensorstore precomputed cseg {b:.1f} Mvox/s, "
-        f"ratio {a / b:.2f}x  target >= 0.5x  {ok}"
+        f"ingest {args.edge}^3 labels ({len(np.unique(vol))} ids), index included: median ratio "
+        f"{med:.2f}x of {args.runs} interleaved runs ({', '.join(f'{r:.2f}' for r in ratios)})"
+        f"  target >= 0.5x  {ok}"
     )
     return 0
 
