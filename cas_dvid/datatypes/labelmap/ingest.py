@@ -198,8 +198,8 @@ class LabelWriter:
                     canonical.pop(coord, None)
             except InvalidInputError as exc:
                 raise InvalidInputError(f"{what_block}: {exc}") from None
-        if not canonical:
-            self.write_arrays(at, inst, arrays, what, scale=scale, index=index, downres=downres)
+        if downres:
+            self.write_arrays(at, inst, arrays, what, scale=scale, index=index, downres=True)
             return len(arrays)
         coords = list(arrays)
         blocks = dict(zip(coords, self.encode([arrays[c] for c in coords]), strict=True))

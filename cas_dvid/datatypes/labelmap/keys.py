@@ -160,15 +160,15 @@ def moved_summary(old: bytes | None, dvox: int, dblk: int) -> bytes | None:
     The mutation and text fields are kept as they are.
     """
     if old is None:
-        voxels, blocks, rest = max(0, dvox), max(0, dblk), b"\0\0"
-        mutid = 0
-    else:
-        raw = inline_payload(old)
-        v, b, mutid = _SUMMARY.unpack_from(raw)
-        voxels, blocks, rest = max(0, v + dvox), max(0, b + dblk), raw[_SUMMARY.size :]
-    if not voxels:
-        return None
-    return inline_value(_SUMMARY.pack(voxels, blocks, mutid) + rest)
+        return encode_summary(Summary(dvox, max(0, dblk))) if dvox > 0 else None
+    raw = inline_payload(old)
+    v, b, mutid = _SUMMARY.unpack_from(raw)
+    voxels, blocks = max(0, v + dvox), max(0, b + dblk)
+    return (
+        inline_value(_SUMMARY.pack(voxels, blocks, mutid) + raw[_SUMMARY.size :])
+        if voxels
+        else None
+    )
 
 
 def encode_summary(s: Summary) -> bytes:
