@@ -87,12 +87,13 @@ def test_a_link_that_is_not_a_value_is_an_error_not_a_missing_ref(tmp_path: Path
         b.get_ref("odd")
 
 
-def test_format_2_store_is_marked_current_on_open(tmp_path: Path) -> None:
+@pytest.mark.parametrize("old", [2, 3])
+def test_older_store_is_marked_current_on_open(tmp_path: Path, old: int) -> None:
     url = f"file://{tmp_path}/store"
     backend, _ = init_store(url)
     meta = backend.get_ref(STORE_REF)
-    backend.cas_ref(STORE_REF, meta.token, json.dumps({"format": 2, "created": "x"}).encode())
+    backend.cas_ref(STORE_REF, meta.token, json.dumps({"format": old, "created": "x"}).encode())
     reopened = open_store_backend(url)
     doc = json.loads(reopened.get_ref(STORE_REF).value)
     assert doc == {"format": STORE_FORMAT, "created": "x"}
-    assert STORE_FORMAT == 3
+    assert STORE_FORMAT == 4

@@ -89,6 +89,19 @@ class Backend(ABC):
     def put_if_absent(self, key: str, parts: Parts) -> bool:
         """Store the concatenation of ``parts`` under ``key`` unless present; True if written."""
 
+    @property
+    def pack_min(self) -> int:
+        """Batches of at least this many objects are worth one ``put_batch`` (0: never)."""
+        return 0
+
+    def put_batch(self, items: Sequence[tuple[str, Parts]]) -> list[bool]:
+        """``put_if_absent`` for many objects at once; a backend may store them as one unit.
+
+        Returns, for each item, whether it was written.  Objects put together are still
+        read, listed and deleted one by one.
+        """
+        return [self.put_if_absent(key, parts) for key, parts in items]
+
     @abstractmethod
     def has_many(self, keys: Sequence[str]) -> list[bool]:
         """For each key, whether it is stored."""

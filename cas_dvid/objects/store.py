@@ -92,13 +92,22 @@ class ObjectStore:
         return self._threads
 
     def put_known(self, kind: Kind, objects: Mapping[ObjectId, BytesLike]) -> None:
-        """Store objects whose ids the caller computed with ``content_id`` (tree nodes)."""
+        """Store objects whose ids the caller computed with ``content_id`` (tree nodes).
+
+        A batch big enough for the backend's ``pack_min`` goes down in one ``put_batch``
+        (one file on the file store), its objects encoded on the pool first.
+        """
         codec = self.codec
+        items = list(objects.items())
+        if 0 < self.backend.pack_min <= len(items):
+            encoded = self._map(lambda it: (to_hex(it[0]), encode(kind, it[1], codec)), items)
+            self.backend.put_batch(encoded)
+            return
 
         def one(item: tuple[ObjectId, BytesLike]) -> None:
             self.backend.put_if_absent(to_hex(item[0]), encode(kind, item[1], codec))
 
-        self._map(one, list(objects.items()))
+        self._map(one, items)
 
     def put_stored(self, oid: ObjectId, stored: BytesLike) -> bool:
         """Accept an object in stored form from elsewhere (sync): decode and re-hash first."""

@@ -84,6 +84,29 @@ class BackendSuite:
         with pytest.raises(InvalidInputError):
             backend.put_if_absent(key, [b"x"])
 
+    def test_put_batch_members_behave_as_single_puts(self, backend: Backend) -> None:
+        keys = [f"{i:02x}" + "c5" * 31 for i in range(40)]
+        backend.put_if_absent(keys[3], [b"before"])
+        wrote = backend.put_batch([(k, [k[:2].encode(), b"-", b"v"]) for k in keys])
+        assert wrote == [k != keys[3] for k in keys]
+        assert backend.get(keys[3]) == b"before"
+        assert backend.get(keys[7]) == b"07-v"
+        assert backend.get(keys[7], ByteRange(1, 3)) == b"7-"
+        assert backend.get(keys[7], ByteRange(2)) == b"-v"
+        assert backend.has_many([keys[0], K2, keys[39]]) == [True, False, True]
+        listed = {i.key: i.size for i in backend.list_prefix()}
+        assert listed == {k: 4 if k != keys[3] else 6 for k in keys}
+        assert backend.put_batch([(keys[0], [b"again"]), (K2, [b"new"])]) == [False, True]
+        backend.delete_many(keys[:20])
+        assert backend.has_many(keys[19:21]) == [False, True]
+        with pytest.raises(NotFoundError):
+            backend.get(keys[0])
+        assert sorted(i.key for i in backend.list_prefix()) == sorted([*keys[20:], K2])
+        assert backend.put_if_absent(keys[0], [b"back"])
+        assert backend.get(keys[0]) == b"back"
+        backend.delete_many(keys)
+        assert sorted(i.key for i in backend.list_prefix()) == [K2]
+
     # -- refs -------------------------------------------------------------------
 
     def test_ref_create_read_swap(self, backend: Backend) -> None:

@@ -9,8 +9,9 @@ from cas_dvid.backends import Backend, open_backend
 from cas_dvid.errors import BackendError, ConflictError, NotFoundError
 from cas_dvid.versions.refs import STORE_REF, UUID_PREFIX, read_ref, uuid_ref
 
-STORE_FORMAT = 3
-"""3: a file store may keep small refs as symlinks (``backends._local``), which format 2
+STORE_FORMAT = 4
+"""4: a file store may keep objects in packs (``backends._packs``), which format 3 code
+would take for missing objects; 3: a file store may keep small refs as symlinks (``backends._local``), which format 2
 code would read as missing; 2: the UUID index sharded by the first two characters (1:
 ``uuids/<uuid>``)."""
 
@@ -37,8 +38,8 @@ def check_store(backend: Backend) -> dict[str, object]:
         ) from None
     if meta.get("format") == 1:
         meta = _upgrade_from_1(backend, meta)
-    if meta.get("format") == 2:
-        meta = _mark_format(backend, 2)
+    if meta.get("format") in (2, 3):
+        meta = _mark_format(backend, int(str(meta["format"])))
     if meta.get("format") != STORE_FORMAT:
         raise BackendError(
             f"{backend.url} has store format {meta.get('format')}, expected {STORE_FORMAT}"
@@ -73,8 +74,8 @@ def _upgrade_from_1(backend: Backend, meta: dict[str, object]) -> dict[str, obje
 def _mark_format(backend: Backend, old: int) -> dict[str, object]:
     """Move the store ref from format ``old`` to ``STORE_FORMAT`` (once, safe to race).
 
-    Format 2 to 3 changes nothing stored: it only keeps format 2 code, which would
-    take a symlinked ref for a missing one, off the store from then on.  A store this
+    Formats 2 to 4 change nothing stored: they only keep older code, which would take
+    a symlinked ref or a packed object for a missing one, off the store from then on.  A store this
     process cannot write (a read-only mount) is read as it is: nothing here will add
     a symlink to it either.
     """

@@ -1,0 +1,33 @@
+"""Small file-writing helpers the file backend's objects, refs and packs share."""
+
+from __future__ import annotations
+
+import os
+
+from cas_dvid.backends.abc import Parts
+
+_IOV = 512  # NOTE: writev takes at most IOV_MAX (1,024) buffers a call
+
+
+def write_all(fd: int, parts: Parts) -> None:
+    """Write every part to ``fd`` with as few ``writev`` calls as the kernel allows."""
+    views = [memoryview(p).cast("B") for p in parts if len(p)]
+    while views:
+        batch = views[:_IOV]
+        n = os.writev(fd, batch)
+        done = 0
+        while done < len(batch) and n >= batch[done].nbytes:
+            n -= batch[done].nbytes
+            done += 1
+        del views[:done]
+        if views and n:
+            views[0] = views[0][n:]
+
+
+def fsync_dir(path: str) -> None:
+    """Make a directory's new entries durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
