@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -32,15 +33,13 @@ def packs(root: Path, suffix: str = ".pack") -> list[str]:
 
 def test_pack_format_round_trips() -> None:
     items = [("ab" * 32, [b"x" * 5, b"yz"]), ("cd" * 32, [b""]), ("ef01", [b"q"])]
-    name, parts = encode_pack(items)
-    data = b"".join(bytes(p) for p in parts)
+    data = b"".join(bytes(p) for p in encode_pack(items))
     index = decode_index(data, "t")
     assert {k: data[o : o + n] for k, (o, n) in index.items()} == {
         "ab" * 32: b"xxxxxyz",
         "cd" * 32: b"",
         "ef01": b"q",
     }
-    assert encode_pack(items)[0] == name  # named by content
     with pytest.raises(Exception, match="not a pack"):
         decode_index(b"NOTAPACK" + data[8:], "t")
 
@@ -186,3 +185,32 @@ def test_killed_pack_writer_leaves_a_partial_gc_removes(tmp_path: Path) -> None:
     os.utime(stray, (1, 1))
     assert stray in list(b.stale_partials(60))
     assert b.has_many(keys(1, 1)) == [True]
+
+
+STREAMER = """
+import sys
+from cas_dvid.backends import LocalBackend
+b = LocalBackend(sys.argv[1])
+for t in range(300):
+    b.put_batch([(f"{t:04x}{i:04x}" + "0" * 56, [b"%d-%d" % (t, i)]) for i in range(3)])
+    print(t, flush=True)
+"""
+
+
+def test_reads_during_another_process_merges_never_miss(tmp_path: Path) -> None:
+    LocalBackend(tmp_path, create=True)
+    reader = LocalBackend(tmp_path)
+    rng = random.Random(0)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STREAMER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    done = -1
+    for line in proc.stdout:
+        done = int(line)
+        for t in (done, rng.randint(0, done)):
+            for i in range(3):
+                assert reader.get(f"{t:04x}{i:04x}" + "0" * 56) == b"%d-%d" % (t, i)
+    assert proc.wait(timeout=60) == 0
+    assert done == 299
+    assert len(packs(tmp_path)) < 3 * MERGE_FANIN

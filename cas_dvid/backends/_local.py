@@ -1,8 +1,10 @@
 """``file://PATH``: objects fanned out as ``objects/ab/cdef…``, refs as small files.
 
-Writes go to ``NAME.<random>.partial`` and are published with ``os.link``, which
-fails if the name exists: a reader never sees a partial object and of two racing
-writers exactly one creates the file.  Refs are swapped under an ``flock`` on a
+Batches of objects (a tree write's new nodes) are written as one pack file each
+(``_packs``); a lone object is a file of its own.  Writes go to
+``NAME.<random>.partial`` and are published with ``os.link``, which fails if the name
+exists: a reader never sees a partial object and of two racing writers exactly one
+creates the file.  Refs are swapped under an ``flock`` on a
 sibling ``.lock`` file, which the kernel drops if the holder dies, and replaced
 with ``os.replace``.  Both are atomic against a crash of the process.
 
@@ -83,6 +85,10 @@ class LocalBackend(Backend):
     def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
         """Read an object file (or a range of it)."""
         path = self._path(key)
+        # PERF: packs known to this process first: a tree node is rarely loose.
+        packed = self._packs.read(key, byte_range, look=False)
+        if packed is not None:
+            return packed
         try:
             if byte_range is None:
                 return _read_object(path)

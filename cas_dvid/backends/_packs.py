@@ -11,9 +11,10 @@ and ``delete`` see no difference, so gc, verify and sync need not know.  Layout,
 under ``packs/``:
 
 - ``NAME.pack``: ``MAGIC``, the member count, the index's length, the index (per
-  member: key length, key, offset, length) and the members' bytes.  NAME is the
-  BLAKE3 of the file, so two writers packing the same objects make one file.  It is
-  written to a ``.partial`` file and linked into place, like a loose object.
+  member: key length, key, offset, length) and the members' bytes.  NAME is random:
+  a pack named by its content could be re-created by one writer while another
+  removes it (its members all dead), losing what the first one meant to store.  It
+  is written to a ``.partial`` file and linked into place, like a loose object.
 - ``NAME.dead``: keys of members deleted since (gc), a line each, appended.  A pack
   whose members are all dead is removed.
 
@@ -44,8 +45,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-import blake3
-
 from cas_dvid.backends._files import fsync_dir, write_all
 from cas_dvid.backends.abc import ByteRange, ObjectInfo, Parts, check_key
 from cas_dvid.errors import BackendError
@@ -57,6 +56,7 @@ PACK_MIN = 2
 """Batches of at least this many objects go into a pack."""
 MERGE_FANIN = 8
 MERGE_MAX_BYTES = 64 << 20
+_RELIST = 10
 
 
 @dataclass(slots=True)
@@ -80,29 +80,22 @@ class _Pack:
         return t
 
 
-def encode_pack(items: Sequence[tuple[str, Parts]]) -> tuple[str, list[memoryview]]:
-    """Return a pack's name and its bytes (as parts) holding ``items`` (key, parts)."""
+def encode_pack(items: Sequence[tuple[str, Parts]]) -> list[memoryview]:
+    """Return the bytes (as parts) of a pack holding ``items`` (key, parts)."""
     index = bytearray()
     sizes = []
     for key, parts in items:
         kb = key.encode()
-        size = sum(memoryview(p).nbytes for p in parts)
-        sizes.append(size)
+        sizes.append(sum(memoryview(p).nbytes for p in parts))
         index += bytes([len(kb)]) + kb + _ENTRY.pack(0, 0)
-    base = _HEAD.size + len(index)
-    pos, off = 0, base
+    pos, off = 0, _HEAD.size + len(index)
     for (key, _), size in zip(items, sizes, strict=True):
         pos += 1 + len(key)
         _ENTRY.pack_into(index, pos, off, size)
         pos += _ENTRY.size
         off += size
-    head = _HEAD.pack(MAGIC, len(items), len(index))
-    out = [memoryview(head), memoryview(bytes(index))]
-    out += [memoryview(p).cast("B") for _, parts in items for p in parts if len(p)]
-    h = blake3.blake3()
-    for view in out:
-        h.update(view)
-    return h.hexdigest()[:32], out
+    out = [memoryview(_HEAD.pack(MAGIC, len(items), len(index))), memoryview(bytes(index))]
+    return out + [memoryview(p).cast("B") for _, parts in items for p in parts if len(p)]
 
 
 def decode_index(data: bytes, what: str) -> dict[str, tuple[int, int]]:
@@ -143,23 +136,31 @@ class PackSet:
     # -- the in-memory view ---------------------------------------------------
 
     def refresh(self) -> None:
-        """Read the packs other processes made, forget removed ones, re-read grown .dead files."""
-        try:
-            names = os.listdir(self.folder)
-        except FileNotFoundError:
-            names = []
-        present = {n[: -len(".pack")] for n in names if n.endswith(".pack")}
-        with self._lock:
-            for gone in set(self._packs) - present:
-                self._drop(gone)
-            for name in sorted(present - set(self._packs)):
-                try:
-                    self._add(self._load(name))
-                except FileNotFoundError:
-                    continue  # merged away since the listing
-            for pack in list(self._packs.values()):
-                self._read_dead(pack)
-            self._loaded = True
+        """Read the packs other processes made, forget removed ones, re-read grown .dead files.
+
+        A pack listed but gone before it is read was merged: the merged pack exists
+        before its sources go, so listing again finds it.
+        """
+        for _ in range(_RELIST):
+            try:
+                names = os.listdir(self.folder)
+            except FileNotFoundError:
+                names = []
+            present = {n[: -len(".pack")] for n in names if n.endswith(".pack")}
+            vanished = False
+            with self._lock:
+                for gone in set(self._packs) - present:
+                    self._drop(gone)
+                for name in sorted(present - set(self._packs)):
+                    try:
+                        self._add(self._load(name))
+                    except FileNotFoundError:
+                        vanished = True
+                for pack in list(self._packs.values()):
+                    self._read_dead(pack)
+                self._loaded = True
+            if not vanished:
+                return
 
     def _ensure(self) -> None:
         if not self._loaded:
@@ -249,13 +250,17 @@ class PackSet:
 
     # -- objects --------------------------------------------------------------
 
-    def read(self, key: str, byte_range: ByteRange | None) -> bytes | None:
-        """Return a member's bytes (or a range of them); None if no pack holds it."""
+    def read(self, key: str, byte_range: ByteRange | None, *, look: bool = True) -> bytes | None:
+        """Return a member's bytes (or a range of them); None if no pack holds it.
+
+        ``look``: refresh the view when the key is not in it (``False``: only what this
+        process knows, for a caller that tries loose objects next).
+        """
         self._ensure()
         for attempt in range(3):
             pack = self._holder(key, fresh=False)
             if pack is None:
-                if attempt:
+                if attempt or not look:
                     return None
                 self.refresh()
                 continue
@@ -314,11 +319,11 @@ class PackSet:
         """Store ``items`` as one pack, then merge a full tier."""
         for key, _ in items:
             check_key(key)
-        name, parts = encode_pack(items)
-        self._publish(name, parts)
+        self._publish(encode_pack(items))
         self._maybe_merge()
 
-    def _publish(self, name: str, parts: list[memoryview]) -> None:
+    def _publish(self, parts: list[memoryview]) -> str:
+        name = secrets.token_hex(16)
         final = self._path(name)
         tmp = self._path(f"{name}.{secrets.token_hex(6)}", ".partial")
         try:
@@ -333,10 +338,7 @@ class PackSet:
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            try:
-                os.link(tmp, final)
-            except FileExistsError:
-                pass  # the same members, packed by another writer
+            os.link(tmp, final)
             if self.fsync:
                 fsync_dir(self.folder)
         except OSError as exc:
@@ -348,6 +350,7 @@ class PackSet:
             self._ensure()
             if name not in self._packs:
                 self._add(self._load(name))
+        return name
 
     def delete(self, keys: Sequence[str]) -> None:
         """Mark packed keys dead (one append per pack); remove packs left with no live member."""
@@ -423,7 +426,10 @@ class PackSet:
                     full = [ps for _, ps in sorted(tiers.items()) if len(ps) >= MERGE_FANIN]
                 if not full:
                     return
+                before = len(self._packs)
                 self.merge(full[0][:MERGE_FANIN])
+                if len(self._packs) >= before:
+                    return  # NOTE: nothing merged (a racing process did it): never spin
         finally:
             self._merge_lock.release()
 
@@ -436,7 +442,9 @@ class PackSet:
             try:
                 fd = os.open(self._path(pack.name), os.O_RDONLY)
             except FileNotFoundError:
-                continue  # another process merged or removed it
+                with self._lock:
+                    self._drop(pack.name)  # another process merged or removed it
+                continue
             try:
                 data = memoryview(os.pread(fd, pack.size, 0))
             finally:
@@ -449,8 +457,7 @@ class PackSet:
                     items[key] = [data[off : off + length]]
             merged.append(pack.name)
         if items:
-            name, parts = encode_pack(sorted(items.items()))
-            self._publish(name, parts)
+            name = self._publish(encode_pack(sorted(items.items())))
         for old in merged:
             if old != name:
                 self._remove(old)
