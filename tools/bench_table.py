@@ -186,8 +186,8 @@ class TableBench:
         n = vol.shape[0]
         row = self.row(
             "ingest",
-            f"ingest: POST raw/0_1_2 block-aligned {n * n * C // MiB} MiB slabs vs "
-            "tensorstore writing the same array",
+            f"ingest: POST raw/0_1_2 block-aligned {n * n * C // MiB} MiB slabs (new content "
+            "each run) vs tensorstore writing the same array",
             "MB/s",
             1.0,
         )
@@ -555,7 +555,7 @@ def fmt(v: float) -> str:
 
 def table(b: TableBench) -> list[str]:
     out = [
-        "| # | path | cas_dvid | peer | median ratio | min-max | goal | |",
+        "| # | path | cas_dvid | peer (8a, 8b: the small size) | median ratio | min-max | goal | |",
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for key in ORDER:
@@ -572,7 +572,19 @@ def table(b: TableBench) -> list[str]:
     return out
 
 
-def report(b: TableBench, command: str, wall: float) -> str:
+def versions() -> str:
+    import importlib.metadata as md
+
+    out = [f"Python {sys.version.split()[0]}"]
+    for p in ("numpy", "tensorstore", "falcon", "waitress", "pillow"):
+        try:
+            out.append(f"{p} {md.version(p)}")
+        except md.PackageNotFoundError:
+            out.append(f"{p} ?")
+    return ", ".join(out)
+
+
+def report(b: TableBench, command: str, wall: float, load0: tuple[float, ...]) -> str:
     m = h.machine()
     z, a = b.z, b.a
     try:
@@ -587,10 +599,12 @@ def report(b: TableBench, command: str, wall: float) -> str:
     lines = [
         "# Benchmark table (issue 15)",
         "",
-        f"`{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit}, "
-        f"{wall:.0f} s.",
-        f"Machine: {m['nproc']} cores ({m['cpu']}), {m['mem_gib']} GiB RAM, store and peers' "
-        f"copies on {h.fs_type(b.work)} ({b.work.parent}); load average at the end {m['loadavg']}.",
+        f"- Command: `{command}` ({wall:.0f} s)",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit}",
+        f"- Machine: {m['nproc']} cores ({m['cpu']}), {m['mem_gib']} GiB RAM, store and peers' "
+        f"copies on {h.fs_type(b.work)} ({b.work.parent}); load average {load0} at the start, "
+        f"{m['loadavg']} at the end.",
+        f"- Software: {versions()}",
         "",
         f"{z.n}^3 EM-like uint8 volume, 64^3 blocks, lz4 (tensorstore zarr3: blosc-lz4, 64^3 "
         f"chunks, no chunk cache); {z.boxes} boxes, {z.block_reqs} specificblocks requests, "
@@ -642,11 +656,11 @@ def main() -> int:
     command = "python " + " ".join(
         shlex.quote(x) for x in [f"tools/{Path(__file__).name}", *sys.argv[1:]]
     )
-    t0 = time.perf_counter()
+    t0, load0 = time.perf_counter(), tuple(round(x, 2) for x in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="bench-table-", dir=a.dir) as tmp:
         b = TableBench(a, sizes, Path(tmp))
         b.run()
-        text = report(b, command, time.perf_counter() - t0)
+        text = report(b, command, time.perf_counter() - t0, load0)
     print()
     print(text)
     out = Path(a.out)
