@@ -145,7 +145,7 @@ def em_volume(n: int) -> np.ndarray:
     """``em_like(n)``, generated once and kept as .npy under the temp dir (not the repo)."""
     cache = Path(tempfile.gettempdir()) / "cas_dvid-bench" / f"em_like_v1_{n}.npy"
     if cache.exists():
-        return np.load(cache)
+        return np.asarray(np.load(cache), np.uint8)
     t0 = time.perf_counter()
     vol = em_like(n)
     cache.parent.mkdir(parents=True, exist_ok=True)

@@ -142,10 +142,10 @@ class TableBench:
 
     @property
     def nrun(self) -> int:
-        return self.a.warmup + self.a.runs
+        return int(self.a.warmup + self.a.runs)
 
     def counts(self, run: int) -> bool:
-        return run >= self.a.warmup
+        return bool(run >= self.a.warmup)
 
     # -- server -------------------------------------------------------------------------------
 
@@ -633,7 +633,11 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=None, help="timed runs (default 5; 2 with --quick)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
     ap.add_argument("--quick", action="store_true", help="small sizes, 2 runs (the test)")
-    ap.add_argument("--out", default=str(ROOT / "docs" / "bench.md"), help="where the table goes")
+    ap.add_argument(
+        "--out",
+        help="where the table goes (default docs/bench.md; with --quick, bench-quick.md in the "
+        "temp dir, so a smoke run never replaces the figures the README links)",
+    )
     ap.add_argument(
         "--dir",
         help="folder for the store and the peers' copies (default: the temp dir, on disk "
@@ -663,7 +667,10 @@ def main() -> int:
         text = report(b, command, time.perf_counter() - t0, load0)
     print()
     print(text)
-    out = Path(a.out)
+    default = (
+        Path(tempfile.gettempdir()) / "bench-quick.md" if a.quick else ROOT / "docs" / "bench.md"
+    )
+    out = Path(a.out) if a.out else default
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     log(f"wrote {out}")
