@@ -41,6 +41,7 @@ test: lint chromium
 
 bench: venv
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	-$(PY) tools/bench_table.py
 	-$(PY) tools/bench_objects.py
 	-$(PY) tools/bench_trees.py
 	-$(PY) tools/bench_keyvalue.py
