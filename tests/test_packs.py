@@ -33,8 +33,10 @@ def packs(root: Path, suffix: str = ".pack") -> list[str]:
 
 def test_pack_format_round_trips() -> None:
     items = [("ab" * 32, [b"x" * 5, b"yz"]), ("cd" * 32, [b""]), ("ef01", [b"q"])]
-    data = b"".join(bytes(p) for p in encode_pack(items))
+    parts, members = encode_pack(items)
+    data = b"".join(bytes(p) for p in parts)
     index = decode_index(data, "t")
+    assert index == members
     assert {k: data[o : o + n] for k, (o, n) in index.items()} == {
         "ab" * 32: b"xxxxxyz",
         "cd" * 32: b"",
