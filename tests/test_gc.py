@@ -61,11 +61,12 @@ def two_repos(vs: VersionService) -> tuple[sample.Sample, sample.Sample, set[Obj
 
 
 def backdate(path: Path, seconds: float) -> None:
-    """Make every object file look ``seconds`` old."""
+    """Make every object file (loose or a pack of them) look ``seconds`` old."""
     t = time.time() - seconds
-    for f in (path / "objects").rglob("*"):
-        if f.is_file():
-            os.utime(f, (t, t))
+    for folder in ("objects", "packs"):
+        for f in (path / folder).rglob("*"):
+            if f.is_file():
+                os.utime(f, (t, t))
 
 
 def present(store: ObjectStore, ids: set[ObjectId]) -> set[ObjectId]:
