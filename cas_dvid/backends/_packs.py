@@ -417,13 +417,18 @@ class PackSet:
                     yield ObjectInfo(key, length, mtime)
 
     def partials(self) -> Iterator[str]:
-        """Paths of partial pack files (killed writers)."""
+        """Paths of partial pack files (killed writers) and of .dead files left by no pack.
+
+        (A delete racing a merge can append to the .dead file of a pack just removed.)
+        """
         try:
-            names = os.listdir(self.folder)
+            names = set(os.listdir(self.folder))
         except FileNotFoundError:
             return
         for n in names:
-            if n.endswith(".partial"):
+            if n.endswith(".partial") or (
+                n.endswith(".dead") and n[: -len(".dead")] + ".pack" not in names
+            ):
                 yield self._path(n, "")
 
     # -- merging --------------------------------------------------------------
