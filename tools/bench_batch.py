@@ -46,19 +46,31 @@ from cas_dvid.testing.live import LiveServer  # noqa: E402
 TILE = 256
 
 DRIVER = """
-import json, sys, time, tracemalloc
+import json, resource, sys, time, tracemalloc
 from cas_dvid.batch import ingest, open_client
+
+def cpu():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+def cluster_cpu(c):
+    # every process of the job: workers, scheduler and this driver (nannies idle)
+    return sum(c.run(cpu).values()) + c.run_on_scheduler(cpu) + cpu()
+
 t0 = time.perf_counter()
 with open_client(None, 2) as c:
     t1 = time.perf_counter()
+    c0 = cluster_cpu(c)
     tracemalloc.start()
     r = ingest(c, sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4])
     peak = tracemalloc.get_traced_memory()[1]
     t2 = time.perf_counter()
+    busy = cluster_cpu(c) - c0
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forking parent
 hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")]
 rss = int(hwm[0].split()[1]) * 1024 if hwm else 0
-doc = {"startup": t1 - t0, "seconds": t2 - t1, "rss": rss, "peak": peak, "root": r.root.hex()}
+doc = {"startup": t1 - t0, "seconds": t2 - t1, "rss": rss, "peak": peak, "root": r.root.hex(),
+       "cpu": busy}
 print(json.dumps(doc))
 """
 
@@ -168,10 +180,17 @@ def main() -> int:
         tscopy = time.perf_counter() - t0
         seconds = float(dask["seconds"])
         print(f"dask cluster start-up {float(dask['startup']):.1f} s (not in the figures)")
+        cpu_single, cpu_dask = cores * single / mib, float(dask["cpu"]) / mib
+        ncpu = os.cpu_count() or 1
         print(
             f"the single loader (client and server threads in one process) kept {cores:.2f} of "
-            f"{os.cpu_count()} cores busy"
+            f"{ncpu} cores busy, {cpu_single * 1e3:.1f} CPU ms per MiB; the dask job "
+            f"{float(dask['cpu']) / seconds:.2f} cores, {cpu_dask * 1e3:.1f} CPU ms per MiB"
         )
+        # The most the cluster can gain on this machine: every core busy at its CPU cost
+        # per MiB, against the single loader's measured speed.
+        ceiling = (ncpu / cpu_dask) / (mib / single)
+        print(f"so {ncpu} cores cap the dask job at {ceiling:.2f}x the single loader here")
         ok &= report(
             f"dask 2-worker ingest {edge}^3 vs single loader",
             mib / seconds,
