@@ -108,6 +108,25 @@ def test_merge_drops_dead_members(tmp_path: Path) -> None:
     assert packs(tmp_path, ".dead") == []
 
 
+def test_a_mostly_dead_pack_is_rewritten_with_its_live_members(tmp_path: Path) -> None:
+    a = LocalBackend(tmp_path, create=True)
+    reader = LocalBackend(tmp_path)
+    ks = keys(0, 10)
+    a.put_batch([(k, [k.encode()]) for k in ks])
+    assert reader.get(ks[9]) == ks[9].encode()
+    (first,) = packs(tmp_path)
+    a.delete_many(ks[:5])
+    assert packs(tmp_path) == [first]  # half live: kept as it is
+    a.delete_many(ks[5:6])
+    (second,) = packs(tmp_path)
+    assert second != first
+    assert packs(tmp_path, ".dead") == []
+    index = decode_index((tmp_path / "packs" / second).read_bytes(), second)
+    assert sorted(index) == ks[6:]
+    assert [reader.get(k) for k in ks[6:]] == [k.encode() for k in ks[6:]]
+    assert reader.has_many(ks) == [False] * 6 + [True] * 4
+
+
 def test_corrupt_packed_object_is_detected(tmp_path: Path) -> None:
     store = ObjectStore(LocalBackend(tmp_path, create=True), cache_bytes=0)
     tree = Tree(ObjectNodeStore(store))

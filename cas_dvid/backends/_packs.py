@@ -30,9 +30,13 @@ Packs merge: when ``MERGE_FANIN`` packs of one tier (member count, in powers of
 into one pack and removes them, so the number of packs grows with the log of the
 writes, not with the writes (packs over ``MERGE_MAX_BYTES`` stay as they are).  A
 reader that loses a pack to a merge refreshes and finds the member in the new one.
+A delete that leaves a pack less than half live rewrites it with the live members
+only (a merge of one), so gc frees the space of packs too big to merge as well.
 NOTE: a member gc deletes while a merge copies it survives in the new pack: garbage
 kept for another gc, never a live object lost (merges only copy).  Merged members
-are young again for gc's grace period.
+are young again for gc's grace period.  A merge runs in the write that fills a tier:
+that write takes longer, at most the time to copy ``MERGE_FANIN`` packs of the tier
+below ``MERGE_MAX_BYTES``.
 """
 
 from __future__ import annotations
@@ -134,6 +138,7 @@ class PackSet:
         self._merge_lock = threading.Lock()
         self._packs: dict[str, _Pack] = {}
         self._where: dict[str, str] = {}  # key -> a pack holding it
+        self._multi: set[str] = set()  # keys seen in more than one pack (rare)
         self._tiers: Counter[int] = Counter()  # packs small enough to merge, by tier
         self._loaded = False
 
@@ -193,8 +198,11 @@ class PackSet:
             self._tiers[pack.tier] += 1
         if not new:  # (a pack this process just made has no .dead file)
             self._read_dead(pack)
+        where = self._where
         for key in pack.members:
-            self._where[key] = pack.name
+            if where.setdefault(key, pack.name) != pack.name:
+                self._multi.add(key)
+                where[key] = pack.name
 
     def _drop(self, name: str) -> None:
         pack = self._packs.pop(name, None)
@@ -211,6 +219,9 @@ class PackSet:
                     self._where[key] = other
 
     def _other_holder(self, key: str) -> str | None:
+        # PERF: a scan of every pack, so only for keys known to be in more than one.
+        if key not in self._multi:
+            return None
         for p in self._packs.values():
             if key in p.members and key not in p.dead:
                 return p.name
@@ -368,7 +379,12 @@ class PackSet:
         return name
 
     def delete(self, keys: Sequence[str]) -> None:
-        """Mark packed keys dead (one append per pack); remove packs left with no live member."""
+        """Mark packed keys dead (one append per pack); remove or rewrite emptied packs.
+
+        A pack left with no live member is removed; one left with less than half is
+        rewritten with its live members only, so garbage in packs too big to merge
+        does not stay on disk.
+        """
         self._ensure()
         by_pack: dict[str, list[str]] = {}
         with self._lock:
@@ -378,6 +394,7 @@ class PackSet:
                     by_pack.setdefault(pack.name, []).append(key)
                     pack.dead.add(key)  # NOTE: so a duplicate in another pack is found too
                     pack = self._holder(key, fresh=False)
+        sparse: list[_Pack] = []
         for name, dead in by_pack.items():
             line = "".join(k + "\n" for k in dead).encode()
             fd = os.open(self._path(name, ".dead"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -394,6 +411,12 @@ class PackSet:
                 self._read_dead(pack)
                 if pack.live <= 0:
                     self._remove(name)
+                elif pack.live * 2 < len(pack.members):
+                    sparse.append(pack)
+        if sparse:
+            with self._merge_lock:
+                for pack in sparse:
+                    self.merge([pack])
 
     def _remove(self, name: str) -> None:
         for suffix in (".pack", ".dead"):
