@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -422,7 +422,8 @@ def test_cli_downres_on_dask(tmp_path: Path) -> None:
         timeout=180,
     )
     assert done.returncode == 0, done.stderr
-    assert "Built 1 levels of grey" in done.stdout and "1 blocks written" in done.stdout
+    assert "Built 1 levels of grey" in done.stdout
+    assert "1 blocks written" in done.stdout
 
 
 def write_precomputed_and_n5(tmp: Path, vol: np.ndarray) -> tuple[str, str]:
@@ -473,7 +474,8 @@ def test_precomputed_and_n5_sources_equal_zarr(client: Client, tmp_path: Path) -
         ingest(client, url, root, "pc", precomputed, (3, 5, 7), slab_bytes=1 << 19)
         reference_load(srv, root, "n5", n5, (3, 5, 7))  # the single-process loader too
         ref, pc, five = roots(url, root, "ref", "pc", "n5")
-        assert pc == ref and five == ref
+        assert pc == ref
+        assert five == ref
     finally:
         srv.__exit__(None, None, None)
     with pytest.raises(InvalidInputError, match="cannot open"):
@@ -498,7 +500,8 @@ def test_index_after_noindexing_equals_indexed_post_blocks(client: Client, tmp_p
         assert roots(url, root, "ref") == roots(url, root, "late")  # index, summaries and all
         assert c.get_json(f"/api/node/{root}/late/size/17")["voxels"] == int((vol == 17).sum())
         again = index(client, url, root, "late")  # indexing twice changes nothing
-        assert again.blocks == 8 and roots(url, root, "ref") == roots(url, root, "late")
+        assert again.blocks == 8
+        assert roots(url, root, "ref") == roots(url, root, "late")
     finally:
         srv.__exit__(None, None, None)
 
@@ -525,7 +528,8 @@ def test_tiles_on_dask_equal_the_server_job(client: Client, tmp_path: Path) -> N
     url, uuid = tiles_store(tmp_path / "dask", vol)
     want = server_generate(ref_url, ref_uuid)
     got = generate(client, url, uuid, "tiles", task_bytes=1 << 18)
-    assert got.tiles == want["Tiles"] and got.tasks > 3
+    assert got.tiles == want["Tiles"]
+    assert got.tasks > 3
     assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
     edit = RNG.integers(1, 255, (32, 32, 32), dtype=np.uint8)
     for u, v in ((ref_url, ref_uuid), (url, uuid)):
@@ -544,9 +548,9 @@ def test_gc_mark_on_dask_removes_what_a_local_gc_removes(
     import shutil
 
     from cas_dvid.batch import _gc
+    from cas_dvid.sync import StorePeer
     from cas_dvid.sync.gc import collect
     from cas_dvid.sync.verify import verify_all
-    from cas_dvid.sync import StorePeer
 
     monkeypatch.setattr(_gc, "BATCH", 4)  # small levels still go out to the workers
     url, uuid = grey_store(tmp_path / "a", RNG.integers(0, 255, (64, 128, 128), dtype=np.uint8))
@@ -604,7 +608,8 @@ def test_downres_tiles_index_and_gc_jobs_on_s3(
     names = ("grey_1", "grey_2", "tiles", "seg")
     assert roots(s3_url, s3_uuid, *names) == roots(local_url, local_uuid, *names)
     report = collect_on(client, s3_url, grace=0, dry_run=True, full=True)
-    assert report.reachable > 0 and report.missing == 0
+    assert report.reachable > 0
+    assert report.missing == 0
 
 
 def test_killed_worker_mid_tile_job_reruns_its_tasks(
@@ -628,7 +633,8 @@ def test_killed_worker_mid_tile_job_reruns_its_tasks(
         job.start()
         deadline = time.monotonic() + 60
         while sum(len(f) for _, _, f in os.walk(objects)) - before < 50:
-            assert time.monotonic() < deadline and job.is_alive(), "no tiles arrived"
+            assert time.monotonic() < deadline, "no tiles arrived"
+            assert job.is_alive(), "the job ended before 50 tiles arrived"
             time.sleep(0.01)
         os.kill(pids[0], signal.SIGKILL)  # mid-job: tiles are arriving, more tasks queued
         assert job.is_alive(), "the job ended before the kill: nothing was tested"
