@@ -6,9 +6,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -33,6 +35,7 @@ from cas_dvid.objects import ObjectStore
 from cas_dvid.testing import sample
 from cas_dvid.testing.live import LiveServer
 from cas_dvid.testing.s3server import S3TestServer
+from cas_dvid.trees import EMPTY_ROOT
 
 RNG = np.random.default_rng(11)
 
@@ -642,3 +645,204 @@ def test_killed_worker_mid_tile_job_reruns_its_tasks(
         assert out, "the job did not finish"
         assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
         c.wait_for_workers(2, timeout=30)
+
+
+# -- kills mid-job: downres, the label index, tiles and gc's mark phase ----------------
+
+T = TypeVar("T")
+ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+CLI = [sys.executable, "-m", "cas_dvid.cli"]
+
+
+def job_tasks(c: Client, prefix: str) -> tuple[int, int, int]:
+    """The scheduler's count of a job's tasks (keys ``prefix-...``, the task function's name):
+    (finished so far, waiting or running now, lost with a dead worker so far)."""
+
+    def read(dask_scheduler: Any) -> tuple[int, int, int]:
+        pf = dask_scheduler.task_prefixes.get(prefix)
+        if pf is None:
+            return 0, 0, 0
+        pending = sum(pf.states[s] for s in ("waiting", "queued", "processing", "no-worker"))
+        return pf.state_counts["memory"], pending, pf.suspicious
+
+    result: tuple[int, int, int] = c.run_on_scheduler(read)
+    return result
+
+
+def busy_workers(c: Client, prefix: str) -> list[str]:
+    """Addresses of the workers running one of the job's tasks now."""
+
+    def read(dask_scheduler: Any) -> list[str]:
+        return [
+            addr
+            for addr, ws in dask_scheduler.workers.items()
+            if any(ts.prefix.name == prefix for ts in ws.processing)
+        ]
+
+    result: list[str] = c.run_on_scheduler(read)
+    return result
+
+
+def wait_mid_job(c: Client, prefix: str, done0: int, pending: int, alive: Callable[[], bool]):
+    """Poll until some of the job's tasks have finished and at least ``pending`` are still out."""
+    deadline = time.monotonic() + 60
+    while True:
+        done, left, _ = job_tasks(c, prefix)
+        if done > done0 and left >= pending:
+            return
+        assert alive(), "the job ended before the kill: nothing was tested"
+        assert time.monotonic() < deadline, f"no {prefix} tasks ran"
+        time.sleep(0.005)
+
+
+def kill_a_busy_worker(c: Client, prefix: str, job: Callable[[], T]) -> T:
+    """Run ``job`` on a thread; mid-job, SIGKILL a worker running one of its tasks.
+
+    Return the job's result once it ends, after checking that the scheduler lost
+    tasks with the worker (so they had to run again: the kill hit work in flight).
+    """
+    pids = c.run(os.getpid)
+    done0, _, lost0 = job_tasks(c, prefix)
+    out: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(job())
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test's thread
+            failed.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        wait_mid_job(c, prefix, done0, 4, thread.is_alive)
+        busy = busy_workers(c, prefix)
+        assert busy, "no worker was running the job's tasks"
+        os.kill(pids[busy[0]], signal.SIGKILL)
+    finally:
+        thread.join(120)
+    if failed:
+        raise failed[0]
+    assert out, "the job did not finish"
+    assert job_tasks(c, prefix)[2] > lost0, "the killed worker held none of the job's tasks"
+    c.wait_for_workers(2, timeout=30)  # the nanny restarted it
+    return out[0]
+
+
+DRIVERS = """
+import sys
+from dask.distributed import Client
+from cas_dvid import batch
+from cas_dvid.batch import _gc, _index
+
+job, address, url, *rest = sys.argv[1:]
+_gc.BATCH = _index.BATCH = 1  # an object (a block) a task: the jobs have many tasks
+with Client(address) as c:
+    if job == "downres":
+        batch.downres(c, url, rest[0], rest[1], task_bytes=1 << 18)  # a parent a task
+    elif job == "index":
+        batch.index(c, url, rest[0], rest[1])
+    elif job == "tiles":
+        batch.generate(c, url, rest[0], rest[1], task_bytes=1 << 16)
+    else:
+        batch.collect_on(c, url, grace=0, full=True)
+"""
+
+
+def kill_driver_mid_job(c: Client, address: str, prefix: str, job: str, *args: str) -> None:
+    """Run ``DRIVERS`` ``job`` in a process; mid-job, SIGKILL it.
+
+    Once some of its tasks have finished (their objects are in the store) and some
+    are still out, the workers are stopped (SIGSTOP), so that no more can finish and
+    the driver cannot reach its write; the driver is killed and the workers resumed.
+    """
+    pids = list(c.run(os.getpid).values())
+    done0 = job_tasks(c, prefix)[0]
+    argv = [sys.executable, "-c", DRIVERS, job, address, *args]
+    with subprocess.Popen(argv, env=ENV, stderr=subprocess.PIPE, text=True) as driver:
+        try:
+            wait_mid_job(c, prefix, done0, 1, lambda: driver.poll() is None)
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                time.sleep(0.2)  # results the workers sent before the stop reach the scheduler
+                assert job_tasks(c, prefix)[1] > 0, "every task ended: the driver may have written"
+                assert driver.poll() is None, "the driver ended before the kill"
+                driver.send_signal(signal.SIGKILL)
+                driver.wait()
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+            assert driver.returncode == -signal.SIGKILL, driver.stderr.read()
+
+
+def ref_values(store: Path) -> dict[str, str]:
+    """Every ref of a file store and its value (a symlink's target: a small ref's value)."""
+    refs = store / "refs"
+    return {
+        name: os.readlink(refs / name) if (refs / name).is_symlink() else (refs / name).read_text()
+        for name in _ref_files(refs)
+    }
+
+
+def object_files(store: Path) -> set[str]:
+    return {p.name for p in (store / "objects").rglob("*") if p.is_file()}
+
+
+def run_cli(*args: str) -> str:
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, env=ENV, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def pyramid_stores(tmp_path: Path) -> tuple[str, str, str, str]:
+    """A 128 x 256 x 256 uint8blk of 32^3 blocks (32 level-1 parents) twice, and the
+    first one's pyramid by the server job; return (ref url, ref uuid, url, uuid)."""
+    vol = RNG.integers(0, 255, (128, 256, 256), dtype=np.uint8)
+    ref_url, ref_uuid = grey_store(tmp_path / "ref", vol)
+    url, uuid = grey_store(tmp_path / "dask", vol)
+    ref = open_versions(ObjectStore(open_backend(ref_url)))
+    at = ref.resolve(ref_uuid)
+    Pyramid(ImageStore.on(ref), at, ref.instance(at, "grey"), None).run()
+    return ref_url, ref_uuid, url, uuid
+
+
+def test_killed_worker_mid_downres_reruns_its_tasks(
+    proc_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    ref_url, ref_uuid, url, uuid = pyramid_stores(tmp_path)
+    with Client(proc_cluster) as c:
+        done = kill_a_busy_worker(
+            c, "run_batch", lambda: downres(c, url, uuid, "grey", task_bytes=1 << 18)
+        )
+    assert done.levels == 3
+    assert done.blocks == 32 + 4 + 1  # no parent twice, none missing
+    assert level_roots(url, uuid, 3) == level_roots(ref_url, ref_uuid, 3)
+
+
+def test_killed_driver_mid_downres_moves_no_ref_and_rerun_finishes(
+    proc_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    ref_url, ref_uuid, url, uuid = pyramid_stores(tmp_path)
+    store = tmp_path / "dask"
+    before, objects = ref_values(store), object_files(store)
+    (grey,) = roots(url, uuid, "grey")
+    address = proc_cluster.scheduler_address
+    with Client(proc_cluster) as c:
+        kill_driver_mid_job(c, address, "run_batch", "downres", url, uuid, "grey")
+        c.wait_for_workers(2, timeout=30)
+    assert object_files(store) > objects  # the level blocks put before the kill: garbage
+    after = ref_values(store)
+    heads = {n: v for n, v in after.items() if n.startswith("heads/")}
+    assert heads == {n: v for n, v in before.items() if n.startswith("heads/")}  # none moved
+    versions = open_versions(ObjectStore(open_backend(url), cache_bytes=0))
+    at = versions.resolve(uuid)
+    made = [n for n in at.repo.instances if n != "grey"]  # the levels the job added, empty
+    assert {bytes(versions.root_at(at, at.instance(n))) for n in made} <= {bytes(EMPTY_ROOT)}
+    assert roots(url, uuid, "grey") == [grey]
+    out = run_cli("node", uuid, "grey", "downres", "--store", url, "--quiet", "--dask", address)
+    assert "Built 3 levels of grey" in out
+    assert level_roots(url, uuid, 3) == level_roots(ref_url, ref_uuid, 3)
