@@ -36,6 +36,7 @@ from cas_dvid.testing import sample
 from cas_dvid.testing.live import LiveServer
 from cas_dvid.testing.s3server import S3TestServer
 from cas_dvid.trees import EMPTY_ROOT
+from cas_dvid.versions.stores import init_store
 
 RNG = np.random.default_rng(11)
 
@@ -789,7 +790,8 @@ def ref_values(store: Path) -> dict[str, str]:
 
 
 def object_files(store: Path) -> set[str]:
-    return {p.name for p in (store / "objects").rglob("*") if p.is_file()}
+    """The hex ids of a file store's objects."""
+    return {p.parent.name + p.name for p in (store / "objects").rglob("*") if p.is_file()}
 
 
 def run_cli(*args: str) -> str:
@@ -846,3 +848,135 @@ def test_killed_driver_mid_downres_moves_no_ref_and_rerun_finishes(
     out = run_cli("node", uuid, "grey", "downres", "--store", url, "--quiet", "--dask", address)
     assert "Built 3 levels of grey" in out
     assert level_roots(url, uuid, 3) == level_roots(ref_url, ref_uuid, 3)
+
+
+def unindexed_labels(tmp_path: Path) -> tuple[str, str]:
+    """A repo with labelmaps ``ref`` (POST blocks, indexed) and ``late`` (``noindexing``)
+    of the same 128^3 labels in 32^3 blocks (64 blocks); return (url, uuid)."""
+    url = f"file://{tmp_path / 'store'}"
+    open_backend(url, create=True)
+    versions = open_versions(ObjectStore(open_backend(url)))
+    uuid = versions.create_repo()
+    body = sample.label_blocks_body(labels_volume(128).astype(np.uint64), edge=32)
+    writer = LabelStore.on(versions).writer
+    for name, indexed in (("ref", True), ("late", False)):
+        inst = versions.new_instance(uuid, name, "labelmap", settings={"blocksize": "32,32,32"})
+        writer.write_stream(versions.resolve(uuid), inst, body, "load", index=indexed)
+    assert roots(url, uuid, "ref") != roots(url, uuid, "late")  # no index yet
+    return url, uuid
+
+
+def test_killed_worker_mid_index_job_reruns_its_tasks(
+    proc_cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cas_dvid.batch import _index
+
+    monkeypatch.setattr(_index, "BATCH", 1)  # a block a task: 64 tasks
+    url, uuid = unindexed_labels(tmp_path)
+    with Client(proc_cluster) as c:
+        done = kill_a_busy_worker(c, "count_batch", lambda: index(c, url, uuid, "late"))
+    assert (done.blocks, done.tasks) == (64, 64)
+    assert roots(url, uuid, "ref") == roots(url, uuid, "late")
+
+
+def test_killed_driver_mid_index_job_moves_no_ref_and_rerun_finishes(
+    proc_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    url, uuid = unindexed_labels(tmp_path)
+    before = ref_values(tmp_path / "store")
+    late = roots(url, uuid, "late")
+    address = proc_cluster.scheduler_address
+    with Client(proc_cluster) as c:
+        kill_driver_mid_job(c, address, "count_batch", "index", url, uuid, "late")
+        c.wait_for_workers(2, timeout=30)
+    assert ref_values(tmp_path / "store") == before  # no ref moved
+    assert roots(url, uuid, "late") == late
+    out = run_cli("node", uuid, "late", "index", "--store", url, "--dask", address)
+    assert "Indexed 64 blocks of late" in out
+    assert roots(url, uuid, "ref") == roots(url, uuid, "late")
+
+
+def test_killed_driver_mid_tile_job_moves_no_ref_and_rerun_finishes(
+    proc_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    vol = RNG.integers(1, 255, (96, 128, 160), dtype=np.uint8)
+    ref_url, ref_uuid = tiles_store(tmp_path / "ref", vol)
+    url, uuid = tiles_store(tmp_path / "dask", vol)
+    server_generate(ref_url, ref_uuid)
+    store = tmp_path / "dask"
+    before, objects = ref_values(store), object_files(store)
+    empty = roots(url, uuid, "tiles")
+    address = proc_cluster.scheduler_address
+    with Client(proc_cluster) as c:
+        kill_driver_mid_job(c, address, "run_task", "tiles", url, uuid, "tiles")
+        c.wait_for_workers(2, timeout=30)
+    assert object_files(store) > objects  # tiles put before the kill: garbage
+    assert ref_values(store) == before  # no plane was written: no ref moved
+    assert roots(url, uuid, "tiles") == empty
+    out = run_cli("node", uuid, "tiles", "generate", "--store", url, "--quiet", "--dask", address)
+    assert "Generated" in out
+    assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
+
+
+def history_stores(tmp_path: Path) -> tuple[Path, Path]:
+    """A store with 16 committed versions (many roots to mark from) and garbage (an open
+    child overwritten), and a copy; return both folders."""
+    import shutil
+
+    url, uuid = grey_store(tmp_path / "a", RNG.integers(0, 255, (128, 128, 128), dtype=np.uint8))
+    init_store(url)  # the gc command opens only initialised stores
+    versions = open_versions(ObjectStore(open_backend(url)))
+    images = ImageStore.on(versions)
+    node = uuid
+    for i in range(16):
+        versions.commit(node, f"v{i}")
+        node = versions.new_child(node)
+        at = versions.resolve(node)
+        block = RNG.integers(0, 255, (32, 32, 32), dtype=np.uint8)
+        images.write(at, at.instance("grey"), Point3(32 * (i % 4), 0, 0), block, "edit")
+    for salt in range(3):  # each overwrite of the open child leaves the last one's garbage
+        at = versions.resolve(node)
+        block = RNG.integers(0, 255, (32, 64, 64), dtype=np.uint8)
+        images.write(at, at.instance("grey"), Point3(salt * 32, 0, 0), block, "overwrite")
+    shutil.copytree(tmp_path / "a", tmp_path / "b", symlinks=True)  # (small refs are links)
+    return tmp_path / "a", tmp_path / "b"
+
+
+def test_killed_worker_mid_gc_mark_reruns_its_tasks(
+    proc_cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cas_dvid.batch import _gc
+    from cas_dvid.sync.gc import collect
+
+    monkeypatch.setattr(_gc, "BATCH", 1)  # an object a task
+    a, b = history_stores(tmp_path)
+    objects = object_files(a)
+    local = collect(ObjectStore(open_backend(f"file://{a}")), grace=0, full=True)
+    with Client(proc_cluster) as c:
+        dask = kill_a_busy_worker(
+            c, "refs_batch", lambda: _gc.collect_on(c, f"file://{b}", grace=0, full=True)
+        )
+    assert local.deleted > 0
+    assert sorted(dask.garbage) == sorted(local.garbage)  # a lost read marks nothing less
+    assert (dask.reachable, dask.nodes_read, dask.missing) == (local.reachable, local.nodes_read, 0)
+    assert objects - object_files(b) == objects - object_files(a) == set(local.garbage)
+
+
+def test_killed_driver_mid_gc_mark_deletes_nothing_and_rerun_finishes(
+    proc_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    from cas_dvid.sync.gc import collect
+
+    a, b = history_stores(tmp_path)
+    local = collect(ObjectStore(open_backend(f"file://{a}")), grace=0, full=True)
+    before, objects = ref_values(b), object_files(b)
+    address = proc_cluster.scheduler_address
+    with Client(proc_cluster) as c:
+        kill_driver_mid_job(c, address, "refs_batch", "gc", f"file://{b}")
+        c.wait_for_workers(2, timeout=30)
+    assert object_files(b) == objects  # killed mid-mark: nothing swept
+    assert ref_values(b) == before  # gc/last included
+    out = run_cli("gc", "--store", f"file://{b}", "--grace", "0", "--full", "--dask", address)
+    assert f"removed {local.deleted} " in out
+    assert objects - object_files(b) == objects - object_files(a) == set(local.garbage)
+    assert ref_values(b).keys() == ref_values(a).keys()  # gc/last is there
