@@ -35,7 +35,6 @@ from cas_dvid.objects import ObjectStore
 from cas_dvid.testing import sample
 from cas_dvid.testing.live import LiveServer
 from cas_dvid.testing.s3server import S3TestServer
-from cas_dvid.trees import EMPTY_ROOT
 from cas_dvid.versions.stores import init_store
 
 RNG = np.random.default_rng(11)
@@ -837,13 +836,7 @@ def test_killed_driver_mid_downres_moves_no_ref_and_rerun_finishes(
         kill_driver_mid_job(c, address, "run_batch", "downres", url, uuid, "grey")
         c.wait_for_workers(2, timeout=30)
     assert object_files(store) > objects  # the level blocks put before the kill: garbage
-    after = ref_values(store)
-    heads = {n: v for n, v in after.items() if n.startswith("heads/")}
-    assert heads == {n: v for n, v in before.items() if n.startswith("heads/")}  # none moved
-    versions = open_versions(ObjectStore(open_backend(url), cache_bytes=0))
-    at = versions.resolve(uuid)
-    made = [n for n in at.repo.instances if n != "grey"]  # the levels the job added, empty
-    assert {bytes(versions.root_at(at, at.instance(n))) for n in made} <= {bytes(EMPTY_ROOT)}
+    assert ref_values(store) == before  # no ref moved: no head, no level added to the repo
     assert roots(url, uuid, "grey") == [grey]
     out = run_cli("node", uuid, "grey", "downres", "--store", url, "--quiet", "--dask", address)
     assert "Built 3 levels of grey" in out
