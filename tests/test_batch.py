@@ -227,10 +227,11 @@ def test_killed_worker_tasks_rerun(proc_cluster: LocalCluster, tmp_path: Path) -
     killed: list[int] = []
     with Client(proc_cluster) as c:
         pids = c.run(os.getpid)
+        lost0 = job_tasks(c, "run_slab")[2]
 
         def kill_one(slab: tuple[int, ...]) -> None:
             if not killed:
-                pid = next(iter(pids.values()))
+                pid = pids[busy_workers(c, "run_slab")[0]]  # one running a slab now
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 
@@ -241,6 +242,7 @@ def test_killed_worker_tasks_rerun(proc_cluster: LocalCluster, tmp_path: Path) -
         finally:
             srv.__exit__(None, None, None)
         assert killed
+        assert job_tasks(c, "run_slab")[2] > lost0  # slabs were lost with it, and reran
         assert result.tasks == 16
         assert result.blocks == 16 * 4
         assert got == ref
@@ -615,38 +617,6 @@ def test_downres_tiles_index_and_gc_jobs_on_s3(
     assert report.missing == 0
 
 
-def test_killed_worker_mid_tile_job_reruns_its_tasks(
-    proc_cluster: LocalCluster, tmp_path: Path
-) -> None:
-    """SIGKILL a worker while the tile job runs: its tasks rerun, the tree is still exact."""
-    import threading
-
-    vol = RNG.integers(1, 255, (96, 128, 160), dtype=np.uint8)
-    ref_url, ref_uuid = tiles_store(tmp_path / "ref", vol)
-    url, uuid = tiles_store(tmp_path / "dask", vol)
-    server_generate(ref_url, ref_uuid)
-    objects = tmp_path / "dask" / "objects"
-    before = sum(len(f) for _, _, f in os.walk(objects))
-    with Client(proc_cluster) as c:
-        pids = list(c.run(os.getpid).values())
-        out: list[object] = []
-        job = threading.Thread(
-            target=lambda: out.append(generate(c, url, uuid, "tiles", task_bytes=1 << 16))
-        )
-        job.start()
-        deadline = time.monotonic() + 60
-        while sum(len(f) for _, _, f in os.walk(objects)) - before < 50:
-            assert time.monotonic() < deadline, "no tiles arrived"
-            assert job.is_alive(), "the job ended before 50 tiles arrived"
-            time.sleep(0.01)
-        os.kill(pids[0], signal.SIGKILL)  # mid-job: tiles are arriving, more tasks queued
-        assert job.is_alive(), "the job ended before the kill: nothing was tested"
-        job.join(120)
-        assert out, "the job did not finish"
-        assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
-        c.wait_for_workers(2, timeout=30)
-
-
 # -- kills mid-job: downres, the label index, tiles and gc's mark phase ----------------
 
 T = TypeVar("T")
@@ -887,6 +857,22 @@ def test_killed_driver_mid_index_job_moves_no_ref_and_rerun_finishes(
     out = run_cli("node", uuid, "late", "index", "--store", url, "--dask", address)
     assert "Indexed 64 blocks of late" in out
     assert roots(url, uuid, "ref") == roots(url, uuid, "late")
+
+
+def test_killed_worker_mid_tile_job_reruns_its_tasks(
+    proc_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """SIGKILL a worker while the tile job runs: its tasks rerun, the tree is still exact."""
+    vol = RNG.integers(1, 255, (96, 128, 160), dtype=np.uint8)
+    ref_url, ref_uuid = tiles_store(tmp_path / "ref", vol)
+    url, uuid = tiles_store(tmp_path / "dask", vol)
+    want = server_generate(ref_url, ref_uuid)
+    with Client(proc_cluster) as c:
+        got = kill_a_busy_worker(
+            c, "run_task", lambda: generate(c, url, uuid, "tiles", task_bytes=1 << 16)
+        )
+    assert got.tiles == want["Tiles"]  # no tile twice, none missing
+    assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
 
 
 def test_killed_driver_mid_tile_job_moves_no_ref_and_rerun_finishes(
