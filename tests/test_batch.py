@@ -31,7 +31,7 @@ from cas_dvid.datatypes.imagetile.generate import Generator
 from cas_dvid.datatypes.labelmap.store import LabelStore
 from cas_dvid.datatypes.sources import open_source
 from cas_dvid.errors import InvalidInputError
-from cas_dvid.objects import ObjectStore
+from cas_dvid.objects import ObjectStore, to_hex
 from cas_dvid.testing import sample
 from cas_dvid.testing.live import LiveServer
 from cas_dvid.testing.s3server import S3TestServer
@@ -511,7 +511,7 @@ def test_index_after_noindexing_equals_indexed_post_blocks(client: Client, tmp_p
         srv.__exit__(None, None, None)
 
 
-def tiles_store(path: Path, vol: np.ndarray) -> tuple[str, str]:
+def tiles_store(path: Path | str, vol: np.ndarray) -> tuple[str, str]:
     """grey_store plus an imagetile ``tiles`` of it (TileSize 64)."""
     url, uuid = grey_store(path, vol)
     versions = open_versions(ObjectStore(open_backend(url)))
@@ -749,18 +749,32 @@ def kill_driver_mid_job(c: Client, address: str, prefix: str, job: str, *args: s
             assert driver.returncode == -signal.SIGKILL, driver.stderr.read()
 
 
-def ref_values(store: Path) -> dict[str, str]:
-    """Every ref of a file store and its value (a symlink's target: a small ref's value)."""
-    refs = store / "refs"
-    return {
-        name: os.readlink(refs / name) if (refs / name).is_symlink() else (refs / name).read_text()
-        for name in _ref_files(refs)
-    }
+def ref_values(url: str) -> dict[str, bytes]:
+    """Every ref of the store at ``url`` and its value, as its backend reads them."""
+    backend = open_backend(url)
+    try:
+        return {name: backend.get_ref(name).value for name in backend.list_refs()}
+    finally:
+        backend.close()
 
 
-def object_files(store: Path) -> set[str]:
-    """The hex ids of a file store's objects."""
-    return {p.parent.name + p.name for p in (store / "objects").rglob("*") if p.is_file()}
+def object_ids(url: str) -> set[str]:
+    """The hex ids of the objects in the store at ``url``."""
+    store = ObjectStore(open_backend(url), cache_bytes=0)
+    try:
+        return {to_hex(oid) for oid, _ in store.iter_objects()}
+    finally:
+        store.close()
+
+
+@pytest.fixture(params=["file", "s3"])
+def job_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty store the job under test writes to: a folder, or the S3 test server."""
+    if request.param == "file":
+        return f"file://{tmp_path / 'dask'}"
+    server: S3TestServer = request.getfixturevalue("s3_server")
+    bucket: str = request.getfixturevalue("s3_bucket")
+    return f"s3://{bucket}/kill?endpoint_url={server.endpoint}"
 
 
 def run_cli(*args: str) -> str:
@@ -769,12 +783,13 @@ def run_cli(*args: str) -> str:
     return done.stdout
 
 
-def pyramid_stores(tmp_path: Path) -> tuple[str, str, str, str]:
-    """A 128 x 256 x 256 uint8blk of 32^3 blocks (32 level-1 parents) twice, and the
-    first one's pyramid by the server job; return (ref url, ref uuid, url, uuid)."""
+def pyramid_stores(tmp_path: Path, where: str) -> tuple[str, str, str, str]:
+    """A 128 x 256 x 256 uint8blk of 32^3 blocks (32 level-1 parents) in a folder and at
+    ``where``, and the first one's pyramid by the server job; return (ref url, ref uuid,
+    url, uuid)."""
     vol = RNG.integers(0, 255, (128, 256, 256), dtype=np.uint8)
     ref_url, ref_uuid = grey_store(tmp_path / "ref", vol)
-    url, uuid = grey_store(tmp_path / "dask", vol)
+    url, uuid = grey_store(where, vol)
     ref = open_versions(ObjectStore(open_backend(ref_url)))
     at = ref.resolve(ref_uuid)
     Pyramid(ImageStore.on(ref), at, ref.instance(at, "grey"), None).run()
@@ -782,9 +797,9 @@ def pyramid_stores(tmp_path: Path) -> tuple[str, str, str, str]:
 
 
 def test_killed_worker_mid_downres_reruns_its_tasks(
-    proc_cluster: LocalCluster, tmp_path: Path
+    proc_cluster: LocalCluster, tmp_path: Path, job_store: str
 ) -> None:
-    ref_url, ref_uuid, url, uuid = pyramid_stores(tmp_path)
+    ref_url, ref_uuid, url, uuid = pyramid_stores(tmp_path, job_store)
     with Client(proc_cluster) as c:
         done = kill_a_busy_worker(
             c, "run_batch", lambda: downres(c, url, uuid, "grey", task_bytes=1 << 18)
@@ -795,28 +810,26 @@ def test_killed_worker_mid_downres_reruns_its_tasks(
 
 
 def test_killed_driver_mid_downres_moves_no_ref_and_rerun_finishes(
-    proc_cluster: LocalCluster, tmp_path: Path
+    proc_cluster: LocalCluster, tmp_path: Path, job_store: str
 ) -> None:
-    ref_url, ref_uuid, url, uuid = pyramid_stores(tmp_path)
-    store = tmp_path / "dask"
-    before, objects = ref_values(store), object_files(store)
+    ref_url, ref_uuid, url, uuid = pyramid_stores(tmp_path, job_store)
+    before, objects = ref_values(url), object_ids(url)
     (grey,) = roots(url, uuid, "grey")
     address = proc_cluster.scheduler_address
     with Client(proc_cluster) as c:
         kill_driver_mid_job(c, address, "run_batch", "downres", url, uuid, "grey")
         c.wait_for_workers(2, timeout=30)
-    assert object_files(store) > objects  # the level blocks put before the kill: garbage
-    assert ref_values(store) == before  # no ref moved: no head, no level added to the repo
+    assert object_ids(url) > objects  # the level blocks put before the kill: garbage
+    assert ref_values(url) == before  # no ref moved: no head, no level added to the repo
     assert roots(url, uuid, "grey") == [grey]
     out = run_cli("node", uuid, "grey", "downres", "--store", url, "--quiet", "--dask", address)
     assert "Built 3 levels of grey" in out
     assert level_roots(url, uuid, 3) == level_roots(ref_url, ref_uuid, 3)
 
 
-def unindexed_labels(tmp_path: Path) -> tuple[str, str]:
+def unindexed_labels(url: str) -> str:
     """A repo with labelmaps ``ref`` (POST blocks, indexed) and ``late`` (``noindexing``)
-    of the same 128^3 labels in 32^3 blocks (64 blocks); return (url, uuid)."""
-    url = f"file://{tmp_path / 'store'}"
+    of the same 128^3 labels in 32^3 blocks (64 blocks) at ``url``; return its uuid."""
     open_backend(url, create=True)
     versions = open_versions(ObjectStore(open_backend(url)))
     uuid = versions.create_repo()
@@ -826,7 +839,7 @@ def unindexed_labels(tmp_path: Path) -> tuple[str, str]:
         inst = versions.new_instance(uuid, name, "labelmap", settings={"blocksize": "32,32,32"})
         writer.write_stream(versions.resolve(uuid), inst, body, "load", index=indexed)
     assert roots(url, uuid, "ref") != roots(url, uuid, "late")  # no index yet
-    return url, uuid
+    return uuid
 
 
 def test_killed_worker_mid_index_job_reruns_its_tasks(
@@ -835,7 +848,8 @@ def test_killed_worker_mid_index_job_reruns_its_tasks(
     from cas_dvid.batch import _index
 
     monkeypatch.setattr(_index, "BATCH", 1)  # a block a task: 64 tasks
-    url, uuid = unindexed_labels(tmp_path)
+    url = f"file://{tmp_path / 'store'}"
+    uuid = unindexed_labels(url)
     with Client(proc_cluster) as c:
         done = kill_a_busy_worker(c, "count_batch", lambda: index(c, url, uuid, "late"))
     assert (done.blocks, done.tasks) == (64, 64)
@@ -843,16 +857,17 @@ def test_killed_worker_mid_index_job_reruns_its_tasks(
 
 
 def test_killed_driver_mid_index_job_moves_no_ref_and_rerun_finishes(
-    proc_cluster: LocalCluster, tmp_path: Path
+    proc_cluster: LocalCluster, job_store: str
 ) -> None:
-    url, uuid = unindexed_labels(tmp_path)
-    before = ref_values(tmp_path / "store")
+    url = job_store
+    uuid = unindexed_labels(url)
+    before = ref_values(url)
     late = roots(url, uuid, "late")
     address = proc_cluster.scheduler_address
     with Client(proc_cluster) as c:
         kill_driver_mid_job(c, address, "count_batch", "index", url, uuid, "late")
         c.wait_for_workers(2, timeout=30)
-    assert ref_values(tmp_path / "store") == before  # no ref moved
+    assert ref_values(url) == before  # no ref moved
     assert roots(url, uuid, "late") == late
     out = run_cli("node", uuid, "late", "index", "--store", url, "--dask", address)
     assert "Indexed 64 blocks of late" in out
@@ -876,30 +891,29 @@ def test_killed_worker_mid_tile_job_reruns_its_tasks(
 
 
 def test_killed_driver_mid_tile_job_moves_no_ref_and_rerun_finishes(
-    proc_cluster: LocalCluster, tmp_path: Path
+    proc_cluster: LocalCluster, tmp_path: Path, job_store: str
 ) -> None:
-    vol = RNG.integers(1, 255, (96, 128, 160), dtype=np.uint8)
+    vol = RNG.integers(1, 255, (64, 64, 96), dtype=np.uint8)  # 6 tasks a plane
     ref_url, ref_uuid = tiles_store(tmp_path / "ref", vol)
-    url, uuid = tiles_store(tmp_path / "dask", vol)
+    url, uuid = tiles_store(job_store, vol)
     server_generate(ref_url, ref_uuid)
-    store = tmp_path / "dask"
-    before, objects = ref_values(store), object_files(store)
+    before, objects = ref_values(url), object_ids(url)
     empty = roots(url, uuid, "tiles")
     address = proc_cluster.scheduler_address
     with Client(proc_cluster) as c:
         kill_driver_mid_job(c, address, "run_task", "tiles", url, uuid, "tiles")
         c.wait_for_workers(2, timeout=30)
-    assert object_files(store) > objects  # tiles put before the kill: garbage
-    assert ref_values(store) == before  # no plane was written: no ref moved
+    assert object_ids(url) > objects  # tiles put before the kill: garbage
+    assert ref_values(url) == before  # no plane was written: no ref moved
     assert roots(url, uuid, "tiles") == empty
     out = run_cli("node", uuid, "tiles", "generate", "--store", url, "--quiet", "--dask", address)
     assert "Generated" in out
     assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
 
 
-def history_stores(tmp_path: Path) -> tuple[Path, Path]:
+def history_stores(tmp_path: Path) -> tuple[str, str]:
     """A store with 16 committed versions (many roots to mark from) and garbage (an open
-    child overwritten), and a copy; return both folders."""
+    child overwritten), and a copy; return their URLs."""
     import shutil
 
     url, uuid = grey_store(tmp_path / "a", RNG.integers(0, 255, (128, 128, 128), dtype=np.uint8))
@@ -918,7 +932,7 @@ def history_stores(tmp_path: Path) -> tuple[Path, Path]:
         block = RNG.integers(0, 255, (32, 64, 64), dtype=np.uint8)
         images.write(at, at.instance("grey"), Point3(salt * 32, 0, 0), block, "overwrite")
     shutil.copytree(tmp_path / "a", tmp_path / "b", symlinks=True)  # (small refs are links)
-    return tmp_path / "a", tmp_path / "b"
+    return url, f"file://{tmp_path / 'b'}"
 
 
 def test_killed_worker_mid_gc_mark_reruns_its_tasks(
@@ -929,16 +943,14 @@ def test_killed_worker_mid_gc_mark_reruns_its_tasks(
 
     monkeypatch.setattr(_gc, "BATCH", 1)  # an object a task
     a, b = history_stores(tmp_path)
-    objects = object_files(a)
-    local = collect(ObjectStore(open_backend(f"file://{a}")), grace=0, full=True)
+    objects = object_ids(a)
+    local = collect(ObjectStore(open_backend(a)), grace=0, full=True)
     with Client(proc_cluster) as c:
-        dask = kill_a_busy_worker(
-            c, "refs_batch", lambda: _gc.collect_on(c, f"file://{b}", grace=0, full=True)
-        )
+        dask = kill_a_busy_worker(c, "refs_batch", lambda: _gc.collect_on(c, b, grace=0, full=True))
     assert local.deleted > 0
     assert sorted(dask.garbage) == sorted(local.garbage)  # a lost read marks nothing less
     assert (dask.reachable, dask.nodes_read, dask.missing) == (local.reachable, local.nodes_read, 0)
-    assert objects - object_files(b) == objects - object_files(a) == set(local.garbage)
+    assert objects - object_ids(b) == objects - object_ids(a) == set(local.garbage)
 
 
 def test_killed_driver_mid_gc_mark_deletes_nothing_and_rerun_finishes(
@@ -947,15 +959,15 @@ def test_killed_driver_mid_gc_mark_deletes_nothing_and_rerun_finishes(
     from cas_dvid.sync.gc import collect
 
     a, b = history_stores(tmp_path)
-    local = collect(ObjectStore(open_backend(f"file://{a}")), grace=0, full=True)
-    before, objects = ref_values(b), object_files(b)
+    local = collect(ObjectStore(open_backend(a)), grace=0, full=True)
+    before, objects = ref_values(b), object_ids(b)
     address = proc_cluster.scheduler_address
     with Client(proc_cluster) as c:
-        kill_driver_mid_job(c, address, "refs_batch", "gc", f"file://{b}")
+        kill_driver_mid_job(c, address, "refs_batch", "gc", b)
         c.wait_for_workers(2, timeout=30)
-    assert object_files(b) == objects  # killed mid-mark: nothing swept
+    assert object_ids(b) == objects  # killed mid-mark: nothing swept
     assert ref_values(b) == before  # gc/last included
-    out = run_cli("gc", "--store", f"file://{b}", "--grace", "0", "--full", "--dask", address)
+    out = run_cli("gc", "--store", b, "--grace", "0", "--full", "--dask", address)
     assert f"removed {local.deleted} " in out
-    assert objects - object_files(b) == objects - object_files(a) == set(local.garbage)
+    assert objects - object_ids(b) == objects - object_ids(a) == set(local.garbage)
     assert ref_values(b).keys() == ref_values(a).keys()  # gc/last is there
