@@ -971,3 +971,15 @@ def test_killed_driver_mid_gc_mark_deletes_nothing_and_rerun_finishes(
     assert f"removed {local.deleted} " in out
     assert objects - object_ids(b) == objects - object_ids(a) == set(local.garbage)
     assert ref_values(b).keys() == ref_values(a).keys()  # gc/last is there
+
+
+def test_killed_worker_mid_verify_reruns_its_tasks(
+    proc_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    vol = RNG.integers(0, 255, (128, 128, 128), dtype=np.uint8)  # 64 distinct blocks
+    url, uuid = grey_store(tmp_path / "s", vol)
+    with Client(proc_cluster) as c:
+        want = verify(c, url, uuid, batch=1)
+        got = kill_a_busy_worker(c, "check_batch", lambda: verify(c, url, uuid, batch=1))
+    assert got.ok
+    assert (got.objects, got.nbytes) == (want.objects, want.nbytes) == (64, 64 * 32**3)
