@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -29,10 +31,11 @@ from cas_dvid.datatypes.imagetile.generate import Generator
 from cas_dvid.datatypes.labelmap.store import LabelStore
 from cas_dvid.datatypes.sources import open_source
 from cas_dvid.errors import InvalidInputError
-from cas_dvid.objects import ObjectStore
+from cas_dvid.objects import ObjectStore, to_hex
 from cas_dvid.testing import sample
 from cas_dvid.testing.live import LiveServer
 from cas_dvid.testing.s3server import S3TestServer
+from cas_dvid.versions.stores import init_store
 
 RNG = np.random.default_rng(11)
 
@@ -224,10 +227,11 @@ def test_killed_worker_tasks_rerun(proc_cluster: LocalCluster, tmp_path: Path) -
     killed: list[int] = []
     with Client(proc_cluster) as c:
         pids = c.run(os.getpid)
+        lost0 = job_tasks(c, "run_slab")[2]
 
         def kill_one(slab: tuple[int, ...]) -> None:
             if not killed:
-                pid = next(iter(pids.values()))
+                pid = pids[busy_workers(c, "run_slab")[0]]  # one running a slab now
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 
@@ -238,6 +242,7 @@ def test_killed_worker_tasks_rerun(proc_cluster: LocalCluster, tmp_path: Path) -
         finally:
             srv.__exit__(None, None, None)
         assert killed
+        assert job_tasks(c, "run_slab")[2] > lost0  # slabs were lost with it, and reran
         assert result.tasks == 16
         assert result.blocks == 16 * 4
         assert got == ref
@@ -422,7 +427,8 @@ def test_cli_downres_on_dask(tmp_path: Path) -> None:
         timeout=180,
     )
     assert done.returncode == 0, done.stderr
-    assert "Built 1 levels of grey" in done.stdout and "1 blocks written" in done.stdout
+    assert "Built 1 levels of grey" in done.stdout
+    assert "1 blocks written" in done.stdout
 
 
 def write_precomputed_and_n5(tmp: Path, vol: np.ndarray) -> tuple[str, str]:
@@ -473,7 +479,8 @@ def test_precomputed_and_n5_sources_equal_zarr(client: Client, tmp_path: Path) -
         ingest(client, url, root, "pc", precomputed, (3, 5, 7), slab_bytes=1 << 19)
         reference_load(srv, root, "n5", n5, (3, 5, 7))  # the single-process loader too
         ref, pc, five = roots(url, root, "ref", "pc", "n5")
-        assert pc == ref and five == ref
+        assert pc == ref
+        assert five == ref
     finally:
         srv.__exit__(None, None, None)
     with pytest.raises(InvalidInputError, match="cannot open"):
@@ -498,12 +505,13 @@ def test_index_after_noindexing_equals_indexed_post_blocks(client: Client, tmp_p
         assert roots(url, root, "ref") == roots(url, root, "late")  # index, summaries and all
         assert c.get_json(f"/api/node/{root}/late/size/17")["voxels"] == int((vol == 17).sum())
         again = index(client, url, root, "late")  # indexing twice changes nothing
-        assert again.blocks == 8 and roots(url, root, "ref") == roots(url, root, "late")
+        assert again.blocks == 8
+        assert roots(url, root, "ref") == roots(url, root, "late")
     finally:
         srv.__exit__(None, None, None)
 
 
-def tiles_store(path: Path, vol: np.ndarray) -> tuple[str, str]:
+def tiles_store(path: Path | str, vol: np.ndarray) -> tuple[str, str]:
     """grey_store plus an imagetile ``tiles`` of it (TileSize 64)."""
     url, uuid = grey_store(path, vol)
     versions = open_versions(ObjectStore(open_backend(url)))
@@ -525,7 +533,8 @@ def test_tiles_on_dask_equal_the_server_job(client: Client, tmp_path: Path) -> N
     url, uuid = tiles_store(tmp_path / "dask", vol)
     want = server_generate(ref_url, ref_uuid)
     got = generate(client, url, uuid, "tiles", task_bytes=1 << 18)
-    assert got.tiles == want["Tiles"] and got.tasks > 3
+    assert got.tiles == want["Tiles"]
+    assert got.tasks > 3
     assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
     edit = RNG.integers(1, 255, (32, 32, 32), dtype=np.uint8)
     for u, v in ((ref_url, ref_uuid), (url, uuid)):
@@ -544,9 +553,9 @@ def test_gc_mark_on_dask_removes_what_a_local_gc_removes(
     import shutil
 
     from cas_dvid.batch import _gc
+    from cas_dvid.sync import StorePeer
     from cas_dvid.sync.gc import collect
     from cas_dvid.sync.verify import verify_all
-    from cas_dvid.sync import StorePeer
 
     monkeypatch.setattr(_gc, "BATCH", 4)  # small levels still go out to the workers
     url, uuid = grey_store(tmp_path / "a", RNG.integers(0, 255, (64, 128, 128), dtype=np.uint8))
@@ -604,35 +613,373 @@ def test_downres_tiles_index_and_gc_jobs_on_s3(
     names = ("grey_1", "grey_2", "tiles", "seg")
     assert roots(s3_url, s3_uuid, *names) == roots(local_url, local_uuid, *names)
     report = collect_on(client, s3_url, grace=0, dry_run=True, full=True)
-    assert report.reachable > 0 and report.missing == 0
+    assert report.reachable > 0
+    assert report.missing == 0
+
+
+# -- kills mid-job: downres, the label index, tiles and gc's mark phase ----------------
+
+T = TypeVar("T")
+ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+CLI = [sys.executable, "-m", "cas_dvid.cli"]
+
+
+def job_tasks(c: Client, prefix: str) -> tuple[int, int, int]:
+    """The scheduler's count of a job's tasks (keys ``prefix-...``, the task function's name):
+    (finished so far, waiting or running now, lost with a dead worker so far)."""
+
+    def read(dask_scheduler: Any) -> tuple[int, int, int]:
+        pf = dask_scheduler.task_prefixes.get(prefix)
+        if pf is None:
+            return 0, 0, 0
+        pending = sum(pf.states[s] for s in ("waiting", "queued", "processing", "no-worker"))
+        return pf.state_counts["memory"], pending, pf.suspicious
+
+    result: tuple[int, int, int] = c.run_on_scheduler(read)
+    return result
+
+
+def busy_workers(c: Client, prefix: str) -> list[str]:
+    """Addresses of the workers running one of the job's tasks now."""
+
+    def read(dask_scheduler: Any) -> list[str]:
+        return [
+            addr
+            for addr, ws in dask_scheduler.workers.items()
+            if any(ts.prefix.name == prefix for ts in ws.processing)
+        ]
+
+    result: list[str] = c.run_on_scheduler(read)
+    return result
+
+
+def wait_mid_job(c: Client, prefix: str, done0: int, pending: int, alive: Callable[[], bool]):
+    """Poll until some of the job's tasks have finished and at least ``pending`` are still out."""
+    deadline = time.monotonic() + 60
+    while True:
+        done, left, _ = job_tasks(c, prefix)
+        if done > done0 and left >= pending:
+            return
+        assert alive(), "the job ended before the kill: nothing was tested"
+        assert time.monotonic() < deadline, f"no {prefix} tasks ran"
+        time.sleep(0.005)
+
+
+def kill_a_busy_worker(c: Client, prefix: str, job: Callable[[], T]) -> T:
+    """Run ``job`` on a thread; mid-job, SIGKILL a worker running one of its tasks.
+
+    Return the job's result once it ends, after checking that the scheduler lost
+    tasks with the worker (so they had to run again: the kill hit work in flight).
+    """
+    pids = c.run(os.getpid)
+    done0, _, lost0 = job_tasks(c, prefix)
+    out: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(job())
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test's thread
+            failed.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        wait_mid_job(c, prefix, done0, 4, thread.is_alive)
+        busy = busy_workers(c, prefix)
+        assert busy, "no worker was running the job's tasks"
+        os.kill(pids[busy[0]], signal.SIGKILL)
+    finally:
+        thread.join(120)
+    if failed:
+        raise failed[0]
+    assert out, "the job did not finish"
+    assert job_tasks(c, prefix)[2] > lost0, "the killed worker held none of the job's tasks"
+    c.wait_for_workers(2, timeout=30)  # the nanny restarted it
+    return out[0]
+
+
+DRIVERS = """
+import sys
+from dask.distributed import Client
+from cas_dvid import batch
+from cas_dvid.batch import _gc, _index
+
+job, address, url, *rest = sys.argv[1:]
+_gc.BATCH = _index.BATCH = 1  # an object (a block) a task: the jobs have many tasks
+with Client(address) as c:
+    if job == "downres":
+        batch.downres(c, url, rest[0], rest[1], task_bytes=1 << 18)  # a parent a task
+    elif job == "index":
+        batch.index(c, url, rest[0], rest[1])
+    elif job == "tiles":
+        batch.generate(c, url, rest[0], rest[1], task_bytes=1 << 16)
+    else:
+        batch.collect_on(c, url, grace=0, full=True)
+"""
+
+
+def kill_driver_mid_job(c: Client, address: str, prefix: str, job: str, *args: str) -> None:
+    """Run ``DRIVERS`` ``job`` in a process; mid-job, SIGKILL it.
+
+    Once some of its tasks have finished (their objects are in the store) and some
+    are still out, the workers are stopped (SIGSTOP), so that no more can finish and
+    the driver cannot reach its write; the driver is killed and the workers resumed.
+    """
+    pids = list(c.run(os.getpid).values())
+    done0 = job_tasks(c, prefix)[0]
+    argv = [sys.executable, "-c", DRIVERS, job, address, *args]
+    with subprocess.Popen(argv, env=ENV, stderr=subprocess.PIPE, text=True) as driver:
+        try:
+            wait_mid_job(c, prefix, done0, 1, lambda: driver.poll() is None)
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                time.sleep(0.2)  # results the workers sent before the stop reach the scheduler
+                assert job_tasks(c, prefix)[1] > 0, "every task ended: the driver may have written"
+                assert driver.poll() is None, "the driver ended before the kill"
+                driver.send_signal(signal.SIGKILL)
+                driver.wait()
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+            assert driver.returncode == -signal.SIGKILL, driver.stderr.read()
+
+
+def ref_values(url: str) -> dict[str, bytes]:
+    """Every ref of the store at ``url`` and its value, as its backend reads them."""
+    backend = open_backend(url)
+    try:
+        return {name: backend.get_ref(name).value for name in backend.list_refs()}
+    finally:
+        backend.close()
+
+
+def object_ids(url: str) -> set[str]:
+    """The hex ids of the objects in the store at ``url``."""
+    store = ObjectStore(open_backend(url), cache_bytes=0)
+    try:
+        return {to_hex(oid) for oid, _ in store.iter_objects()}
+    finally:
+        store.close()
+
+
+@pytest.fixture(params=["file", "s3"])
+def job_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty store the job under test writes to: a folder, or the S3 test server."""
+    if request.param == "file":
+        return f"file://{tmp_path / 'dask'}"
+    server: S3TestServer = request.getfixturevalue("s3_server")
+    bucket: str = request.getfixturevalue("s3_bucket")
+    return f"s3://{bucket}/kill?endpoint_url={server.endpoint}"
+
+
+def run_cli(*args: str) -> str:
+    done = subprocess.run([*CLI, *args], capture_output=True, text=True, env=ENV, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def pyramid_stores(tmp_path: Path, where: str) -> tuple[str, str, str, str]:
+    """A 128 x 256 x 256 uint8blk of 32^3 blocks (32 level-1 parents) in a folder and at
+    ``where``, and the first one's pyramid by the server job; return (ref url, ref uuid,
+    url, uuid)."""
+    vol = RNG.integers(0, 255, (128, 256, 256), dtype=np.uint8)
+    ref_url, ref_uuid = grey_store(tmp_path / "ref", vol)
+    url, uuid = grey_store(where, vol)
+    ref = open_versions(ObjectStore(open_backend(ref_url)))
+    at = ref.resolve(ref_uuid)
+    Pyramid(ImageStore.on(ref), at, ref.instance(at, "grey"), None).run()
+    return ref_url, ref_uuid, url, uuid
+
+
+def test_killed_worker_mid_downres_reruns_its_tasks(
+    proc_cluster: LocalCluster, tmp_path: Path, job_store: str
+) -> None:
+    ref_url, ref_uuid, url, uuid = pyramid_stores(tmp_path, job_store)
+    with Client(proc_cluster) as c:
+        done = kill_a_busy_worker(
+            c, "run_batch", lambda: downres(c, url, uuid, "grey", task_bytes=1 << 18)
+        )
+    assert done.levels == 3
+    assert done.blocks == 32 + 4 + 1  # no parent twice, none missing
+    assert level_roots(url, uuid, 3) == level_roots(ref_url, ref_uuid, 3)
+
+
+def test_killed_driver_mid_downres_moves_no_ref_and_rerun_finishes(
+    proc_cluster: LocalCluster, tmp_path: Path, job_store: str
+) -> None:
+    ref_url, ref_uuid, url, uuid = pyramid_stores(tmp_path, job_store)
+    before, objects = ref_values(url), object_ids(url)
+    (grey,) = roots(url, uuid, "grey")
+    address = proc_cluster.scheduler_address
+    with Client(proc_cluster) as c:
+        kill_driver_mid_job(c, address, "run_batch", "downres", url, uuid, "grey")
+        c.wait_for_workers(2, timeout=30)
+    assert object_ids(url) > objects  # the level blocks put before the kill: garbage
+    assert ref_values(url) == before  # no ref moved: no head, no level added to the repo
+    assert roots(url, uuid, "grey") == [grey]
+    out = run_cli("node", uuid, "grey", "downres", "--store", url, "--quiet", "--dask", address)
+    assert "Built 3 levels of grey" in out
+    assert level_roots(url, uuid, 3) == level_roots(ref_url, ref_uuid, 3)
+
+
+def unindexed_labels(url: str) -> str:
+    """A repo with labelmaps ``ref`` (POST blocks, indexed) and ``late`` (``noindexing``)
+    of the same 128^3 labels in 32^3 blocks (64 blocks) at ``url``; return its uuid."""
+    open_backend(url, create=True)
+    versions = open_versions(ObjectStore(open_backend(url)))
+    uuid = versions.create_repo()
+    body = sample.label_blocks_body(labels_volume(128).astype(np.uint64), edge=32)
+    writer = LabelStore.on(versions).writer
+    for name, indexed in (("ref", True), ("late", False)):
+        inst = versions.new_instance(uuid, name, "labelmap", settings={"blocksize": "32,32,32"})
+        writer.write_stream(versions.resolve(uuid), inst, body, "load", index=indexed)
+    assert roots(url, uuid, "ref") != roots(url, uuid, "late")  # no index yet
+    return uuid
+
+
+def test_killed_worker_mid_index_job_reruns_its_tasks(
+    proc_cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cas_dvid.batch import _index
+
+    monkeypatch.setattr(_index, "BATCH", 1)  # a block a task: 64 tasks
+    url = f"file://{tmp_path / 'store'}"
+    uuid = unindexed_labels(url)
+    with Client(proc_cluster) as c:
+        done = kill_a_busy_worker(c, "count_batch", lambda: index(c, url, uuid, "late"))
+    assert (done.blocks, done.tasks) == (64, 64)
+    assert roots(url, uuid, "ref") == roots(url, uuid, "late")
+
+
+def test_killed_driver_mid_index_job_moves_no_ref_and_rerun_finishes(
+    proc_cluster: LocalCluster, job_store: str
+) -> None:
+    url = job_store
+    uuid = unindexed_labels(url)
+    before = ref_values(url)
+    late = roots(url, uuid, "late")
+    address = proc_cluster.scheduler_address
+    with Client(proc_cluster) as c:
+        kill_driver_mid_job(c, address, "count_batch", "index", url, uuid, "late")
+        c.wait_for_workers(2, timeout=30)
+    assert ref_values(url) == before  # no ref moved
+    assert roots(url, uuid, "late") == late
+    out = run_cli("node", uuid, "late", "index", "--store", url, "--dask", address)
+    assert "Indexed 64 blocks of late" in out
+    assert roots(url, uuid, "ref") == roots(url, uuid, "late")
 
 
 def test_killed_worker_mid_tile_job_reruns_its_tasks(
     proc_cluster: LocalCluster, tmp_path: Path
 ) -> None:
     """SIGKILL a worker while the tile job runs: its tasks rerun, the tree is still exact."""
-    import threading
-
     vol = RNG.integers(1, 255, (96, 128, 160), dtype=np.uint8)
     ref_url, ref_uuid = tiles_store(tmp_path / "ref", vol)
     url, uuid = tiles_store(tmp_path / "dask", vol)
-    server_generate(ref_url, ref_uuid)
-    objects = tmp_path / "dask" / "objects"
-    before = sum(len(f) for _, _, f in os.walk(objects))
+    want = server_generate(ref_url, ref_uuid)
     with Client(proc_cluster) as c:
-        pids = list(c.run(os.getpid).values())
-        out: list[object] = []
-        job = threading.Thread(
-            target=lambda: out.append(generate(c, url, uuid, "tiles", task_bytes=1 << 16))
+        got = kill_a_busy_worker(
+            c, "run_task", lambda: generate(c, url, uuid, "tiles", task_bytes=1 << 16)
         )
-        job.start()
-        deadline = time.monotonic() + 60
-        while sum(len(f) for _, _, f in os.walk(objects)) - before < 50:
-            assert time.monotonic() < deadline and job.is_alive(), "no tiles arrived"
-            time.sleep(0.01)
-        os.kill(pids[0], signal.SIGKILL)  # mid-job: tiles are arriving, more tasks queued
-        assert job.is_alive(), "the job ended before the kill: nothing was tested"
-        job.join(120)
-        assert out, "the job did not finish"
-        assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
+    assert got.tiles == want["Tiles"]  # no tile twice, none missing
+    assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
+
+
+def test_killed_driver_mid_tile_job_moves_no_ref_and_rerun_finishes(
+    proc_cluster: LocalCluster, tmp_path: Path, job_store: str
+) -> None:
+    vol = RNG.integers(1, 255, (64, 64, 96), dtype=np.uint8)  # 6 tasks a plane
+    ref_url, ref_uuid = tiles_store(tmp_path / "ref", vol)
+    url, uuid = tiles_store(job_store, vol)
+    server_generate(ref_url, ref_uuid)
+    before, objects = ref_values(url), object_ids(url)
+    empty = roots(url, uuid, "tiles")
+    address = proc_cluster.scheduler_address
+    with Client(proc_cluster) as c:
+        kill_driver_mid_job(c, address, "run_task", "tiles", url, uuid, "tiles")
         c.wait_for_workers(2, timeout=30)
+    assert object_ids(url) > objects  # tiles put before the kill: garbage
+    assert ref_values(url) == before  # no plane was written: no ref moved
+    assert roots(url, uuid, "tiles") == empty
+    out = run_cli("node", uuid, "tiles", "generate", "--store", url, "--quiet", "--dask", address)
+    assert "Generated" in out
+    assert roots(url, uuid, "tiles") == roots(ref_url, ref_uuid, "tiles")
+
+
+def history_stores(tmp_path: Path) -> tuple[str, str]:
+    """A store with 16 committed versions (many roots to mark from) and garbage (an open
+    child overwritten), and a copy; return their URLs."""
+    import shutil
+
+    url, uuid = grey_store(tmp_path / "a", RNG.integers(0, 255, (128, 128, 128), dtype=np.uint8))
+    init_store(url)  # the gc command opens only initialised stores
+    versions = open_versions(ObjectStore(open_backend(url)))
+    images = ImageStore.on(versions)
+    node = uuid
+    for i in range(16):
+        versions.commit(node, f"v{i}")
+        node = versions.new_child(node)
+        at = versions.resolve(node)
+        block = RNG.integers(0, 255, (32, 32, 32), dtype=np.uint8)
+        images.write(at, at.instance("grey"), Point3(32 * (i % 4), 0, 0), block, "edit")
+    for salt in range(3):  # each overwrite of the open child leaves the last one's garbage
+        at = versions.resolve(node)
+        block = RNG.integers(0, 255, (32, 64, 64), dtype=np.uint8)
+        images.write(at, at.instance("grey"), Point3(salt * 32, 0, 0), block, "overwrite")
+    shutil.copytree(tmp_path / "a", tmp_path / "b", symlinks=True)  # (small refs are links)
+    return url, f"file://{tmp_path / 'b'}"
+
+
+def test_killed_worker_mid_gc_mark_reruns_its_tasks(
+    proc_cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cas_dvid.batch import _gc
+    from cas_dvid.sync.gc import collect
+
+    monkeypatch.setattr(_gc, "BATCH", 1)  # an object a task
+    a, b = history_stores(tmp_path)
+    objects = object_ids(a)
+    local = collect(ObjectStore(open_backend(a)), grace=0, full=True)
+    with Client(proc_cluster) as c:
+        dask = kill_a_busy_worker(c, "refs_batch", lambda: _gc.collect_on(c, b, grace=0, full=True))
+    assert local.deleted > 0
+    assert sorted(dask.garbage) == sorted(local.garbage)  # a lost read marks nothing less
+    assert (dask.reachable, dask.nodes_read, dask.missing) == (local.reachable, local.nodes_read, 0)
+    assert objects - object_ids(b) == objects - object_ids(a) == set(local.garbage)
+
+
+def test_killed_driver_mid_gc_mark_deletes_nothing_and_rerun_finishes(
+    proc_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    from cas_dvid.sync.gc import collect
+
+    a, b = history_stores(tmp_path)
+    local = collect(ObjectStore(open_backend(a)), grace=0, full=True)
+    before, objects = ref_values(b), object_ids(b)
+    address = proc_cluster.scheduler_address
+    with Client(proc_cluster) as c:
+        kill_driver_mid_job(c, address, "refs_batch", "gc", b)
+        c.wait_for_workers(2, timeout=30)
+    assert object_ids(b) == objects  # killed mid-mark: nothing swept
+    assert ref_values(b) == before  # gc/last included
+    out = run_cli("gc", "--store", b, "--grace", "0", "--full", "--dask", address)
+    assert f"removed {local.deleted} " in out
+    assert objects - object_ids(b) == objects - object_ids(a) == set(local.garbage)
+    assert ref_values(b).keys() == ref_values(a).keys()  # gc/last is there
+
+
+def test_killed_worker_mid_verify_reruns_its_tasks(
+    proc_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    vol = RNG.integers(0, 255, (128, 128, 128), dtype=np.uint8)  # 64 distinct blocks
+    url, uuid = grey_store(tmp_path / "s", vol)
+    with Client(proc_cluster) as c:
+        want = verify(c, url, uuid, batch=1)
+        got = kill_a_busy_worker(c, "check_batch", lambda: verify(c, url, uuid, batch=1))
+    assert got.ok
+    assert (got.objects, got.nbytes) == (want.objects, want.nbytes) == (64, 64 * 32**3)

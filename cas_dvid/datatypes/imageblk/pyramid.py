@@ -20,8 +20,10 @@ earlier run, or the earlier tree gone, every block is recomputed.  Batches of
 parents (``parent_entries``: a bounded number of children in memory) put their
 blocks; then one write per level swaps in the entries with the level's marker, so
 a crash mid-level leaves the old marker and the rerun redoes that level's changes
-(all object writes are idempotent).  The batches run here or on Dask workers
-(``cas_dvid.batch.downres``) with the same result.
+(all object writes are idempotent).  A new level's instance is added to the repo just
+before that write, so a first run killed midway leaves no empty ``NAME_N`` behind.
+The batches run here or on Dask workers (``cas_dvid.batch.downres``) with the same
+result.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from cas_dvid.datatypes.kernels.downsample import mean_octants
 from cas_dvid.datatypes.streams import Coord
 from cas_dvid.errors import InvalidInputError, LockedError, NotFoundError
 from cas_dvid.objects import ObjectId, ObjectStore
-from cas_dvid.trees import Tree
+from cas_dvid.trees import EMPTY_ROOT, Tree
 from cas_dvid.trees.keys import prefix_range
 from cas_dvid.versions import At, Instance
 
@@ -146,18 +148,30 @@ class Pyramid:
             )
         return got
 
-    def _level(self, level: int) -> Instance:
-        """Return the instance of ``level``, made on first use with the source's settings."""
-        name = level_name(self.inst.name, level)
+    def _level(self, level: int) -> tuple[Instance, bool]:
+        """Return the instance of ``level`` and whether the repo has it yet.
+
+        A level the repo lacks is planned with the source's settings and added just
+        before its first write (``_add_level``): a run killed before that leaves no
+        empty level for clients to find (they count levels by the instances there).
+        """
         got = self._existing(self.images.versions.resolve(self.at.uuid), level)
         if got is not None:
-            return got
+            return got, True
         settings = dict(self.inst.settings)
         vs = [v * (1 << level) for v in layout_of(self.inst).voxel_size]
         settings["voxelsize"] = ",".join(f"{v:g}" for v in vs)
-        return self.images.versions.new_instance(
-            self.at.uuid, name, self.inst.typename, settings=settings
-        )
+        name = level_name(self.inst.name, level)
+        return Instance(name, self.inst.typename, data_uuid="", settings=settings), False
+
+    def _add_level(self, level: int, planned: Instance) -> tuple[At, Instance]:
+        """Add a planned level to the repo (unless a racing run did); return it and the version."""
+        got = self._existing(self.images.versions.resolve(self.at.uuid), level)
+        if got is None:
+            got = self.images.versions.new_instance(
+                self.at.uuid, planned.name, planned.typename, settings=planned.settings
+            )
+        return self.images.versions.resolve(self.at.uuid), got
 
     def run(
         self,
@@ -176,9 +190,9 @@ class Pyramid:
         src = self.inst
         run_batches = mapper or self._local
         for level in range(1, self.levels + 1):
-            dst = self._level(level)
+            dst, stored = self._level(level)
             at = self.images.versions.resolve(self.at.uuid)
-            src_root, parents = self._parents(at, src, dst)
+            src_root, parents = self._parents(at, src, dst if stored else None)
             lay = layout_of(src)
             per_batch = max(1, batch_bytes // (8 * lay.block_bytes))
             batches = [
@@ -193,6 +207,8 @@ class Pyramid:
                 done += len(got) + len(lost)
                 if progress:
                     progress(done)
+            if not stored:
+                at, dst = self._add_level(level, dst)
             self._write_level(at, src, dst, level, src_root, entries, gone)
             written, deleted = written + len(entries), deleted + len(gone)
             src = dst
@@ -202,11 +218,14 @@ class Pyramid:
         for batch in batches:
             yield parent_entries(self.images.store, self.images.tree, batch)
 
-    def _parents(self, at: At, src: Instance, dst: Instance) -> tuple[ObjectId, list[Coord]]:
-        """Return ``src``'s root and the level blocks over what changed in it, in key order."""
+    def _parents(self, at: At, src: Instance, dst: Instance | None) -> tuple[ObjectId, list[Coord]]:
+        """Return ``src``'s root and the level blocks over what changed in it, in key order.
+
+        ``dst``: the level's instance, None when the repo has none yet (a full run).
+        """
         images = self.images
         src_root = images.versions.root_at(at, src)
-        dst_root = images.versions.root_at(at, dst)
+        dst_root = EMPTY_ROOT if dst is None else images.versions.root_at(at, dst)
         spatial = layout_of(src).spatial
         marker = images.tree.get(dst_root, PYRAMID_SOURCE_KEY)
         changed = self._changed(marker, src.name, src_root)

@@ -16,6 +16,8 @@ extents as they are.
 Regeneration: the metadata keeps the source tree's root of the last run; the next
 run diffs it against today's (equal subtrees are skipped) and remakes only the tiles
 over changed blocks, reading only the slabs under them when the extents are unchanged.
+The metadata is written with the run's last tiles, so a run that dies midway leaves
+the previous run's (or none) and its rerun redoes the whole change.
 
 Scales: as many as needed until one tile covers the source on every axis, counted in
 the instance's tile space (the seed's 250^3 source at TileSize 128 gives 2 for
@@ -36,7 +38,7 @@ from cas_dvid.datatypes.base import encode_value
 from cas_dvid.datatypes.geometry import Box3, Point3
 from cas_dvid.datatypes.imageblk import BLOCK_CLASS, ImageStore, layout_of
 from cas_dvid.datatypes.imagetile.layout import TileSettings, tile_key
-from cas_dvid.datatypes.imagetile.store import TileStore, encode_tile
+from cas_dvid.datatypes.imagetile.store import TileStore, encode_tile, metadata_ops
 from cas_dvid.datatypes.jobs import Progress
 from cas_dvid.datatypes.kernels.downsample import downres_2d
 from cas_dvid.datatypes.kernels.tiles import Plane, parse_plane, plane_axes
@@ -317,18 +319,18 @@ class Generator:
 
         ``mapper`` runs the slab tasks and yields each one's tree entries; by default
         here.  The Dask job (``cas_dvid.batch.tiles``) passes one running them on
-        workers.  Each plane is one write (or one per ``FLUSH_TILES`` tiles).
+        workers.  Each plane is one write (or one per ``FLUSH_TILES`` tiles); the
+        metadata comes with the last one.
         """
         if self.dirty is not None and self.dirty[0][0] > self.dirty[1][0]:
             return {"Tiles": 0, "Objects": 0}  # the source did not change
-        self.tiles.set_metadata(self.at, self.inst, self.metadata(), "generate metadata")
         done = 0
         run_tasks = mapper or self._local
         budget = task_bytes or (READ_BUDGET if mapper is None else TASK_BUDGET)
+        ops: dict[bytes, bytes | None] = {}
         for plan in self.plans:
             plane = plan.plane
             tasks = self.tasks(plan, budget)
-            ops: dict[bytes, bytes | None] = {}
             for part in run_tasks(tasks):
                 ops.update(part)
                 done += len(part)
@@ -336,11 +338,18 @@ class Generator:
                     self._flush(plane, ops)
                 if progress:
                     progress(done)
-            self._flush(plane, ops)
+            if plan is not self.plans[-1]:
+                self._flush(plane, ops)
+        # NOTE: the metadata (which records the source root this run tiled) lands with
+        # the run's last tiles: a run killed before has not marked the source as tiled,
+        # so its rerun remakes what this one did not finish instead of finding no change.
+        self._flush(self.plane_names[-1] if self.plans else "metadata", ops, last=True)
         return {"Tiles": done, "Objects": len(self.objects)}
 
-    def _flush(self, plane: Plane, ops: dict[bytes, bytes | None]) -> None:
+    def _flush(self, plane: str, ops: dict[bytes, bytes | None], *, last: bool = False) -> None:
         self.objects.update(v for v in ops.values() if v is not None)
+        if last:
+            ops.update(metadata_ops(self.metadata()))
         if ops:
             self.tiles.versions.write(self.at, self.inst, ops, f"generate {plane}")
         ops.clear()

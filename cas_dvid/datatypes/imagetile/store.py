@@ -59,6 +59,11 @@ def encode_tile(img: Array, fmt: str) -> bytes:
     return buf.getvalue()
 
 
+def metadata_ops(doc: Any) -> dict[bytes, bytes]:
+    """Return the tree entry that stores a metadata document (checked, as POST metadata)."""
+    return {METADATA_KEY: inline_value(metadata_json(parse_metadata(doc)))}
+
+
 class TileStore(TypeService):
     """The imagetile family's reads and writes (one per server), and its generation jobs."""
 
@@ -95,9 +100,8 @@ class TileStore(TypeService):
         return {k: meta[k] for k in ("MinTileCoord", "MaxTileCoord", "Levels")}
 
     def set_metadata(self, at: At, inst: Instance, doc: Any, what: str = "metadata") -> None:
-        """Store a metadata document (POST metadata, or the generator's)."""
-        body = inline_value(metadata_json(parse_metadata(doc)))
-        self.versions.write(at, inst, {METADATA_KEY: body}, what)
+        """Store a metadata document (POST metadata)."""
+        self.versions.write(at, inst, metadata_ops(doc), what)
 
     # -- tiles -----------------------------------------------------------------------
 
