@@ -158,8 +158,12 @@ def main() -> int:
         srv, uuid = new_repo(url)
         srv.__exit__(None, None, None)
         mib = edge**3 / 2**20
+        # NOTE: each timed run starts with no dirty pages: the kernel writing back the
+        # 1 GiB source (or the previous run's store) slowed whichever run came next ~2x.
+        os.sync()
         dask = run_driver(url, uuid, "dask", src)
         srv, uuid1 = new_repo(url1)
+        os.sync()
         try:
             t0, c0 = time.perf_counter(), _cpu()
             target = Target.lookup(DvidClient(srv.url), uuid1, "single")
@@ -173,6 +177,7 @@ def main() -> int:
         ok &= same
         import tensorstore as ts
 
+        os.sync()
         t0 = time.perf_counter()
         source = ts.open(ts_spec(src)).result()
         dest = ts.open(ts_spec(f"{tmp}/copy.zarr", [edge] * 3, chunk=32)).result()
