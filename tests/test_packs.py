@@ -195,7 +195,9 @@ def test_two_processes_write_and_merge_at_once(tmp_path: Path) -> None:
     assert b.has_many(want) == [True] * len(want)
     assert all(b.get(k) == k.encode() for k in want)
     assert sorted(i.key for i in b.list_prefix()) == sorted(want)
-    assert len(packs(tmp_path)) < 2 * MERGE_FANIN  # merged as they went
+    # merged as they went: each writer merges the packs it knows of, so each leaves at
+    # most MERGE_FANIN - 1 in each of the two tiers 40 batches reach (80 unmerged)
+    assert len(packs(tmp_path)) <= 2 * 2 * (MERGE_FANIN - 1)
 
 
 def test_killed_pack_writer_leaves_a_partial_gc_removes(tmp_path: Path) -> None:

@@ -31,3 +31,22 @@ def fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_new(path: str, parts: Parts, *, fsync: bool) -> None:
+    """Create ``path`` (its folder too if missing) holding ``parts``; fsync it if asked.
+
+    The name must be new (a ``.partial`` name): an existing file is an error.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, flags, 0o644)
+    try:
+        write_all(fd, parts)
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from cas_dvid.backends._files import fsync_dir, write_all
+from cas_dvid.backends._files import fsync_dir, write_all, write_new
 from cas_dvid.backends._memory import check_token, ref_token
 from cas_dvid.backends._packs import PACK_MIN, PackSet
 from cas_dvid.backends.abc import (
@@ -132,17 +132,7 @@ class LocalBackend(Backend):
             return False
         tmp = f"{final}.{secrets.token_hex(6)}{_PARTIAL}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            try:
-                write_all(fd, parts)
-                if self.fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+            write_new(tmp, parts, fsync=self.fsync)
             for _ in range(3):
                 try:
                     os.link(tmp, final)

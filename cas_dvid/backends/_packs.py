@@ -28,7 +28,9 @@ the object.
 Packs merge: when ``MERGE_FANIN`` packs of one tier (member count, in powers of
 ``MERGE_FANIN``) exist, the writer that made the last one copies their live members
 into one pack and removes them, so the number of packs grows with the log of the
-writes, not with the writes (packs over ``MERGE_MAX_BYTES`` stay as they are).  A
+writes, not with the writes (packs over ``MERGE_MAX_BYTES`` stay as they are).  Each
+process merges the packs it knows of: with several writing, each keeps its own few
+unmerged ones.  A
 reader that loses a pack to a merge refreshes and finds the member in the new one.
 A delete that leaves a pack less than half live rewrites it with the live members
 only (a merge of one), so gc frees the space of packs too big to merge as well.
@@ -50,7 +52,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from cas_dvid.backends._files import fsync_dir, write_all
+from cas_dvid.backends._files import fsync_dir, write_new
 from cas_dvid.backends.abc import ByteRange, ObjectInfo, Parts, check_key
 from cas_dvid.errors import BackendError
 
@@ -354,17 +356,7 @@ class PackSet:
         final = self._path(name)
         tmp = self._path(f"{name}.{secrets.token_hex(6)}", ".partial")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileNotFoundError:
-            os.makedirs(self.folder, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            try:
-                write_all(fd, parts)
-                if self.fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+            write_new(tmp, parts, fsync=self.fsync)
             os.rename(tmp, final)
             if self.fsync:
                 fsync_dir(self.folder)
