@@ -80,7 +80,7 @@ def test_another_process_sees_new_packs_and_deletes(tmp_path: Path) -> None:
 def test_packs_merge_by_tier_and_stale_readers_follow(tmp_path: Path) -> None:
     a = LocalBackend(tmp_path, create=True)
     reader = LocalBackend(tmp_path)
-    batches = [keys(t, 4) for t in range(MERGE_FANIN * MERGE_FANIN)]
+    batches = [keys(t, PACK_MIN) for t in range(MERGE_FANIN * MERGE_FANIN)]
     for i, ks in enumerate(batches):
         a.put_batch([(k, [k.encode()]) for k in ks])
         if i == 0:
@@ -95,11 +95,11 @@ def test_packs_merge_by_tier_and_stale_readers_follow(tmp_path: Path) -> None:
 
 def test_merge_drops_dead_members(tmp_path: Path) -> None:
     a = LocalBackend(tmp_path, create=True)
-    first = keys(0, 4)
+    first = keys(0, PACK_MIN)
     a.put_batch([(k, [b"v"]) for k in first])
     a.delete_many(first[:2])
     for t in range(1, MERGE_FANIN):
-        a.put_batch([(k, [b"v"]) for k in keys(t, 4)])
+        a.put_batch([(k, [b"v"]) for k in keys(t, PACK_MIN)])
     assert len(packs(tmp_path)) == 1
     (name,) = packs(tmp_path)
     index = decode_index((tmp_path / "packs" / name).read_bytes(), name)
@@ -111,20 +111,21 @@ def test_merge_drops_dead_members(tmp_path: Path) -> None:
 def test_a_mostly_dead_pack_is_rewritten_with_its_live_members(tmp_path: Path) -> None:
     a = LocalBackend(tmp_path, create=True)
     reader = LocalBackend(tmp_path)
-    ks = keys(0, 10)
+    ks = keys(0, 2 * PACK_MIN)
     a.put_batch([(k, [k.encode()]) for k in ks])
-    assert reader.get(ks[9]) == ks[9].encode()
+    assert reader.get(ks[-1]) == ks[-1].encode()
     (first,) = packs(tmp_path)
-    a.delete_many(ks[:5])
+    a.delete_many(ks[:PACK_MIN])
     assert packs(tmp_path) == [first]  # half live: kept as it is
-    a.delete_many(ks[5:6])
+    a.delete_many(ks[PACK_MIN : PACK_MIN + 1])
     (second,) = packs(tmp_path)
     assert second != first
     assert packs(tmp_path, ".dead") == []
     index = decode_index((tmp_path / "packs" / second).read_bytes(), second)
-    assert sorted(index) == ks[6:]
-    assert [reader.get(k) for k in ks[6:]] == [k.encode() for k in ks[6:]]
-    assert reader.has_many(ks) == [False] * 6 + [True] * 4
+    live = ks[PACK_MIN + 1 :]
+    assert sorted(index) == live
+    assert [reader.get(k) for k in live] == [k.encode() for k in live]
+    assert reader.has_many(ks) == [False] * (PACK_MIN + 1) + [True] * len(live)
 
 
 def test_corrupt_packed_object_is_detected(tmp_path: Path) -> None:
@@ -150,9 +151,10 @@ def test_gc_collects_packed_garbage_and_keeps_the_live(tmp_path: Path) -> None:
     at = versions.resolve(uuid)
     inst = versions.instance(at, "kv")
     kv = KeyValueStore.on(versions)
-    for i in range(30):
-        vals = {f"key{j:04d}": f"v{i}-{j}".encode() * 50 for j in range(300)}
+    for i in range(6):
+        vals = {f"key{j:04d}": f"v{i}-{j}".encode() * 50 for j in range(3000)}
         kv.put_many(at, inst, vals, "test")
+    assert packs(tmp_path / "s"), "the writes were too small to be packed: nothing tested"
     before = {i.key for i in backend.list_prefix()}
     report = collect(versions.store, grace=0, slack=0)
     assert report.deleted > 0
@@ -164,16 +166,17 @@ def test_gc_collects_packed_garbage_and_keeps_the_live(tmp_path: Path) -> None:
     got = KeyValueStore.on(reopened).get_many(
         at, reopened.instance(at, "kv"), ["key0000", "key0299"]
     )
-    assert got == {"key0000": b"v29-0" * 50, "key0299": b"v29-299" * 50}
+    assert got == {"key0000": b"v5-0" * 50, "key0299": b"v5-299" * 50}
 
 
 WRITER = """
 import sys
 from cas_dvid.backends import LocalBackend
+from cas_dvid.backends._packs import PACK_MIN
 b = LocalBackend(sys.argv[1])
 tag = int(sys.argv[2])
 for t in range(40):
-    ks = [f"{tag:02x}{t:02x}{i:04x}" + "0" * 56 for i in range(3 + t % 5)]
+    ks = [f"{tag:02x}{t:02x}{i:04x}" + "0" * 56 for i in range(PACK_MIN + t % 5)]
     b.put_batch([(k, [k.encode()]) for k in ks])
     assert b.has_many(ks) == [True] * len(ks)
 """
@@ -189,20 +192,20 @@ def test_two_processes_write_and_merge_at_once(tmp_path: Path) -> None:
         f"{tag:02x}{t:02x}{i:04x}" + "0" * 56
         for tag in (1, 2)
         for t in range(40)
-        for i in range(3 + t % 5)
+        for i in range(PACK_MIN + t % 5)
     ]
     b = LocalBackend(tmp_path)
     assert b.has_many(want) == [True] * len(want)
     assert all(b.get(k) == k.encode() for k in want)
     assert sorted(i.key for i in b.list_prefix()) == sorted(want)
     # merged as they went: each writer merges the packs it knows of, so each leaves at
-    # most MERGE_FANIN - 1 in each of the two tiers 40 batches reach (80 unmerged)
+    # most MERGE_FANIN - 1 in each of the two tiers 40 batches reach
     assert len(packs(tmp_path)) <= 2 * 2 * (MERGE_FANIN - 1)
 
 
 def test_killed_pack_writer_leaves_a_partial_gc_removes(tmp_path: Path) -> None:
     b = LocalBackend(tmp_path, create=True)
-    b.put_batch([(k, [b"v"]) for k in keys(1, 10)])
+    b.put_batch([(k, [b"v"]) for k in keys(1, PACK_MIN)])
     stray = tmp_path / "packs" / "0123abcd.0a0b0c.partial"
     stray.write_bytes(b"CASPACK1 half")
     os.utime(stray, (1, 1))
@@ -216,9 +219,10 @@ def test_killed_pack_writer_leaves_a_partial_gc_removes(tmp_path: Path) -> None:
 STREAMER = """
 import sys
 from cas_dvid.backends import LocalBackend
+from cas_dvid.backends._packs import PACK_MIN
 b = LocalBackend(sys.argv[1])
 for t in range(300):
-    b.put_batch([(f"{t:04x}{i:04x}" + "0" * 56, [b"%d-%d" % (t, i)]) for i in range(3)])
+    b.put_batch([(f"{t:04x}{i:04x}" + "0" * 56, [b"%d-%d" % (t, i)]) for i in range(PACK_MIN)])
     print(t, flush=True)
 """
 
@@ -235,7 +239,7 @@ def test_reads_during_another_process_merges_never_miss(tmp_path: Path) -> None:
     for line in proc.stdout:
         done = int(line)
         for t in (done, rng.randint(0, done)):
-            for i in range(3):
+            for i in range(PACK_MIN):
                 assert reader.get(f"{t:04x}{i:04x}" + "0" * 56) == b"%d-%d" % (t, i)
     assert proc.wait(timeout=60) == 0
     assert done == 299

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import os
 
-from cas_dvid.backends.abc import Parts
+from cas_dvid.backends.abc import BytesLike, Parts
 
 _IOV = 512  # NOTE: writev takes at most IOV_MAX (1,024) buffers a call
 
 
 def write_all(fd: int, parts: Parts) -> None:
     """Write every part to ``fd`` with as few ``writev`` calls as the kernel allows."""
-    views = [memoryview(p).cast("B") for p in parts if len(p)]
-    while views:
-        batch = views[:_IOV]
+    # PERF: parts go to writev as they are; only a short write's remainder is sliced.
+    todo: list[BytesLike] = [p for p in parts if len(p)]
+    while todo:
+        batch = todo[:_IOV]
         n = os.writev(fd, batch)
         done = 0
-        while done < len(batch) and n >= batch[done].nbytes:
-            n -= batch[done].nbytes
+        while done < len(batch):
+            part = batch[done]
+            size = part.nbytes if isinstance(part, memoryview) else len(part)
+            if n < size:
+                break
+            n -= size
             done += 1
-        del views[:done]
-        if views and n:
-            views[0] = views[0][n:]
+        del todo[:done]
+        if todo and n:
+            todo[0] = memoryview(todo[0]).cast("B")[n:]
 
 
 def fsync_dir(path: str) -> None:
