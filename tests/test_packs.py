@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from cas_dvid.backends import LocalBackend
-from cas_dvid.backends._packs import MERGE_FANIN, PACK_MIN, decode_index, encode_pack
+from cas_dvid.backends._packfile import decode_index, encode_pack
+from cas_dvid.backends._packs import MERGE_FANIN, PACK_MIN
 from cas_dvid.datatypes.keyvalue import KeyValueStore
 from cas_dvid.errors import CorruptObjectError, NotFoundError
 from cas_dvid.objects import ObjectStore

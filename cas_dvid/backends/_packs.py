@@ -4,17 +4,16 @@ PERF: creating a file costs this VM's ext4 30-300 us (more after bulk deletes, w
 the journal catches up), and every tree write stores a path of new nodes per changed
 leaf: a 512^3 label ingest made ~7,000 node files beside its 512 block files, and
 writing them was half its time.  One pack file per batch instead took the ingest
-from 0.34x to 0.75x of tensorstore's (tools/bench_labelmap.py).
+from 0.27-0.37x to 0.65-0.81x of tensorstore's (tools/bench_labelmap.py).
 
 Objects in a pack behave as loose ones do: ``get``, ``has_many``, ``list_prefix``
 and ``delete`` see no difference, so gc, verify and sync need not know.  Layout,
 under ``packs/``:
 
-- ``NAME.pack``: ``MAGIC``, the member count, the index's length, the index (per
-  member: key length, key, offset, length) and the members' bytes.  NAME is random:
-  a pack named by its content could be re-created by one writer while another
-  removes it (its members all dead), losing what the first one meant to store.  It
-  is written to a ``.partial`` file and linked into place, like a loose object.
+- ``NAME.pack``: an index of its members and their bytes (``_packfile``).  NAME is
+  random: a pack named by its content could be re-created by one writer while
+  another removes it (its members all dead), losing what the first one meant to
+  store.  It is written to a ``.partial`` file and renamed into place.
 - ``NAME.dead``: keys of members deleted since (gc), a line each, appended.  A pack
   whose members are all dead is removed.
 
@@ -46,19 +45,16 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import struct
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from cas_dvid.backends._files import fsync_dir, write_new
+from cas_dvid.backends._packfile import HEAD, decode_index, encode_pack
 from cas_dvid.backends.abc import ByteRange, BytesLike, ObjectInfo, Parts, check_key
 from cas_dvid.errors import BackendError
 
-MAGIC = b"CASPACK1"
-_HEAD = struct.Struct("<8sIQ")  # magic, member count, index bytes
-_ENTRY = struct.Struct("<QQ")  # offset, length (after the key)
 PACK_MIN = 16
 """Batches of at least this many objects go into a pack.  PERF: smaller ones are faster
 as files of their own: a keyvalue POST's three nodes packed cost 200-260 us against
@@ -88,48 +84,6 @@ class _Pack:
             n //= MERGE_FANIN
             t += 1
         return t
-
-
-def encode_pack(
-    items: Sequence[tuple[str, Parts]],
-) -> tuple[list[BytesLike], dict[str, tuple[int, int]]]:
-    """Return the bytes (as parts) of a pack holding ``items`` (key, parts), and its index."""
-    # PERF: one pass per member, no per-part casts; merges re-pack every member they copy.
-    off = _HEAD.size + sum(1 + len(key) + _ENTRY.size for key, _ in items)
-    entries = []
-    body: list[BytesLike] = []
-    members = {}
-    for key, parts in items:
-        size = 0
-        for p in parts:
-            size += p.nbytes if isinstance(p, memoryview) else len(p)
-        body += parts
-        kb = key.encode()
-        entries.append(bytes((len(kb),)) + kb + _ENTRY.pack(off, size))
-        members[key] = (off, size)
-        off += size
-    index = b"".join(entries)
-    return [_HEAD.pack(MAGIC, len(items), len(index)), index, *body], members
-
-
-def decode_index(data: bytes, what: str) -> dict[str, tuple[int, int]]:
-    """Parse a pack's head and index (``data`` starts at the file's first byte)."""
-    if len(data) < _HEAD.size:
-        raise BackendError(f"{what}: truncated pack head")
-    magic, count, nbytes = _HEAD.unpack_from(data)
-    if magic != MAGIC:
-        raise BackendError(f"{what}: not a pack (magic {magic!r})")
-    if len(data) < _HEAD.size + nbytes:
-        raise BackendError(f"{what}: truncated pack index")
-    members: dict[str, tuple[int, int]] = {}
-    pos = _HEAD.size
-    for _ in range(count):
-        n = data[pos]
-        key = data[pos + 1 : pos + 1 + n].decode("ascii")
-        pos += 1 + n
-        members[key] = _ENTRY.unpack_from(data, pos)
-        pos += _ENTRY.size
-    return members
 
 
 class PackSet:
@@ -188,8 +142,8 @@ class PackSet:
         try:
             size = os.fstat(fd).st_size
             data = os.pread(fd, min(size, 1 << 16), 0)
-            if len(data) >= _HEAD.size:
-                need = _HEAD.size + _HEAD.unpack_from(data)[2]
+            if len(data) >= HEAD.size:
+                need = HEAD.size + HEAD.unpack_from(data)[2]
                 if need > len(data):
                     data = os.pread(fd, need, 0)
             return _Pack(name, decode_index(data, path), size)
