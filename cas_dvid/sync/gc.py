@@ -27,8 +27,10 @@ replaced are old by the next run, so only a full run removes them (a few KiB eac
 The last completed run leaves ``gc/last`` naming a state object with its roots.
 Concurrent writers: new objects are safe (grace period, and they are not in the
 listing).  A writer that re-creates, byte for byte, an old object that is garbage in
-the seconds between gc's last root read and its delete could lose it: ``put`` does
-not refresh an existing object's mtime; ``verify`` would report it.
+the seconds between gc's last root read and its delete could lose it: ``put``
+refreshes an existing object's mtime, but gc decides on the mtimes it listed;
+``verify`` would report it.  Objects in packs (``backends._packs``) list with their
+pack's mtime.
 """
 
 from __future__ import annotations
