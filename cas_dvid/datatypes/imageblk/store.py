@@ -49,6 +49,7 @@ from cas_dvid.datatypes.roi.store import RoiStore
 from cas_dvid.datatypes.streams import Coord
 from cas_dvid.errors import CorruptObjectError, InvalidInputError
 from cas_dvid.objects import Kind, ObjectStore
+from cas_dvid.objects.ids import BytesLike
 from cas_dvid.versions import At, Instance
 
 Array = npt.NDArray[Any]
@@ -345,7 +346,7 @@ class ImageStore(TypeService):
 
     def records_in_box(
         self, at: At, inst: Instance, box: Box3, mode: str
-    ) -> list[tuple[Coord, bytes]]:
+    ) -> list[tuple[Coord, BytesLike]]:
         """GET subvolblocks: the stored blocks of a block-aligned box, as stream payloads."""
         lay = layout_of(inst)
         if not box.aligned(lay.block):
@@ -357,7 +358,7 @@ class ImageStore(TypeService):
 
     def records_of(
         self, at: At, inst: Instance, coords: Sequence[Coord], mode: str
-    ) -> list[tuple[Coord, bytes]]:
+    ) -> list[tuple[Coord, BytesLike]]:
         """GET specificblocks: the stored blocks among ``coords``, as stream payloads."""
         lay = layout_of(inst)
         self.check_voxel_bytes(len(coords) * lay.block_bytes)
@@ -370,7 +371,7 @@ class ImageStore(TypeService):
 
     def _payloads(
         self, lay: Layout, stored: dict[Coord, bytes], mode: str
-    ) -> list[tuple[Coord, bytes]]:
+    ) -> list[tuple[Coord, BytesLike]]:
         """Payloads as DVID streams them: as stored (default), ``uncompressed`` or ``jpeg``."""
         if mode not in ("", "uncompressed", "jpeg"):
             raise InvalidInputError(f"unknown compression {mode!r}: use uncompressed or jpeg")
@@ -383,7 +384,7 @@ class ImageStore(TypeService):
         if mode == "jpeg" or (not mode and lay.compression == "jpeg"):
             ids = [value_ref(v) for v in values]
             blobs = self.store.get_many([i for i in ids if i is not None], Kind.BLOB)
-            return list(zip(coords, (bytes(b) for b in blobs), strict=True))
+            return list(zip(coords, blobs, strict=True))
         encode = stream_encoder("" if mode == "uncompressed" else lay.compression)
         arrays = self.block_arrays(lay, values)
         return list(zip(coords, (encode(a) for a in arrays), strict=True))
