@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +44,7 @@ from cas_dvid.datatypes.imageblk.layout import (
 )
 from cas_dvid.datatypes.jobs import Jobs
 from cas_dvid.datatypes.kernels.arb import Vec3, arb_pixel_limit, plan_arb, sample_blocks
-from cas_dvid.datatypes.partial import require_covered
+from cas_dvid.datatypes.partial import require_blocks, require_covered
 from cas_dvid.datatypes.roi.store import RoiStore
 from cas_dvid.datatypes.streams import Coord
 from cas_dvid.errors import CorruptObjectError, InvalidInputError
@@ -53,6 +53,7 @@ from cas_dvid.objects.ids import BytesLike
 from cas_dvid.versions import At, Instance
 
 Array = npt.NDArray[Any]
+T = TypeVar("T")
 Plan = tuple[bytes | None, tuple[slice, ...], tuple[slice, ...]]
 """A block's tree value (None: not stored), where it goes in the output, what of it."""
 
@@ -124,8 +125,15 @@ class ImageStore(TypeService):
         return out
 
     def block_arrays(self, lay: Layout, values: Sequence[bytes]) -> list[Array]:
-        """Block arrays for tree values, fetched on the store's pool (read-only views)."""
-        return self.store.map(lambda v: self._block(lay, v), list(values))
+        """Block arrays for tree values, in order, fetched on the store's pool (read-only views).
+
+        PERF: in a few runs of blocks, not one pool task a block: a cached block costs
+        ~2 us, a hand-off ~40 us (specificblocks of 32 cached blocks spent 1.3 ms a
+        request in ``SimpleQueue.put``).
+        """
+        runs = _split(list(values), 2 * self.store.threads)
+        done = self.store.map(lambda run: [self._block(lay, v) for v in run], runs)
+        return [a for run in done for a in run]
 
     def raw_blocks(self, at: At, inst: Instance, coords: Sequence[Coord]) -> dict[Coord, Array]:
         """Arrays of the stored blocks among ``coords``."""
@@ -366,8 +374,7 @@ class ImageStore(TypeService):
         return self._payloads(lay, self.stored(at, inst, coords), mode)
 
     def _require_blocks(self, at: At, inst: Instance, lay: Layout, coords: Sequence[Coord]) -> None:
-        for x, y, z in coords:
-            require_covered(at, inst, lay.spatial, block_box(lay.block, x, y, z))
+        require_blocks(at, inst, lay.spatial, coords)
 
     def _payloads(
         self, lay: Layout, stored: dict[Coord, bytes], mode: str
@@ -413,6 +420,12 @@ class ImageStore(TypeService):
             i.settings["voxelsize"] = text
 
         self.versions.edits.update_instance(at, inst.name, change)
+
+
+def _split(items: list[T], parts: int) -> list[list[T]]:
+    """``items`` in at most ``parts`` runs of consecutive items, in order."""
+    size = -(-len(items) // max(1, parts)) or 1
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _copy_plan(
