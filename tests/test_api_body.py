@@ -6,6 +6,7 @@ import io
 import json
 import struct
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from cas_dvid.api import ServerConfig, create_app
 from cas_dvid.api._body import BufferStream
 from cas_dvid.api.budget import MemoryBudget
 from cas_dvid.testing.live import LiveServer
+from cas_dvid.versions.stores import init_store
 
 MiB = 1 << 20
 PARTS = [b"abc", b"", np.arange(10, dtype=np.uint16), memoryview(b"xyz"), b""]
@@ -97,3 +99,38 @@ def test_live_raw_and_block_answers_are_whole_and_give_their_claims_back() -> No
         assert sorted(seen) == sorted(coords[:3])
         assert budget.peak > 0  # the answers were claimed ...
         assert _settled(budget) == 0  # ... and given back once waitress closed them
+
+
+def test_large_raw_reads_are_whole_and_store_damage_is_a_500(tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    init_store(url)
+    rng = np.random.default_rng(9)
+    vol = rng.integers(0, 256, (128, 256, 256), dtype=np.uint8)  # random: stored raw
+    with LiveServer(create_app(ServerConfig(url))) as srv:
+        root = srv.post("/api/repos", b"{}")["root"]
+        doc = {"typename": "uint8blk", "dataname": "g", "BlockSize": "64,64,64"}
+        srv.post(f"/api/repo/{root}/instance", json.dumps(doc).encode())
+        base = f"/api/node/{root}/g"
+        srv.post(f"{base}/raw/0_1_2/256_256_128/0_0_0", vol.tobytes())
+        path = f"{base}/raw/0_1_2/200_200_110/3_5_7"
+        status, headers, out = srv.request("GET", path)
+        assert status == 200
+        assert int(headers["content-length"]) == len(out)
+        assert out == vol[7:117, 5:205, 3:203].tobytes()
+        status, _, out = srv.request("GET", f"{base}/raw/0_1_2/300_150_100/100_0_0")
+        want = np.zeros((100, 150, 300), np.uint8)  # unwritten voxels read as 0
+        want[:, :, :156] = vol[:100, :150, 100:]
+        assert status == 200
+        assert out == want.tobytes()
+    objects = (tmp_path / "store" / "objects").rglob("*")
+    blocks = [p for p in objects if p.is_file() and p.stat().st_size == 16 + 64**3]
+    assert len(blocks) == 32  # 4 x 4 x 2, every one touched by the box
+    victim = blocks[5]
+    data = bytearray(victim.read_bytes())
+    data[1000] ^= 0x40
+    victim.write_bytes(bytes(data))
+    with LiveServer(create_app(ServerConfig(url))) as srv:  # a fresh decoded-object cache
+        status, headers, out = srv.request("GET", path)
+    assert status == 500, out[:200]
+    assert headers["content-type"].startswith("text/plain")
+    assert (victim.parent.name + victim.name).encode() in out
