@@ -45,6 +45,7 @@ from cas_dvid.datatypes.imageblk.layout import (
 )
 from cas_dvid.datatypes.jobs import Jobs
 from cas_dvid.datatypes.kernels.arb import Vec3, arb_pixel_limit, plan_arb, sample_blocks
+from cas_dvid.datatypes.kernels.assemble import copy_block
 from cas_dvid.datatypes.partial import require_blocks, require_covered
 from cas_dvid.datatypes.roi.store import RoiStore
 from cas_dvid.datatypes.streams import Coord
@@ -228,7 +229,7 @@ class ImageStore(TypeService):
             if value is None:
                 out[dst] = 0
             else:
-                out[dst] = self._block(lay, value)[src]
+                copy_block(out, dst, self._block(lay, value), src)
 
     def read_box(
         self,
