@@ -32,6 +32,7 @@ copied from ../shared/bench/compare_server.py.
 
     python tools/bench_table.py                # the full table (a few minutes)
     python tools/bench_table.py --quick --out /tmp/bench.md   # small sizes, 2 runs
+    python tools/bench_table.py --only 1,2,3 --runs 7         # some rows (volume loaded untimed)
 """
 
 from __future__ import annotations
@@ -217,6 +218,24 @@ class TableBench:
             )
             self.ts_dir, self.ref = tsd, vk  # kept to the end: ext4 creates files slowly
             # for 10-30 s after a bulk delete (../shared/bench/README.md)
+
+    def load(self, vol: np.ndarray) -> None:
+        """Load the volume untimed (``--only`` without the ingest row)."""
+        self.post_volume(vol)
+        self.ts_dir = self.work / "ts_ref"
+        h.ts_create(self.ts_dir, vol.shape).write(vol).result()
+        self.ref = vol
+        self.spot_check(vol, "load")
+
+    def wanted(self, step: str) -> bool:
+        """Whether ``--only`` (row numbers or names) selects a step of the driver."""
+        only = self.a.only
+        if not only:
+            return True
+        keys = STEP_ROWS.get(step, (step,))
+        return step in only or any(
+            k in only or NUMBER[k] in only or NUMBER[k].rstrip("ab") in only for k in keys
+        )
 
     def spot_check(self, vol: np.ndarray, what: str) -> None:
         s = min(96, vol.shape[0] - 2)
@@ -516,6 +535,8 @@ class TableBench:
         vol = h.em_volume(self.z.n)
         self.start_server()
         steps: list[tuple[str, Callable[[], None]]] = [("ingest", lambda: self.ingest(vol))]
+        if not self.wanted("ingest"):
+            steps = [("load", lambda: self.load(vol))]
         boxes = self.boxes()
         steps += [
             ("http", lambda: self.read_http(boxes)),
@@ -526,6 +547,7 @@ class TableBench:
             ("dag", self.dag),
             ("prefix", self.prefixes),
         ]
+        steps = [s for s in steps if s[0] == "load" or self.wanted(s[0])]
         try:
             for name, fn in steps:
                 log(f"--- {name}")
@@ -535,7 +557,7 @@ class TableBench:
                 except Exception as e:  # the table still comes out, this row marked missing
                     traceback.print_exc()
                     self.checks.fail(f"{name} aborted: {type(e).__name__}: {e}")
-                    if name == "ingest":
+                    if name in ("ingest", "load"):
                         break
         finally:
             self.stop()
@@ -547,6 +569,8 @@ class TableBench:
 
 ORDER = ("http", "library", "blocks", "ingest", "kv_post", "kv_get", "xy", "dag", "prefix")
 NUMBER = dict(zip(ORDER, ("1", "2", "3", "4", "5", "6", "7", "8a", "8b"), strict=True))
+STEP_ROWS = {"keyvalue": ("kv_post", "kv_get")}
+"""The driver steps that fill rows of other names."""
 
 
 def fmt(v: float) -> str:
@@ -559,6 +583,8 @@ def table(b: TableBench) -> list[str]:
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for key in ORDER:
+        if b.a.only and not (b.wanted(key) or b.wanted(_step_of(key))):
+            continue
         i, r = NUMBER[key], b.rows.get(key)
         if r is None or not r.ratios:
             out.append(f"| {i} | {key}: not measured (see the errors below) | | | | | | MISSED |")
@@ -645,6 +671,14 @@ def main() -> int:
         "the HTTP transport ceiling, so the ingest goal cannot be met there)",
     )
     ap.add_argument("--seed", type=int, default=0, help="seed for boxes, slices and blocks")
+    ap.add_argument(
+        "--only",
+        type=lambda t: {v.strip() for v in t.split(",") if v.strip()},
+        default=set(),
+        help="comma-separated rows to run, by number (1, 3, 8) or name (http, library, "
+        "blocks, ingest, keyvalue, xy, dag, prefix); the volume is loaded untimed when "
+        "ingest is not among them",
+    )
     ap.add_argument("--serve-ceiling", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--ceiling-bytes", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -676,7 +710,12 @@ def main() -> int:
     log(f"wrote {out}")
     if b.checks.errors:
         return 2
-    return 0 if all(b.rows.get(k) is not None and b.rows[k].ok for k in ORDER) else 1
+    rows = [k for k in ORDER if not a.only or b.wanted(k) or b.wanted(_step_of(k))]
+    return 0 if all(b.rows.get(k) is not None and b.rows[k].ok for k in rows) else 1
+
+
+def _step_of(row: str) -> str:
+    return next((s for s, ks in STEP_ROWS.items() if row in ks), row)
 
 
 if __name__ == "__main__":

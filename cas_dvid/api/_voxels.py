@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import falcon
 import numpy as np
 
+from cas_dvid.api._body import BufferStream
 from cas_dvid.api._images import OCTET
 from cas_dvid.api.budget import MemoryBudget, Released, claim
 
@@ -20,6 +21,14 @@ WAITRESS_BUFFER = 64 << 20
 def whole_claim(budget: MemoryBudget, req: falcon.Request, nbytes: int) -> None:
     """Claim a whole-body answer: the assembled array and its bytes (twice the answer)."""
     claim(budget, req, 2 * nbytes)
+
+
+def send_array(resp: falcon.Response, vol: np.ndarray) -> None:
+    """Answer the bytes of ``vol`` in place (``BufferStream``: no copy of the whole)."""
+    body = BufferStream([np.ascontiguousarray(vol).data])
+    resp.content_type = OCTET
+    resp.content_length = body.size
+    resp.stream = body
 
 
 def stream_slabs(

@@ -16,6 +16,7 @@ from typing import Any
 
 import falcon
 
+from cas_dvid.api._body import BufferStream
 from cas_dvid.errors import BusyError
 
 COUNT_FROM = 1 << 20
@@ -144,7 +145,7 @@ class BudgetMiddleware:
             "204",
             "304",
         )
-        if isinstance(resp.stream, Released):
+        if isinstance(resp.stream, (Released, BufferStream)):
             resp.stream.holds.extend(holds)
             if bodiless:
                 resp.stream.close()
@@ -157,4 +158,4 @@ class BudgetMiddleware:
         resp.data = None
         resp.text = None
         resp.content_length = len(body)
-        resp.stream = Released([body], holds)
+        resp.stream = BufferStream([body], holds)

@@ -17,10 +17,11 @@ Read paths call ``require_covered(at, inst, spatial, box)`` (no I/O: the record 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cas_dvid.datatypes.geometry import Box3, parse_box
+from cas_dvid.datatypes.geometry import Box3, block_box, parse_box
 from cas_dvid.datatypes.regions import BoxFilter, KeyFilter, NoBlocksFilter, Spatial, UnionFilter
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.versions import At, Instance, Repo
@@ -150,9 +151,30 @@ def require_covered(at: At, inst: Instance, spatial: Spatial, box: Box3) -> None
     region = partial_region(at.repo, uuid, inst, spatial)
     if region is None or region.covers(box):
         return
-    raise OutsideRegionError(
+    raise _outside(at, inst, region, f"voxels {box.text()} reach")
+
+
+def require_blocks(
+    at: At, inst: Instance, spatial: Spatial, coords: Iterable[tuple[int, int, int]]
+) -> None:
+    """``require_covered`` for blocks (x, y, z at scale 0), the region looked up once.
+
+    PERF: specificblocks of 32 blocks looked the region up 32 times (0.6 ms a request).
+    """
+    uuid = at.uuid if inst.versioned else at.repo.root
+    region = partial_region(at.repo, uuid, inst, spatial)
+    if region is None:
+        return
+    for x, y, z in coords:
+        if not region.has_block(x, y, z):
+            box = block_box(spatial.block, x, y, z)
+            raise _outside(at, inst, region, f"voxels {box.text()} reach")
+
+
+def _outside(at: At, inst: Instance, region: Region, what: str) -> OutsideRegionError:
+    return OutsideRegionError(
         f"data {inst.name!r} at version {at.uuid} was pulled partially (region {region.text()}); "
-        f"voxels {box.text()} reach outside it: pull them first"
+        f"{what} outside it: pull them first"
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import falcon
 
+from cas_dvid.api._body import BufferStream
 from cas_dvid.api._common import Services, read_body, read_json, send_json
 from cas_dvid.api._images import (
     IMAGE_TYPES,
@@ -17,7 +19,7 @@ from cas_dvid.api._images import (
     volume_format,
 )
 from cas_dvid.api._instances import Endpoint, RoutedHandler, handles
-from cas_dvid.api._voxels import SLAB_BYTES, stream_slabs, whole_claim
+from cas_dvid.api._voxels import SLAB_BYTES, send_array, stream_slabs, whole_claim
 from cas_dvid.datatypes.geometry import (
     Box3,
     Point3,
@@ -31,6 +33,7 @@ from cas_dvid.datatypes.imageblk.pyramid import Pyramid, level_instance, start_d
 from cas_dvid.datatypes.kernels.arb import Vec3, parse_arb_request
 from cas_dvid.datatypes.streams import Coord, pack_records
 from cas_dvid.errors import InvalidInputError
+from cas_dvid.objects.ids import BytesLike
 from cas_dvid.strconv import is_uint
 from cas_dvid.versions import At, Instance
 
@@ -130,8 +133,7 @@ class ImageHandler(RoutedHandler):
                 resp.content_type = "image/jpeg"
                 resp.data = encode_image(vol.reshape(z * y, x), "jpg", quality, inst.typename)
                 return
-            resp.content_type = OCTET
-            resp.data = vol.tobytes()
+            send_array(resp, vol)
             return
         box = plane_box(axes, parse_size(args[1], 2), offset)
         img = self.images.read_slice(at, inst, axes, box, isotropic=isotropic)
@@ -289,6 +291,9 @@ def _compression(req: falcon.Request) -> str:
     return (req.get_param("compression") or "").lower()
 
 
-def _send_records(resp: falcon.Response, records: list[tuple[Coord, bytes]]) -> None:
+def _send_records(resp: falcon.Response, records: Sequence[tuple[Coord, BytesLike]]) -> None:
+    """Answer a record stream, its payloads sent in place (``BufferStream``)."""
+    body = BufferStream(pack_records(records))
     resp.content_type = OCTET
-    resp.data = b"".join(bytes(p) for p in pack_records(records))
+    resp.content_length = body.size
+    resp.stream = body

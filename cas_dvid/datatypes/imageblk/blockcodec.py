@@ -12,15 +12,20 @@ import numpy as np
 import numpy.typing as npt
 
 from cas_dvid.datatypes.imageblk.layout import Layout
+from cas_dvid.objects.ids import BytesLike
 
 Array = npt.NDArray[Any]
 
 
-def stream_encoder(compression: str) -> Callable[[Array], bytes]:
-    """How a block travels in a stream: lz4 as ``u32 size`` + LZ4 block (DVID's), else raw."""
+def stream_encoder(compression: str) -> Callable[[Array], BytesLike]:
+    """How a block travels in a stream: lz4 as ``u32 size`` + LZ4 block (DVID's), else raw.
 
-    def encode(arr: Array) -> bytes:
-        raw = np.ascontiguousarray(arr).tobytes()
+    Raw is a view of the block's bytes (never copies a contiguous block): a block from
+    the store is an immutable object, so the stream can send it in place.
+    """
+
+    def encode(arr: Array) -> BytesLike:
+        raw = np.ascontiguousarray(arr).data.cast("B")
         if compression == "lz4":
             return struct.pack("<I", len(raw)) + bytes(lz4.block.compress(raw, store_size=False))
         if compression == "zstd":

@@ -112,3 +112,13 @@ def arb_value(
     c1 = c01 * (1.0 - yd) + c11 * yd
     c = math.floor(c0 * (1 - zd) + c1 * zd + 0.5)
     return 255 if c > 255 else max(int(c), 0)
+
+
+def copy_block(
+    out: npt.NDArray[np.generic],
+    dst: tuple[slice, ...],
+    block: npt.NDArray[np.generic],
+    src: tuple[slice, ...],
+) -> None:
+    """``kernels.assemble.copy_block`` as numpy says it: one strided assignment."""
+    out[dst] = block[src]

@@ -21,10 +21,10 @@ import lz4.block
 import numpy as np
 from numpy.typing import NDArray
 
-from cas_dvid.datatypes.geometry import Box3, block_box
+from cas_dvid.datatypes.geometry import Box3
 from cas_dvid.datatypes.labelmap.codec import BlockParts, decode_block
 from cas_dvid.datatypes.labelmap.layout import LabelLayout, layout_of
-from cas_dvid.datatypes.partial import require_covered
+from cas_dvid.datatypes.partial import require_blocks, require_covered
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.versions import At, Instance
 
@@ -92,8 +92,7 @@ class BlockStreams:
         self.labels.check_scale(lay, scale)
         self.labels.check_voxel_bytes(len(coords) * lay.block_voxels * 8)
         if scale == 0:
-            for c in coords:
-                require_covered(at, inst, lay.spatial, block_box(lay.block, *c))
+            require_blocks(at, inst, lay.spatial, coords)
         root = self.labels.root(at, inst)
         stored = self.labels.block_values(root, list(dict.fromkeys(coords)), scale)
         return self._payloads(at, inst, lay, stored, mode, supervoxels)
