@@ -32,9 +32,9 @@ from cas_dvid.datatypes.labelmap.store import LabelStore
 from cas_dvid.datatypes.sources import open_source
 from cas_dvid.errors import InvalidInputError
 from cas_dvid.objects import ObjectStore, to_hex
+from cas_dvid.sync.gc import GcReport
 from cas_dvid.testing import sample
 from cas_dvid.testing.live import LiveServer
-from cas_dvid.sync.gc import GcReport
 from cas_dvid.testing.s3server import S3TestServer
 from cas_dvid.versions.stores import init_store
 
@@ -213,6 +213,16 @@ def proc_cluster() -> Iterator[LocalCluster]:
     """Two real worker processes (with nannies that restart a killed one)."""
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
         yield cluster
+
+
+@pytest.fixture(params=["file", "s3"])
+def job_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty store the job under test writes to: a folder, or the S3 test server."""
+    if request.param == "file":
+        return f"file://{tmp_path / 'dask'}"
+    server: S3TestServer = request.getfixturevalue("s3_server")
+    bucket: str = request.getfixturevalue("s3_bucket")
+    return f"s3://{bucket}/kill?endpoint_url={server.endpoint}"
 
 
 def stacked_zarr(tmp_path: Path) -> tuple[np.ndarray, str]:
@@ -770,16 +780,6 @@ def object_ids(url: str) -> set[str]:
         return {to_hex(oid) for oid, _ in store.iter_objects()}
     finally:
         store.close()
-
-
-@pytest.fixture(params=["file", "s3"])
-def job_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty store the job under test writes to: a folder, or the S3 test server."""
-    if request.param == "file":
-        return f"file://{tmp_path / 'dask'}"
-    server: S3TestServer = request.getfixturevalue("s3_server")
-    bucket: str = request.getfixturevalue("s3_bucket")
-    return f"s3://{bucket}/kill?endpoint_url={server.endpoint}"
 
 
 def run_cli(*args: str) -> str:
