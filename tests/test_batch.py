@@ -917,7 +917,7 @@ def test_killed_driver_mid_tile_job_moves_no_ref_and_rerun_finishes(
 
 
 def history_store(where: str) -> tuple[str, GcReport]:
-    """A store at ``where`` with 16 committed versions (many roots to mark from) and garbage
+    """A store at ``where`` with 8 committed versions (many roots to mark from) and garbage
     (an open child overwritten); return its URL and what a single-process gc of it would
     remove (a dry run: the store is left as it is)."""
     from cas_dvid.sync.gc import collect
@@ -927,7 +927,7 @@ def history_store(where: str) -> tuple[str, GcReport]:
     versions = open_versions(ObjectStore(open_backend(url)))
     images = ImageStore.on(versions)
     node = uuid
-    for i in range(16):
+    for i in range(8):
         versions.commit(node, f"v{i}")
         node = versions.new_child(node)
         at = versions.resolve(node)
