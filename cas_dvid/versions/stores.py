@@ -11,9 +11,9 @@ from cas_dvid.versions.refs import STORE_REF, UUID_PREFIX, read_ref, uuid_ref
 
 STORE_FORMAT = 4
 """4: a file store may keep objects in packs (``backends._packs``), which format 3 code
-would take for missing objects; 3: a file store may keep small refs as symlinks (``backends._local``), which format 2
-code would read as missing; 2: the UUID index sharded by the first two characters (1:
-``uuids/<uuid>``)."""
+would take for missing objects; 3: a file store may keep small refs as symlinks
+(``backends._local``), which format 2 code would read as missing; 2: the UUID index
+sharded by the first two characters (1: ``uuids/<uuid>``)."""
 
 
 def init_store(url: str) -> tuple[Backend, bool]:
