@@ -51,11 +51,12 @@ from cas_dvid.batch import ingest, open_client
 
 def cpu():
     u = resource.getrusage(resource.RUSAGE_SELF)
-    return u.ru_utime + u.ru_stime
+    return (u.ru_utime, u.ru_stime)
 
 def cluster_cpu(c):
     # every process of the job: workers, scheduler and this driver (nannies idle)
-    return sum(c.run(cpu).values()) + c.run_on_scheduler(cpu) + cpu()
+    parts = [*c.run(cpu).values(), c.run_on_scheduler(cpu), cpu()]
+    return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 t0 = time.perf_counter()
 with open_client(None, 2) as c:
@@ -65,12 +66,13 @@ with open_client(None, 2) as c:
     r = ingest(c, sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4])
     peak = tracemalloc.get_traced_memory()[1]
     t2 = time.perf_counter()
-    busy = cluster_cpu(c) - c0
+    c1 = cluster_cpu(c)
+    user, system = c1[0] - c0[0], c1[1] - c0[1]
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forking parent
 hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")]
 rss = int(hwm[0].split()[1]) * 1024 if hwm else 0
 doc = {"startup": t1 - t0, "seconds": t2 - t1, "rss": rss, "peak": peak, "root": r.root.hex(),
-       "cpu": busy}
+       "cpu": user + system, "sys": system}
 print(json.dumps(doc))
 """
 
@@ -135,10 +137,10 @@ def run_driver(url: str, uuid: str, name: str, source: str) -> dict[str, float |
     return doc
 
 
-def _cpu() -> float:
-    """CPU seconds (user + system) this process has used."""
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user + system, system) this process has used."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_utime + usage.ru_stime, usage.ru_stime
 
 
 def main() -> int:
@@ -169,7 +171,8 @@ def main() -> int:
             target = Target.lookup(DvidClient(srv.url), uuid1, "single")
             load(open_source(src), target, (0, 0, 0), progress=False)
             single = time.perf_counter() - t0
-            cores = (_cpu() - c0) / single
+            c1 = _cpu()
+            cores, sys_single = (c1[0] - c0[0]) / single, c1[1] - c0[1]
         finally:
             srv.__exit__(None, None, None)
         same = root_of(url1, uuid1, "single") == root_of(url, uuid, "dask") == dask["root"]
@@ -189,8 +192,10 @@ def main() -> int:
         ncpu = os.cpu_count() or 1
         print(
             f"the single loader (client and server threads in one process) kept {cores:.2f} of "
-            f"{ncpu} cores busy, {cpu_single * 1e3:.1f} CPU ms per MiB; the dask job "
-            f"{float(dask['cpu']) / seconds:.2f} cores, {cpu_dask * 1e3:.1f} CPU ms per MiB"
+            f"{ncpu} cores busy, {cpu_single * 1e3:.1f} CPU ms per MiB "
+            f"({sys_single / mib * 1e3:.1f} of them in the kernel); the dask job "
+            f"{float(dask['cpu']) / seconds:.2f} cores, {cpu_dask * 1e3:.1f} CPU ms per MiB "
+            f"({float(dask['sys']) / mib * 1e3:.1f} in the kernel)"
         )
         # The most the cluster can gain on this machine: every core busy at its CPU cost
         # per MiB, against the single loader's measured speed.
