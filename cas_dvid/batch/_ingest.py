@@ -2,7 +2,7 @@
 
 The volume is cut into block-aligned slabs (full blocks deep in Z, tiles in XY).
 Each task reads its slab from the source, encodes the blocks with the very
-functions POST raw uses (``imageblk.store.encode_blocks``,
+functions POST raw uses (``imageblk.blockobjects.encode_blocks``,
 ``labelmap.ingest.encode_arrays``), puts them (put-if-absent, so a rerun of a task
 is harmless) and returns only the tree entries, or for labels the block ids and
 supervoxel counts.  The driver collects those small results, then makes one write
@@ -30,8 +30,9 @@ from cas_dvid.batch._dask import results
 from cas_dvid.datatypes import open_versions
 from cas_dvid.datatypes.geometry import Box3, Point3
 from cas_dvid.datatypes.imageblk import layout_of as image_layout
+from cas_dvid.datatypes.imageblk.blockobjects import encode_blocks
 from cas_dvid.datatypes.imageblk.layout import EXTENTS_KEY
-from cas_dvid.datatypes.imageblk.store import ImageStore, encode_blocks, grow_extents
+from cas_dvid.datatypes.imageblk.store import ImageStore, grow_extents
 from cas_dvid.datatypes.labelmap.ingest import encode_arrays
 from cas_dvid.datatypes.labelmap.layout import layout_of as label_layout
 from cas_dvid.datatypes.labelmap.store import LabelStore

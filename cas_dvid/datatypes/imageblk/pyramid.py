@@ -38,18 +38,14 @@ import numpy.typing as npt
 
 from cas_dvid.datatypes.base import inline_payload, inline_value
 from cas_dvid.datatypes.geometry import Box3, Point3
+from cas_dvid.datatypes.imageblk.blockobjects import block_array, encode_blocks
 from cas_dvid.datatypes.imageblk.layout import (
     BLOCK_CLASS,
     EXTENTS_KEY,
     PYRAMID_SOURCE_KEY,
     layout_of,
 )
-from cas_dvid.datatypes.imageblk.store import (
-    ImageStore,
-    block_array,
-    encode_blocks,
-    grow_extents,
-)
+from cas_dvid.datatypes.imageblk.store import ImageStore, grow_extents
 from cas_dvid.datatypes.jobs import Progress
 from cas_dvid.datatypes.kernels.downsample import mean_octants
 from cas_dvid.datatypes.streams import Coord

@@ -11,30 +11,22 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from cas_dvid.datatypes.base import (
-    BLOB,
-    JPEG_BLOB,
     Context,
     TypeService,
-    blob_value,
     inline_payload,
     inline_value,
     value_ref,
-    value_tag,
 )
 from cas_dvid.datatypes.geometry import Box3, Point3, block_box
-from cas_dvid.datatypes.imageblk.blockcodec import (
-    jpeg_decode,
-    jpeg_encode,
-    resample_z,
-    stream_encoder,
-)
+from cas_dvid.datatypes.imageblk.blockcodec import resample_z, stream_encoder
+from cas_dvid.datatypes.imageblk.blockobjects import block_array, encode_blocks
 from cas_dvid.datatypes.imageblk.layout import (
     EXTENTS_KEY,
     Layout,
@@ -49,8 +41,8 @@ from cas_dvid.datatypes.kernels.assemble import copy_block
 from cas_dvid.datatypes.partial import require_blocks, require_covered
 from cas_dvid.datatypes.roi.store import RoiStore
 from cas_dvid.datatypes.streams import Coord
-from cas_dvid.errors import CorruptObjectError, InvalidInputError
-from cas_dvid.objects import Kind, ObjectStore
+from cas_dvid.errors import InvalidInputError
+from cas_dvid.objects import Kind
 from cas_dvid.objects.ids import BytesLike
 from cas_dvid.versions import At, Instance
 
@@ -454,45 +446,6 @@ def _copy_plan(
         dst.append(slice(a - lo, e - lo))
         src.append(slice(a - start, e - start))
     return tuple(dst), tuple(src)
-
-
-def block_array(store: ObjectStore, lay: Layout, value: bytes) -> Array:
-    """Return the (read-only) ZYX array of the block a tree value names, checked for size."""
-    oid = value_ref(value)
-    if oid is None:
-        raise CorruptObjectError(f"block value has tag {value[:1]!r}, not a blob")
-    data = store.get(oid, Kind.BLOB)
-    if value_tag(value) == JPEG_BLOB:
-        return jpeg_decode(data, lay.block_shape)
-    if data.nbytes != lay.block_bytes:
-        raise CorruptObjectError(
-            f"stored block {oid.hex()} has {data.nbytes} bytes, expected {lay.block_bytes}"
-        )
-    return np.frombuffer(data, dtype=lay.vtype.dtype).reshape(lay.block_shape)
-
-
-def encode_blocks(
-    store: ObjectStore, lay: Layout, blocks: Mapping[Coord, Array]
-) -> list[tuple[bytes, bytes]]:
-    """Put whole blocks (ZYX arrays of the block shape) as objects; return their tree entries.
-
-    The one way blocks become ``(key, value)`` entries: POST raw and the batch jobs
-    (``cas_dvid.batch``, on workers) both call it, so their trees are identical.
-    """
-    coords = list(blocks)
-    if lay.compression == "jpeg":
-        payloads: list[bytes | memoryview] = store.map(
-            lambda c: jpeg_encode(blocks[c], lay.jpeg_quality), coords
-        )
-        tag = JPEG_BLOB
-    else:
-        payloads = [
-            np.ascontiguousarray(blocks[c], dtype=lay.vtype.dtype).data.cast("B") for c in coords
-        ]
-        tag = BLOB
-    ids = store.put_many([(Kind.BLOB, p) for p in payloads], lay.codec)
-    spatial = lay.spatial
-    return [(spatial.key(*c), blob_value(oid, tag)) for c, oid in zip(coords, ids, strict=True)]
 
 
 def grow_extents(box: Box3) -> Callable[[bytes | None], bytes]:
