@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -68,6 +69,34 @@ def verify_all(store: Path) -> None:
         timeout=300,
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def kill_frozen_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool]) -> None:
+    """SIGKILL ``proc`` once ``ready()``, judged while it is stopped (SIGSTOP).
+
+    A job that deletes a thousand files in tens of milliseconds can finish between
+    a count taken while it runs and the kill; counted while it is frozen, the kill
+    lands at most one short run after the point.
+    """
+    deadline = time.monotonic() + 60
+    while True:
+        os.kill(proc.pid, signal.SIGSTOP)
+        while _state(proc.pid) not in ("T", "t", "Z", None):
+            time.sleep(0.0005)
+        if ready() or proc.poll() is not None:
+            proc.kill()
+            return
+        assert time.monotonic() < deadline, "the job never reached the kill point"
+        os.kill(proc.pid, signal.SIGCONT)
+        time.sleep(0.002)
+
+
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
 
 
 def kill_when(srv_kill: Callable[[], None], ready: Callable[[], bool], timeout: float = 60) -> None:
@@ -270,7 +299,7 @@ def test_kill_during_a_gc(tmp_path: Path, fraction: float) -> None:
     assert garbage > 1000, dry.stdout
     proc = subprocess.Popen(gc, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        kill_when(lambda: proc.kill(), lambda: before - object_files(store) >= fraction * garbage)
+        kill_frozen_when(proc, lambda: before - object_files(store) >= fraction * garbage)
         proc.wait(30)
     finally:
         if proc.poll() is None:
