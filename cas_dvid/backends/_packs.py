@@ -238,6 +238,8 @@ class PackSet:
         process knows, for a caller that tries loose objects next).
         """
         self._ensure()
+        if not look and key not in self._where:
+            return None  # PERF: every loose block read asks first; no lock for a miss
         for attempt in range(3):
             pack = self._holder(key, fresh=False)
             if pack is None:
@@ -281,8 +283,14 @@ class PackSet:
         return out
 
     def touch(self, key: str) -> bool:
-        """Refresh the mtime of the pack holding ``key`` live (gc's grace); False if none does."""
+        """Refresh the mtime of the pack holding ``key`` live (gc's grace); False if none does.
+
+        Only packs this process knows of: a key another process packed since is written
+        again, loose (a duplicate, never a loss).
+        """
         self._ensure()
+        if key not in self._where:
+            return False  # PERF: every loose put asks first; no lock for a miss
         for _ in range(3):
             pack = self._holder(key, fresh=True)
             if pack is None:
