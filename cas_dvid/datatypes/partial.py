@@ -151,7 +151,7 @@ def require_covered(at: At, inst: Instance, spatial: Spatial, box: Box3) -> None
     region = partial_region(at.repo, uuid, inst, spatial)
     if region is None or region.covers(box):
         return
-    raise _outside(at, inst, region, f"voxels {box.text()} reach")
+    raise _outside(at, inst, region, box)
 
 
 def require_blocks(
@@ -167,14 +167,13 @@ def require_blocks(
         return
     for x, y, z in coords:
         if not region.has_block(x, y, z):
-            box = block_box(spatial.block, x, y, z)
-            raise _outside(at, inst, region, f"voxels {box.text()} reach")
+            raise _outside(at, inst, region, block_box(spatial.block, x, y, z))
 
 
-def _outside(at: At, inst: Instance, region: Region, what: str) -> OutsideRegionError:
+def _outside(at: At, inst: Instance, region: Region, box: Box3) -> OutsideRegionError:
     return OutsideRegionError(
         f"data {inst.name!r} at version {at.uuid} was pulled partially (region {region.text()}); "
-        f"{what} outside it: pull them first"
+        f"voxels {box.text()} reach outside it: pull them first"
     )
 
 
