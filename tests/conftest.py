@@ -41,3 +41,14 @@ def no_server_process_left() -> Iterator[None]:
         proc.wait(10)
     ServerProcess.started.clear()
     assert not left, f"{len(left)} server process(es) left running: {[p.args for p in left]}"
+
+
+@pytest.fixture
+def loose_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every object this process stores in a file store is a file of its own, none in a log.
+
+    For tests that damage or count object files (tests/test_logs.py covers logs).
+    """
+    import cas_dvid.backends._local as local
+
+    monkeypatch.setattr(local, "LOG_OBJECT_MAX", -1)

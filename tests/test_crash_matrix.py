@@ -280,7 +280,7 @@ OVERWRITES = 40
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5])
-def test_kill_during_a_gc(tmp_path: Path, fraction: float) -> None:
+def test_kill_during_a_gc(tmp_path: Path, fraction: float, loose_objects: None) -> None:
     store = tmp_path / "store"
     init_store(str(store))
     versions = open_versions(ObjectStore(open_backend(f"file://{store}")))

@@ -23,6 +23,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     return ObjectStore(LocalBackend(tmp_path / "s", create=True))
 
 
+@pytest.fixture(autouse=True)
+def _loose(loose_objects: None) -> None:
+    """These tests damage object files (tests/test_logs.py damages a log)."""
+
+
 def _file(store: ObjectStore, oid: bytes) -> Path:
     assert isinstance(store.backend, LocalBackend)
     h = to_hex(oid)

@@ -47,13 +47,15 @@ def test_pack_format_round_trips() -> None:
         decode_index(b"NOTAPACK" + data[8:], "t")
 
 
-def test_a_batch_is_one_file_and_small_ones_stay_loose(tmp_path: Path) -> None:
+def test_a_batch_is_one_file_and_small_ones_go_to_the_log(tmp_path: Path) -> None:
     b = LocalBackend(tmp_path, create=True)
     b.put_batch([(k, [b"v"]) for k in keys(1, 100)])
     assert len(packs(tmp_path)) == 1
     assert not any((tmp_path / "objects").iterdir())
     b.put_batch([(k, [b"v"]) for k in keys(2, PACK_MIN - 1)])
     assert len(packs(tmp_path)) == 1
+    assert len(packs(tmp_path, ".log")) == 1
+    assert not any((tmp_path / "objects").iterdir())
     assert b.has_many(keys(2, PACK_MIN - 1)) == [True] * (PACK_MIN - 1)
 
 
@@ -72,7 +74,10 @@ def test_another_process_sees_new_packs_and_deletes(tmp_path: Path) -> None:
     assert a.get(ks[0]) == b"rewritten"
     a.delete_many(ks)
     assert packs(tmp_path) == []
-    assert packs(tmp_path, ".dead") == []
+    # the rewritten one went to b's log, which keeps its dead marks until it is sealed
+    assert packs(tmp_path, ".dead") == [
+        n[: -len(".log")] + ".dead" for n in packs(tmp_path, ".log")
+    ]
     assert b.has_many(ks[5:7]) == [False, False]
     with pytest.raises(NotFoundError):
         b.get(ks[7])

@@ -232,7 +232,7 @@ def test_second_box_adds_to_the_region(src: VersionService, dst_store: ObjectSto
 
 
 def test_flipped_byte_in_the_source_is_refused(
-    tmp_path: Path, src: VersionService, dst_store: ObjectStore
+    tmp_path: Path, src: VersionService, dst_store: ObjectStore, loose_objects: None
 ) -> None:
     s = sample.build(src, grid=(4, 4, 2), edge=EDGE)
     victim = to_hex(next(iter(s.blocks.values())))

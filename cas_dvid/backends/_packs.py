@@ -1,4 +1,4 @@
-"""Packs: a batch of small objects (a tree write's new nodes) in one file of the file store.
+"""Packs and logs: many small objects in one file of the file store.
 
 PERF: creating a file costs this VM's ext4 30-300 us (more after bulk deletes, while
 the journal catches up), and every tree write stores a path of new nodes per changed
@@ -6,23 +6,24 @@ leaf: a 512^3 label ingest made ~7,000 node files beside its 512 block files, an
 writing them was half its time.  One pack file per batch instead took the ingest
 from 0.27-0.37x to 0.65-0.81x of tensorstore's (tools/bench_labelmap.py).
 
-Objects in a pack behave as loose ones do: ``get``, ``has_many``, ``list_prefix``
-and ``delete`` see no difference, so gc, verify and sync need not know.  Layout,
-under ``packs/``:
+Objects in a pack or a log behave as loose ones do: ``get``, ``has_many``,
+``list_prefix`` and ``delete`` see no difference, so gc, verify and sync need not
+know.  Layout, under ``packs/``:
 
 - ``NAME.pack``: an index of its members and their bytes (``_packfile``).  NAME is
   random: a pack named by its content could be re-created by one writer while
   another removes it (its members all dead), losing what the first one meant to
   store.  It is written to a ``.partial`` file and renamed into place.
+- ``NAME.log``: small objects one process appended (``_logs``), sealed into a pack
+  when full or when its writer died.  Its members list with the time of their own
+  record (gc's grace period and incremental runs stay per object); a put of one
+  that exists appends a touch record, as a loose object's mtime is refreshed.
 - ``NAME.dead``: keys of members deleted since (gc), a line each, appended.  A pack
-  whose members are all dead is removed.
+  whose members are all dead is removed; a log only drops its dead when sealed, and
+  a key dead in this process's log is stored again apart (the mark would hide a new
+  record of it too).
 
-Readers keep an index of every pack in memory (~150 bytes a member), loaded at the
-first lookup and refreshed from a listing of ``packs/`` when a key is not found, so
-packs another process wrote are found.  A put or ``has_many`` answering "present"
-from a pack first re-reads the pack's ``.dead`` file if it grew: another process's
-gc may have deleted the member, and a stale "present" would skip a write and lose
-the object.
+What a process knows of them is ``_packview.PackView``.
 
 Packs merge: when ``MERGE_FANIN`` packs of one tier (member count, in powers of
 ``MERGE_FANIN``) exist, the writer that made the last one copies their live members
@@ -46,188 +47,36 @@ import contextlib
 import os
 import secrets
 import threading
-from collections import Counter
+import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 
 from cas_dvid.backends._files import fsync_dir, write_new
-from cas_dvid.backends._packfile import HEAD, decode_index, encode_pack
+from cas_dvid.backends._logs import LogWriter, lock_orphan
+from cas_dvid.backends._packfile import RECORD_OBJECT, RECORD_TOUCH, encode_pack
+from cas_dvid.backends._packview import MERGE_FANIN, MERGE_MAX_BYTES, Pack, PackView
 from cas_dvid.backends.abc import ByteRange, BytesLike, ObjectInfo, Parts, check_key
 from cas_dvid.errors import BackendError
 
 PACK_MIN = 16
-"""Batches of at least this many objects go into a pack.  PERF: smaller ones are faster
-as files of their own: a keyvalue POST's three nodes packed cost 200-260 us against
-~120 us loose (tools/profile_keyvalue.py, same run), merges copying every member of
+"""Batches of at least this many objects go into a pack.  PERF: smaller ones are cheaper
+in the log (``_logs``): a keyvalue POST's three nodes packed cost 200-260 us against
+~120 us as files (tools/profile_keyvalue.py, same run), merges copying every member of
 the small packs again and again; a tree write of hundreds of nodes gains ~10x."""
-MERGE_FANIN = 8
-MERGE_MAX_BYTES = 64 << 20
-_RELIST = 10
+
+__all__ = ["MERGE_FANIN", "MERGE_MAX_BYTES", "PACK_MIN", "PackSet"]
 
 
-@dataclass(slots=True)
-class _Pack:
-    name: str
-    members: dict[str, tuple[int, int]]  # key -> (offset, length)
-    size: int
-    dead: set[str] = field(default_factory=set)
-    dead_read: int = 0  # bytes of the .dead file already read
-
-    @property
-    def live(self) -> int:
-        return len(self.members) - len(self.dead)
-
-    @property
-    def tier(self) -> int:
-        n, t = max(1, len(self.members)), 0
-        while n >= MERGE_FANIN:
-            n //= MERGE_FANIN
-            t += 1
-        return t
-
-
-class PackSet:
-    """The packs of one file store folder, as this process last saw them."""
+class PackSet(PackView):
+    """The packs and log of one file store folder: reads (``PackView``) and writes."""
 
     def __init__(self, folder: str, *, fsync: bool = False) -> None:
-        self.folder = folder
+        super().__init__(folder)
         self.fsync = fsync
-        self._lock = threading.RLock()
         self._merge_lock = threading.Lock()
-        self._packs: dict[str, _Pack] = {}
-        self._where: dict[str, str] = {}  # key -> a pack holding it
-        self._multi: set[str] = set()  # keys seen in more than one pack (rare)
-        self._tiers: Counter[int] = Counter()  # packs small enough to merge, by tier
-        self._loaded = False
+        self._log = LogWriter(folder, fsync=fsync)
 
-    def _path(self, name: str, suffix: str = ".pack") -> str:
-        return f"{self.folder}/{name}{suffix}"
-
-    # -- the in-memory view ---------------------------------------------------
-
-    def refresh(self) -> None:
-        """Read the packs other processes made, forget removed ones, re-read grown .dead files.
-
-        A pack listed but gone before it is read was merged: the merged pack exists
-        before its sources go, so listing again finds it.
-        """
-        for _ in range(_RELIST):
-            try:
-                names = os.listdir(self.folder)
-            except FileNotFoundError:
-                names = []
-            present = {n[: -len(".pack")] for n in names if n.endswith(".pack")}
-            vanished = False
-            with self._lock:
-                for gone in set(self._packs) - present:
-                    self._drop(gone)
-                for name in sorted(present - set(self._packs)):
-                    try:
-                        self._add(self._load(name))
-                    except FileNotFoundError:
-                        vanished = True
-                for pack in list(self._packs.values()):
-                    self._read_dead(pack)
-                self._loaded = True
-            if not vanished:
-                return
-
-    def _ensure(self) -> None:
-        if not self._loaded:
-            self.refresh()
-
-    def _load(self, name: str) -> _Pack:
-        path = self._path(name)
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            size = os.fstat(fd).st_size
-            data = os.pread(fd, min(size, 1 << 16), 0)
-            if len(data) >= HEAD.size:
-                need = HEAD.size + HEAD.unpack_from(data)[2]
-                if need > len(data):
-                    data = os.pread(fd, need, 0)
-            return _Pack(name, decode_index(data, path), size)
-        finally:
-            os.close(fd)
-
-    def _add(self, pack: _Pack, *, new: bool = False) -> None:
-        self._packs[pack.name] = pack
-        if pack.size <= MERGE_MAX_BYTES:
-            self._tiers[pack.tier] += 1
-        if not new:  # (a pack this process just made has no .dead file)
-            self._read_dead(pack)
-        where = self._where
-        for key in pack.members:
-            if where.setdefault(key, pack.name) != pack.name:
-                self._multi.add(key)
-                where[key] = pack.name
-
-    def _drop(self, name: str) -> None:
-        pack = self._packs.pop(name, None)
-        if pack is None:
-            return
-        if pack.size <= MERGE_MAX_BYTES:
-            self._tiers[pack.tier] -= 1
-        for key in pack.members:
-            if self._where.get(key) == name:
-                other = self._other_holder(key)
-                if other is None:
-                    del self._where[key]
-                else:
-                    self._where[key] = other
-
-    def _other_holder(self, key: str) -> str | None:
-        # PERF: a scan of every pack, so only for keys known to be in more than one.
-        if key not in self._multi:
-            return None
-        for p in self._packs.values():
-            if key in p.members and key not in p.dead:
-                return p.name
-        return None
-
-    def _read_dead(self, pack: _Pack) -> None:
-        """Take in keys appended to the pack's .dead file since it was last read."""
-        try:
-            fd = os.open(self._path(pack.name, ".dead"), os.O_RDONLY)
-        except FileNotFoundError:
-            return
-        try:
-            size = os.fstat(fd).st_size
-            if size <= pack.dead_read:
-                return
-            data = os.pread(fd, size - pack.dead_read, pack.dead_read)
-        finally:
-            os.close(fd)
-        end = data.rfind(b"\n") + 1  # NOTE: a line still being appended is read next time
-        pack.dead.update(k.decode() for k in data[:end].split())
-        pack.dead_read += end
-
-    def _recheck(self, pack: _Pack) -> bool:
-        """Re-read a pack's .dead file, then check the pack is still there (dropped if not).
-
-        In that order: a pack is removed after its last member's death is appended.
-        """
-        self._read_dead(pack)
-        if os.path.exists(self._path(pack.name)):
-            return True
-        self._drop(pack.name)
-        return False
-
-    def _holder(self, key: str, *, fresh: bool) -> _Pack | None:
-        """Return the pack holding ``key`` live (re-checked on disk if ``fresh``), or None."""
-        with self._lock:
-            for _ in range(len(self._packs) + 1):
-                name = self._where.get(key)
-                if name is None:
-                    return None
-                pack = self._packs[name]
-                if fresh and not self._recheck(pack):
-                    continue  # dropped: the key may still be in another pack
-                if key not in pack.dead:
-                    return pack
-                other = self._other_holder(key)
-                return None if other is None else self._packs[other]
-            return None
+    def _own_log(self) -> str | None:
+        return self._log.name
 
     # -- objects --------------------------------------------------------------
 
@@ -253,7 +102,7 @@ class PackSet:
                 start = min(byte_range.start, length)
                 end = length if byte_range.end is None else min(byte_range.end, length)
             try:
-                fd = os.open(self._path(pack.name), os.O_RDONLY)
+                fd = os.open(self._file(pack), os.O_RDONLY)
             except FileNotFoundError:
                 self.refresh()  # merged or removed since we looked
                 continue
@@ -262,7 +111,7 @@ class PackSet:
             finally:
                 os.close(fd)
             if len(data) != end - start:
-                raise BackendError(f"{self._path(pack.name)}: member {key} is cut short")
+                raise BackendError(f"{self._file(pack)}: member {key} is cut short")
             return data
         return None
 
@@ -295,8 +144,12 @@ class PackSet:
             pack = self._holder(key, fresh=True)
             if pack is None:
                 return False
+            if pack.log:  # NOTE: its members keep their own times: a touch is a record
+                with self._log.lock, self._lock:
+                    self._append([(key, [])], RECORD_TOUCH)
+                return True
             try:
-                os.utime(self._path(pack.name))
+                os.utime(self._file(pack))
                 return True
             except FileNotFoundError:
                 self.refresh()  # merged or removed since we looked
@@ -311,6 +164,73 @@ class PackSet:
         self._publish(*encode_pack(items))
         if self._full_tier() is not None:
             self._maybe_merge()
+
+    def append(self, items: Sequence[tuple[str, Parts]]) -> list[tuple[str, Parts]]:
+        """Append small objects to this process's log (one write); seal it once full.
+
+        Returns the items it left out: keys marked dead in this log (gc deleted them
+        there), whose new record the mark would hide too.  The caller stores them apart.
+        """
+        for key, _ in items:
+            check_key(key)
+        self._ensure()
+        with self._log.lock, self._lock:
+            own = self._packs.get(self._log.name or "")
+            refused = []
+            if own is not None:
+                self._read_dead(own)
+                refused = [item for item in items if item[0] in own.dead]
+                items = [item for item in items if item[0] not in own.dead]
+            if items:
+                self._append(items, RECORD_OBJECT)
+        return refused
+
+    def _append(self, items: Sequence[tuple[str, Parts]], kind: bytes) -> None:
+        """Append records (caller holds the log's lock and ``_lock``); seal a full log."""
+        name, fresh, members, full = self._log.append(items, kind)
+        now = time.time()
+        pack = self._packs.get(name)
+        if pack is None:
+            pack = Pack(name, {}, 0, log=True) if fresh else self._scan(name)
+            self._add(pack, new=fresh)
+        pack.size = max(pack.size, max((o + n for o, n in members.values()), default=0))
+        if kind == RECORD_TOUCH:
+            for key in members:
+                self._touched[key] = now
+        else:
+            pack.times.update(dict.fromkeys(members, now))
+            self._index(pack, members)
+        if full is not None:
+            try:
+                self.merge([pack])
+            finally:
+                os.close(full)
+        if fresh:
+            self._seal_orphans()
+
+    def _seal_orphans(self) -> None:
+        """Seal the logs of writers that died (their lock is free) into packs."""
+        try:
+            names = [n[: -len(".log")] for n in os.listdir(self.folder) if n.endswith(".log")]
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name == self._log.name:
+                continue
+            fd = lock_orphan(self._path(name, ".log"))
+            if fd is None:
+                continue
+            try:
+                with self._lock:
+                    pack = self._packs.get(name)
+                    if pack is None:
+                        pack = self._scan(name)
+                        self._add(pack)
+                    else:
+                        self._scan(name, pack)
+                self.merge([pack])
+            finally:
+                os.close(fd)
 
     def _publish(self, parts: list[BytesLike], members: dict[str, tuple[int, int]]) -> str:
         # NOTE: a random name is never taken, so a rename publishes the file (PERF: one
@@ -332,7 +252,7 @@ class PackSet:
         with self._lock:
             if name not in self._packs:
                 size = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
-                self._add(_Pack(name, members, size), new=True)
+                self._add(Pack(name, members, size), new=True)
         return name
 
     def delete(self, keys: Sequence[str]) -> None:
@@ -351,7 +271,7 @@ class PackSet:
                     by_pack.setdefault(pack.name, []).append(key)
                     pack.dead.add(key)  # NOTE: so a duplicate in another pack is found too
                     pack = self._holder(key, fresh=False)
-        sparse: list[_Pack] = []
+        sparse: list[Pack] = []
         for name, dead in by_pack.items():
             line = "".join(k + "\n" for k in dead).encode()
             fd = os.open(self._path(name, ".dead"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -366,6 +286,8 @@ class PackSet:
                 if pack is None:
                     continue
                 self._read_dead(pack)
+                if pack.log:
+                    continue  # NOTE: its writer may append still; sealing drops the dead
                 if pack.live <= 0:
                     self._remove(name)
                 elif pack.live * 2 < len(pack.members):
@@ -376,7 +298,7 @@ class PackSet:
                     self.merge([pack])
 
     def _remove(self, name: str) -> None:
-        for suffix in (".pack", ".dead"):
+        for suffix in (".pack", ".log", ".dead"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path(name, suffix))
         with self._lock:
@@ -389,12 +311,16 @@ class PackSet:
             packs = list(self._packs.values())
         for pack in packs:
             try:
-                mtime = os.stat(self._path(pack.name)).st_mtime
+                mtime = os.stat(self._file(pack)).st_mtime
             except FileNotFoundError:
                 continue
+            touched = self._touched
             for key, (_, length) in pack.members.items():
                 if key.startswith(prefix) and key not in pack.dead:
-                    yield ObjectInfo(key, length, mtime)
+                    # NOTE: a log's member is as old as its record, not the file: the
+                    # file's mtime moves with every append (and comes from a coarser clock)
+                    t = pack.times.get(key, mtime) if pack.log else mtime
+                    yield ObjectInfo(key, length, max(t, touched.get(key, t)))
 
     def partials(self) -> Iterator[str]:
         """Paths of partial pack files (killed writers) and of .dead files left by no pack.
@@ -406,8 +332,9 @@ class PackSet:
         except FileNotFoundError:
             return
         for n in names:
+            stem = n[: -len(".dead")]
             if n.endswith(".partial") or (
-                n.endswith(".dead") and n[: -len(".dead")] + ".pack" not in names
+                n.endswith(".dead") and stem + ".pack" not in names and stem + ".log" not in names
             ):
                 yield self._path(n, "")
 
@@ -437,14 +364,14 @@ class PackSet:
             full = [t for t, n in self._tiers.items() if n >= MERGE_FANIN]
         return min(full) if full else None
 
-    def merge(self, packs: Sequence[_Pack]) -> None:
+    def merge(self, packs: Sequence[Pack]) -> None:
         """Copy the live members of ``packs`` into one pack, then remove them."""
         items: dict[str, Parts] = {}
         merged = []
         name = ""
         for pack in packs:
             try:
-                fd = os.open(self._path(pack.name), os.O_RDONLY)
+                fd = os.open(self._file(pack), os.O_RDONLY)
             except FileNotFoundError:
                 with self._lock:
                     self._drop(pack.name)  # another process merged or removed it
