@@ -47,7 +47,10 @@ def test_two_processes_put_same_object(tmp_path: Path) -> None:
         from cas_dvid.backends import LocalBackend
         from cas_dvid.objects import Kind, ObjectStore
         store = ObjectStore(LocalBackend({str(root)!r}))
-        data = bytes(range(256)) * (8 * 4096)  # 8 MiB, same in both processes
+        import random
+        # 8 MiB, the same in both processes, incompressible: a file of its own (small
+        # objects go to each process's log, tests/test_logs.py)
+        data = random.Random(7).randbytes(8 << 20)
         oid = store.put(Kind.BLOB, data)
         print(json.dumps({{"oid": oid.hex()}}))
     """

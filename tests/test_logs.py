@@ -80,7 +80,7 @@ def _range(start: int, end: int):  # type: ignore[no-untyped-def]
     return ByteRange(start, end)
 
 
-def test_a_full_log_is_sealed_into_a_pack_without_its_dead(
+def test_a_full_log_is_closed_then_gc_rewrites_it_once_sparse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(logs, "LOG_MAX_BYTES", 4096)
@@ -89,19 +89,23 @@ def test_a_full_log_is_sealed_into_a_pack_without_its_dead(
     ks = keys(3, 60)
     for k in ks[:10]:
         a.put_if_absent(k, [b"v" * 100])
-    assert reader.get(ks[0]) == b"v" * 100  # the reader indexes the log before the seal
-    a.delete_many(ks[:3])
+    assert reader.get(ks[0]) == b"v" * 100  # the reader indexes the open log
+    a.delete_many(ks[:3])  # in the open log: marked dead, the log stays
+    assert reader.has_many(ks[:4]) == [False] * 3 + [True]
     for k in ks[10:]:
         a.put_if_absent(k, [b"v" * 100])
-    assert len(files(tmp_path, ".pack")) >= 1  # sealed logs became packs
-    assert len(files(tmp_path, ".log")) == 1  # only the current one is left
+    closed = len(files(tmp_path, ".log"))
+    assert closed > 1 and files(tmp_path, ".pack") == []  # full logs closed, not copied
     assert reader.has_many(ks) == [False] * 3 + [True] * 57
-    assert reader.get(ks[5]) == b"v" * 100  # its log is gone: found in the pack
+    a.delete_many(ks[3:30])  # most of the closed logs' members: rewritten or removed
+    assert len(files(tmp_path, ".log")) < closed
+    assert reader.has_many(ks) == [False] * 30 + [True] * 30
+    assert reader.get(ks[35]) == b"v" * 100
     with pytest.raises(NotFoundError):
-        reader.get(ks[1])
+        reader.get(ks[10])
 
 
-def test_threads_appending_while_logs_seal_lose_nothing(
+def test_threads_appending_while_logs_fill_lose_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(logs, "LOG_MAX_BYTES", 16 << 10)
@@ -179,7 +183,7 @@ for i in range(100000):
 """
 
 
-def test_a_killed_writers_log_is_read_then_sealed_by_the_next_writer(tmp_path: Path) -> None:
+def test_a_killed_writers_log_is_read_and_gc_may_rewrite_it(tmp_path: Path) -> None:
     LocalBackend(tmp_path, create=True)
     proc = subprocess.Popen(
         [sys.executable, "-c", _WRITER, str(tmp_path)],
@@ -191,13 +195,16 @@ def test_a_killed_writers_log_is_read_then_sealed_by_the_next_writer(tmp_path: P
     done = [proc.stdout.readline().split()[0] for _ in range(500)]
     reader = LocalBackend(tmp_path)
     assert reader.get(done[-1]) == done[-1].encode() * 20  # read while it appends
+    reader.delete_many(done[:400])  # its writer lives: marked dead, the log stays
+    (log,) = files(tmp_path, ".log")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done += [line.split()[0] for line in proc.stdout.read().splitlines() if line.strip()]
-    (orphan,) = files(tmp_path, ".log")
-    writer = LocalBackend(tmp_path)
-    writer.put_if_absent("ee" * 32, [b"next"])  # its first log: orphans are sealed
-    assert orphan not in files(tmp_path, ".log") and len(files(tmp_path, ".log")) == 1
     fresh = LocalBackend(tmp_path)
-    assert fresh.has_many(done) == [True] * len(done)
-    assert fresh.get(done[0]) == done[0].encode() * 20
+    assert fresh.has_many(done) == [False] * 400 + [True] * (len(done) - 400)
+    gc = LocalBackend(tmp_path)
+    gc.delete_many(done[400:450])  # now unwritten, and less than half live: rewritten
+    assert files(tmp_path, ".log") == [] and len(files(tmp_path, ".pack")) == 1
+    fresh = LocalBackend(tmp_path)
+    assert fresh.has_many(done) == [False] * 450 + [True] * (len(done) - 450)
+    assert fresh.get(done[-1]) == done[-1].encode() * 20

@@ -4,10 +4,11 @@ A pack is ``MAGIC``, the member count (u32), the index's length in bytes (u64), 
 index (per member: the key's length (u8), the key (ASCII hex), the member's offset
 in the file and its length (u64 each), all little-endian), then the members' bytes.
 
-A log is records appended one after another, each its kind (``RECORD_OBJECT`` or
-``RECORD_TOUCH``), the key's length (u8), the data's length (u32), the time it was
-written (f64, unix seconds), the key, then the data: a reader parses what has been
-written so far, and a record cut short is simply not there yet.
+A log is records appended one after another, each its kind (``RECORD_OBJECT``,
+``RECORD_TOUCH``, or ``RECORD_END`` last when its writer closed it), the key's
+length (u8), the data's length (u32), the time it was written (f64, unix seconds),
+the key, then the data: a reader parses what has been written so far, and a record
+cut short is simply not there yet.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def decode_index(data: bytes, what: str) -> dict[str, tuple[int, int]]:
 RECORD = struct.Struct("<2sBId")  # kind, key length, data length, time written (unix s)
 RECORD_OBJECT = b"CL"
 RECORD_TOUCH = b"CT"  # no data: the key was put again (gc's grace starts over)
+RECORD_END = b"CE"  # no key, no data: the writer closed the log, nothing follows
 
 
 def encode_records(
@@ -101,6 +103,7 @@ class Scanned:
     times: dict[str, float] = field(default_factory=dict)  # key -> when written
     touches: dict[str, float] = field(default_factory=dict)  # key -> when last put again
     used: int = 0  # bytes of whole records
+    closed: bool = False  # the end record was read
 
 
 def scan_records(data: BytesLike, base: int) -> Scanned:
@@ -114,6 +117,10 @@ def scan_records(data: BytesLike, base: int) -> Scanned:
     pos, end = 0, mv.nbytes
     while pos + RECORD.size <= end:
         kind, n, size, when = RECORD.unpack_from(mv, pos)
+        if kind == RECORD_END:
+            out.closed = True
+            pos += RECORD.size
+            break
         if kind not in (RECORD_OBJECT, RECORD_TOUCH) or pos + RECORD.size + n + size > end:
             break
         try:

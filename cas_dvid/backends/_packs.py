@@ -14,14 +14,14 @@ know.  Layout, under ``packs/``:
   random: a pack named by its content could be re-created by one writer while
   another removes it (its members all dead), losing what the first one meant to
   store.  It is written to a ``.partial`` file and renamed into place.
-- ``NAME.log``: small objects one process appended (``_logs``), sealed into a pack
-  when full or when its writer died.  Its members list with the time of their own
-  record (gc's grace period and incremental runs stay per object); a put of one
-  that exists appends a touch record, as a loose object's mtime is refreshed.
+- ``NAME.log``: small objects one process appended (``_logs``), closed when full.
+  Its members list with the time of their own record (gc's grace period and
+  incremental runs stay per object); a put of one that exists appends a touch
+  record, as a loose object's mtime is refreshed.
 - ``NAME.dead``: keys of members deleted since (gc), a line each, appended.  A pack
-  whose members are all dead is removed; a log only drops its dead when sealed, and
-  a key dead in this process's log is stored again apart (the mark would hide a new
-  record of it too).
+  whose members are all dead is removed; a log is removed or rewritten the same way
+  only once no process appends to it, and a key dead in this process's log is stored
+  again apart (the mark would hide a new record of it too).
 
 What a process knows of them is ``_packview.PackView``.
 
@@ -51,7 +51,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from cas_dvid.backends._files import fsync_dir, write_new
-from cas_dvid.backends._logs import LogWriter, lock_orphan
+from cas_dvid.backends._logs import LogWriter, unwritten
 from cas_dvid.backends._packfile import RECORD_OBJECT, RECORD_TOUCH, encode_pack
 from cas_dvid.backends._packview import MERGE_FANIN, MERGE_MAX_BYTES, Pack, PackView
 from cas_dvid.backends.abc import ByteRange, BytesLike, ObjectInfo, Parts, check_key
@@ -166,7 +166,7 @@ class PackSet(PackView):
             self._maybe_merge()
 
     def append(self, items: Sequence[tuple[str, Parts]]) -> list[tuple[str, Parts]]:
-        """Append small objects to this process's log (one write); seal it once full.
+        """Append small objects to this process's log (one write).
 
         Returns the items it left out: keys marked dead in this log (gc deleted them
         there), whose new record the mark would hide too.  The caller stores them apart.
@@ -186,8 +186,8 @@ class PackSet(PackView):
         return refused
 
     def _append(self, items: Sequence[tuple[str, Parts]], kind: bytes) -> None:
-        """Append records (caller holds the log's lock and ``_lock``); seal a full log."""
-        name, fresh, members, full = self._log.append(items, kind)
+        """Append records (the caller holds the log's lock and ``_lock``)."""
+        name, fresh, members, closed = self._log.append(items, kind)
         now = time.time()
         pack = self._packs.get(name)
         if pack is None:
@@ -200,37 +200,7 @@ class PackSet(PackView):
         else:
             pack.times.update(dict.fromkeys(members, now))
             self._index(pack, members)
-        if full is not None:
-            try:
-                self.merge([pack])
-            finally:
-                os.close(full)
-        if fresh:
-            self._seal_orphans()
-
-    def _seal_orphans(self) -> None:
-        """Seal the logs of writers that died (their lock is free) into packs."""
-        try:
-            names = [n[: -len(".log")] for n in os.listdir(self.folder) if n.endswith(".log")]
-        except FileNotFoundError:
-            return
-        for name in names:
-            if name == self._log.name:
-                continue
-            fd = lock_orphan(self._path(name, ".log"))
-            if fd is None:
-                continue
-            try:
-                with self._lock:
-                    pack = self._packs.get(name)
-                    if pack is None:
-                        pack = self._scan(name)
-                        self._add(pack)
-                    else:
-                        self._scan(name, pack)
-                self.merge([pack])
-            finally:
-                os.close(fd)
+        pack.closed = pack.closed or closed
 
     def _publish(self, parts: list[BytesLike], members: dict[str, tuple[int, int]]) -> str:
         # NOTE: a random name is never taken, so a rename publishes the file (PERF: one
@@ -286,8 +256,8 @@ class PackSet(PackView):
                 if pack is None:
                     continue
                 self._read_dead(pack)
-                if pack.log:
-                    continue  # NOTE: its writer may append still; sealing drops the dead
+                if pack.log and not (pack.closed or unwritten(self._file(pack))):
+                    continue  # NOTE: its writer appends still: the marks wait for a later gc
                 if pack.live <= 0:
                     self._remove(name)
                 elif pack.live * 2 < len(pack.members):

@@ -31,6 +31,7 @@ class Pack:
     dead_read: int = 0  # bytes of the .dead file already read
     log: bool = False  # a log (``_logs``): size is the bytes scanned so far
     times: dict[str, float] = field(default_factory=dict)  # a log's: when each was written
+    closed: bool = False  # a log whose end record was read: nothing more to scan
 
     @property
     def live(self) -> int:
@@ -94,7 +95,7 @@ class PackView:
                     except FileNotFoundError:
                         vanished = True
                 for pack in list(self._packs.values()):
-                    if pack.log and pack.name != self._own_log():
+                    if pack.log and not pack.closed and pack.name != self._own_log():
                         self._scan(pack.name, pack)  # another process appended since
                     self._read_dead(pack)
                 self._loaded = True
@@ -132,8 +133,11 @@ class PackView:
         for key, when in found.touches.items():
             self._touched[key] = max(when, self._touched.get(key, when))
         if pack is None:
-            return Pack(name, found.members, found.used, log=True, times=found.times)
+            pack = Pack(name, found.members, found.used, log=True, times=found.times)
+            pack.closed = found.closed
+            return pack
         pack.size += found.used
+        pack.closed = found.closed
         pack.times.update(found.times)
         self._index(pack, found.members)
         return pack
