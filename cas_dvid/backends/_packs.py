@@ -177,8 +177,8 @@ class PackSet(PackView):
         with self._log.lock, self._lock:
             own = self._packs.get(self._log.name or "")
             refused = []
-            if own is not None:
-                self._read_dead(own)
+            if own is not None and any(k in own.members for k, _ in items):
+                self._read_dead(own)  # (gc marks only keys it saw in the log)
                 refused = [item for item in items if item[0] in own.dead]
                 items = [item for item in items if item[0] not in own.dead]
             if items:

@@ -94,12 +94,13 @@ class ObjectStore:
     def put_known(self, kind: Kind, objects: Mapping[ObjectId, BytesLike]) -> None:
         """Store objects whose ids the caller computed with ``content_id`` (tree nodes).
 
-        A batch big enough for the backend's ``pack_min`` goes down in one ``put_batch``
-        (one file on the file store), its objects encoded on the pool first.
+        On a backend that batches (``pack_min``), they go down in one ``put_batch``
+        (the file store: one pack file, or for a few one append to its log), encoded on
+        the pool first.
         """
         codec = self.codec
         items = list(objects.items())
-        if 0 < self.backend.pack_min <= len(items):
+        if self.backend.pack_min > 0:
             encoded = self._map(lambda it: (to_hex(it[0]), encode(kind, it[1], codec)), items)
             self.backend.put_batch(encoded)
             return
