@@ -96,4 +96,4 @@ def test_older_store_is_marked_current_on_open(tmp_path: Path, old: int) -> None
     reopened = open_store_backend(url)
     doc = json.loads(reopened.get_ref(STORE_REF).value)
     assert doc == {"format": STORE_FORMAT, "created": "x"}
-    assert STORE_FORMAT == 4
+    assert STORE_FORMAT == 5

@@ -1,12 +1,14 @@
 """``file://PATH``: objects fanned out as ``objects/ab/cdef…``, refs as small files.
 
 Batches of objects (a tree write's new nodes) are written as one pack file each
-(``_packs``); a lone object is a file of its own.  Writes go to
+(``_packs``), small objects of smaller writes are appended to this process's log
+(``_logs``), and a big lone object (a voxel block) is a file of its own.  Files go to
 ``NAME.<random>.partial`` and are published with ``os.link``, which fails if the name
 exists: a reader never sees a partial object and of two racing writers exactly one
-creates the file.  Refs are swapped under an ``flock`` on a
-sibling ``.lock`` file, which the kernel drops if the holder dies, and replaced
-with ``os.replace``.  Both are atomic against a crash of the process.
+creates the file (two processes may both log a small object: a duplicate, no harm).
+Refs are swapped under an ``flock`` on a sibling ``.lock`` file, which the kernel
+drops if the holder dies, and replaced with ``os.replace``.  Both are atomic against
+a crash of the process.
 
 A ref of at most ``MAX_LINK_VALUE`` bytes (a head, a UUID index entry) is a symlink
 whose target spells its value (``cas:`` and base64); bigger ones are files.  PERF:

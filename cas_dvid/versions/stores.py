@@ -9,8 +9,10 @@ from cas_dvid.backends import Backend, open_backend
 from cas_dvid.errors import BackendError, ConflictError, NotFoundError
 from cas_dvid.versions.refs import STORE_REF, UUID_PREFIX, read_ref, uuid_ref
 
-STORE_FORMAT = 4
-"""4: a file store may keep objects in packs (``backends._packs``), which format 3 code
+STORE_FORMAT = 5
+"""5: a file store may keep small objects in logs (``backends._logs``), which format 4
+code would take for missing objects; 4: a file store may keep objects in packs
+(``backends._packs``), which format 3 code
 would take for missing objects; 3: a file store may keep small refs as symlinks
 (``backends._local``), which format 2 code would read as missing; 2: the UUID index
 sharded by the first two characters (1: ``uuids/<uuid>``)."""
@@ -38,7 +40,7 @@ def check_store(backend: Backend) -> dict[str, object]:
         ) from None
     if meta.get("format") == 1:
         meta = _upgrade_from_1(backend, meta)
-    if meta.get("format") in (2, 3):
+    if meta.get("format") in (2, 3, 4):
         meta = _mark_format(backend, int(str(meta["format"])))
     if meta.get("format") != STORE_FORMAT:
         raise BackendError(
