@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import falcon.testing
+import pytest
 
 from cas_dvid.api import ServerConfig, create_app
 from cas_dvid.objects.codec import decode
@@ -17,6 +18,11 @@ from cas_dvid.testing.live import LiveServer
 from cas_dvid.versions.stores import init_store
 
 VALUE = os.urandom(3000) + b"z" * 20_000  # compressible: stored lz4, as a blob of its own
+
+
+@pytest.fixture(autouse=True)
+def _loose(loose_objects: None) -> None:
+    """These tests damage and remove the value's object file."""
 
 
 def _store_with_value(tmp_path: Path) -> tuple[str, str, Path]:

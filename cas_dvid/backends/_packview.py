@@ -5,7 +5,10 @@ the first lookup and refreshed from a listing of ``packs/`` when a key is not fo
 packs and logs another process wrote are found (a log's tail is scanned again when it
 grew).  A "present" answer from a pack first re-reads the pack's ``.dead`` file if it
 grew: another process's gc may have deleted the member, and a stale "present" would
-skip a write and lose the object.  ``_packs.PackSet`` adds the writes.
+skip a write and lose the object.  NOTE: a plain read does not re-read it (a syscall
+per block read): a member another process's gc just deleted may still be read from a
+pack or log that holds it, valid bytes of that id, until the file is rewritten.
+``_packs.PackSet`` adds the writes.
 """
 
 from __future__ import annotations
