@@ -28,11 +28,22 @@ def test_reads_of_any_size_give_the_parts_in_order(size: int) -> None:
     assert body.size == len(WHOLE)
     got = []
     while chunk := body.read(size):
-        assert isinstance(chunk, bytes)
-        assert len(chunk) <= size
-        got.append(chunk)
+        assert isinstance(chunk, (bytes, memoryview))
+        assert 0 < len(chunk) <= size
+        got.append(bytes(chunk))
     assert b"".join(got) == WHOLE
     assert body.read(5) == b""
+
+
+def test_a_read_inside_one_part_is_a_view_of_it_not_a_copy() -> None:
+    part = np.arange(1000, dtype=np.uint8)
+    body = BufferStream([b"head", part])
+    assert bytes(body.read(10)) == b"head"  # a short read: the first part ends
+    chunk = body.read(600)
+    assert isinstance(chunk, memoryview) and chunk.nbytes == 600
+    part[5] = 77  # the view shares the part's memory (here writable, to show it)
+    assert chunk[5] == 77
+    assert bytes(body.read()) == part[600:].tobytes()
 
 
 def test_seek_and_tell_as_a_file() -> None:
