@@ -14,6 +14,7 @@ import pytest
 from cas_dvid.api import ServerConfig, create_app
 from cas_dvid.api._body import BufferStream
 from cas_dvid.api.budget import MemoryBudget
+from cas_dvid.api.serve import in_place_bodies
 from cas_dvid.testing.live import LiveServer
 from cas_dvid.versions.stores import init_store
 
@@ -28,19 +29,37 @@ def test_reads_of_any_size_give_the_parts_in_order(size: int) -> None:
     assert body.size == len(WHOLE)
     got = []
     while chunk := body.read(size):
-        assert isinstance(chunk, (bytes, memoryview))
+        assert isinstance(chunk, bytes)  # a WSGI iterable's chunks must be bytes
+        assert 0 < len(chunk) <= size
+        got.append(chunk)
+    assert b"".join(got) == WHOLE
+    assert body.read(5) == b""
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 100])
+def test_with_views_reads_are_views_of_one_part_and_give_the_parts_in_order(size: int) -> None:
+    body = BufferStream(PARTS)
+    body.views = True
+    got = []
+    while chunk := body.read(size):
+        assert isinstance(chunk, memoryview)
         assert 0 < len(chunk) <= size
         got.append(bytes(chunk))
     assert b"".join(got) == WHOLE
-    assert body.read(5) == b""
+    body.seek(2)
+    rest = body.read()  # read() of all that is left is still bytes
+    assert isinstance(rest, bytes)
+    assert rest == WHOLE[2:]
 
 
 def test_a_read_inside_one_part_is_a_view_of_it_not_a_copy() -> None:
     part = np.arange(1000, dtype=np.uint8)
     body = BufferStream([b"head", part])
+    body.views = True
     assert bytes(body.read(10)) == b"head"  # a short read: the first part ends
     chunk = body.read(600)
-    assert isinstance(chunk, memoryview) and chunk.nbytes == 600
+    assert isinstance(chunk, memoryview)
+    assert chunk.nbytes == 600
     part[5] = 77  # the view shares the part's memory (here writable, to show it)
     assert chunk[5] == 77
     assert bytes(body.read()) == part[600:].tobytes()
@@ -78,12 +97,13 @@ def _settled(budget: MemoryBudget) -> int:
     return budget.used
 
 
-def test_live_raw_and_block_answers_are_whole_and_give_their_claims_back() -> None:
+@pytest.mark.parametrize("in_place", [False, True], ids=["copied", "in-place"])
+def test_live_raw_and_block_answers_are_whole_and_give_their_claims_back(in_place: bool) -> None:
     budget = MemoryBudget(256 * MiB)
     app = create_app(ServerConfig("memory://"), budget=budget)
     rng = np.random.default_rng(5)
     vol = rng.integers(0, 256, (64, 128, 192), dtype=np.uint8)
-    with LiveServer(app) as srv:
+    with LiveServer(in_place_bodies(app) if in_place else app) as srv:
         root = srv.post("/api/repos", b"{}")["root"]
         doc = {"typename": "uint8blk", "dataname": "g", "BlockSize": "32,32,32"}
         srv.post(f"/api/repo/{root}/instance", json.dumps(doc).encode())

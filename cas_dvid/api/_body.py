@@ -40,6 +40,9 @@ class BufferStream(io.RawIOBase):
         self.size = n
         self._pos = 0
         self.holds: list[Hold] = holds if holds is not None else []
+        self.views = False
+        """Whether ``read`` may answer views of the parts (``api.serve.in_place_bodies``
+        sets it for waitress's file wrapper, which only sends what it reads)."""
 
     def readable(self) -> bool:
         """Return True: it is a body to send."""
@@ -60,12 +63,12 @@ class BufferStream(io.RawIOBase):
         return self._pos
 
     def read(self, size: int | None = -1) -> bytes | memoryview:
-        """Return up to ``size`` bytes (all that is left for -1 or None), in place if it can.
+        """Return up to ``size`` bytes (all that is left for -1 or None).
 
-        A read inside one part is a view of it (no copy; a short read at a part's end, as
-        a raw file may give): waitress asks for a send-buffer (4 MiB on loopback) a time,
-        and copying it cost 31% of a cached raw GET's samples.  Only ``size=-1`` across
-        parts joins them.
+        With ``views`` set, a read of a size is a view of one part (no copy; a short read
+        at a part's end, as a raw file may give): waitress reads a send-buffer (4 MiB on
+        loopback) a time, and copying it was 31% of a cached raw GET's samples.  Else (a
+        WSGI iterable must yield ``bytes``) and for ``size=-1`` the bytes are copied out.
         """
         if self.closed:
             raise ValueError("read of a closed BufferStream")
@@ -74,7 +77,7 @@ class BufferStream(io.RawIOBase):
             return b""
         i = bisect.bisect_right(self._starts, self._pos) - 1
         mv, start = self._parts[i], self._starts[i]
-        if end <= start + mv.nbytes or (size is not None and size >= 0):
+        if self.views and size is not None and size >= 0:
             take = min(end, start + mv.nbytes)
             piece = mv[self._pos - start : take - start]
             self._pos = take
@@ -88,7 +91,7 @@ class BufferStream(io.RawIOBase):
             pos = take
             i += 1
         self._pos = end
-        return b"".join(pieces)
+        return bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
 
     def close(self) -> None:
         """Drop the buffers and give back every hold (the server calls this when done)."""
