@@ -26,7 +26,11 @@ from cas_dvid.datatypes.base import (
 )
 from cas_dvid.datatypes.geometry import Box3, Point3, block_box
 from cas_dvid.datatypes.imageblk.blockcodec import resample_z, stream_encoder
-from cas_dvid.datatypes.imageblk.blockobjects import block_array, encode_blocks
+from cas_dvid.datatypes.imageblk.blockobjects import (
+    block_array,
+    cached_block_array,
+    encode_blocks,
+)
 from cas_dvid.datatypes.imageblk.layout import (
     EXTENTS_KEY,
     Layout,
@@ -119,15 +123,24 @@ class ImageStore(TypeService):
         return out
 
     def block_arrays(self, lay: Layout, values: Sequence[bytes]) -> list[Array]:
-        """Block arrays for tree values, in order, fetched on the store's pool (read-only views).
+        """Block arrays for tree values, in order (read-only views).
 
-        PERF: in one run of blocks per CPU, not one pool task a block: a cached block costs
-        ~2 us, a hand-off ~40 us (specificblocks of 32 cached blocks spent 1.3 ms a
-        request in ``SimpleQueue.put``).
+        Blocks in the decoded cache are taken here; the rest are fetched on the store's
+        pool, in one run of blocks per CPU.
+
+        PERF: not one pool task a block: a cached block costs ~2 us, a hand-off ~40 us
+        (specificblocks of 32 cached blocks spent 1.3 ms a request in
+        ``SimpleQueue.put``); and cached blocks not on the pool at all (0.24 against 0.54
+        ms for the 125 cached blocks of a 256^3 box).
         """
-        runs = _split(list(values), self._chunks())
-        done = self.store.map(lambda run: [self._block(lay, v) for v in run], runs)
-        return [a for run in done for a in run]
+        arrays = [cached_block_array(self.store, lay, v) for v in values]
+        missing = [i for i, a in enumerate(arrays) if a is None]
+        if missing:
+            runs = _split([values[i] for i in missing], self._chunks())
+            done = self.store.map(lambda run: [self._block(lay, v) for v in run], runs)
+            for i, a in zip(missing, (a for run in done for a in run), strict=True):
+                arrays[i] = a
+        return [a for a in arrays if a is not None]
 
     def raw_blocks(self, at: At, inst: Instance, coords: Sequence[Coord]) -> dict[Coord, Array]:
         """Arrays of the stored blocks among ``coords``."""
@@ -200,14 +213,15 @@ class ImageStore(TypeService):
         lay = layout_of(inst)
         size = box.size
         first, last = box.blocks(lay.block)
-        if stored is None:
-            stored = self.stored_in_box(at, inst, first, last)
-        values = [
-            stored.get((bx, by, bz))
+        coords = [
+            (bx, by, bz)
             for bz in range(first.z, last.z + 1)
             for by in range(first.y, last.y + 1)
             for bx in range(first.x, last.x + 1)
         ]
+        if stored is None:  # PERF: one batch lookup, 0.20 ms for 125 blocks (0.30 by ranges)
+            stored = self.stored(at, inst, coords)
+        values = [stored.get(c) for c in coords]
         fetched = iter(self.block_arrays(lay, [v for v in values if v is not None]))
         blocks = [None if v is None else next(fetched) for v in values]
         b = lay.block

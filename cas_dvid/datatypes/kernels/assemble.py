@@ -157,29 +157,44 @@ def _assemble_rows(
     ny, nx = u(size[1]), u(size[2])
     gy, gx = u(grid[1]), u(grid[2])
     oz, oy, ox = u(origin[0]), u(origin[1]), u(origin[2])
+    # The pieces of a row are the same in every row: (block column, offset in it, length).
+    cols = np.empty(u(grid[2]), dtype=np.uint64)
+    offs = np.empty(u(grid[2]), dtype=np.uint64)
+    lens = np.empty(u(grid[2]), dtype=np.uint64)
+    pieces = 0
+    x = u(0)
+    while x < nx:
+        wx = ox + x
+        kx = wx // bx
+        ix = wx - kx * bx
+        n = min(bx - ix, nx - x)
+        cols[pieces], offs[pieces], lens[pieces] = kx, ix, n
+        pieces += 1
+        x += n
     for z in range(u(z0), u(z1)):
         wz = oz + z
         kz = wz // bz
         iz = wz - kz * bz
+        ky = oy // by
+        iy = oy - ky * by
         for y in range(ny):
-            wy = oy + y
-            ky = wy // by
-            iy = wy - ky * by
             row = (kz * gy + ky) * gx
             inner = (iz * by + iy) * bx
-            dst = base + (z * u(size[1]) + y) * nx
-            x = u(0)
-            while x < nx:
-                wx = ox + x
-                kx = wx // bx
-                ix = wx - kx * bx
-                n = min(bx - ix, nx - x)
-                p = u(ptrs[row + kx])
+            dst = base + (z * ny + y) * nx
+            for i in range(pieces):
+                p = u(ptrs[row + cols[i]])
+                n = lens[i]
                 if p == 0:
-                    _memzero(dst + x, n)
+                    _memzero(dst, n)
+                elif n == 64:  # a whole 64-byte row: two vector moves, no call
+                    _memcpy(dst, p + inner + offs[i], u(64))
                 else:
-                    _memcpy(dst + x, p + inner + ix, n)
-                x += n
+                    _memcpy(dst, p + inner + offs[i], n)
+                dst += n
+            iy += u(1)
+            if iy == by:
+                iy = u(0)
+                ky += u(1)
 
 
 def assemble_box(
