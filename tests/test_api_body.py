@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cas_dvid.api import ServerConfig, create_app
-from cas_dvid.api._body import BufferStream
+from cas_dvid.api._body import SMALL_PIECE, BufferStream
 from cas_dvid.api.budget import MemoryBudget
 from cas_dvid.api.serve import in_place_bodies
 from cas_dvid.testing.live import LiveServer
@@ -37,32 +37,38 @@ def test_reads_of_any_size_give_the_parts_in_order(size: int) -> None:
 
 
 @pytest.mark.parametrize("size", [1, 3, 7, 100])
-def test_with_views_reads_are_views_of_one_part_and_give_the_parts_in_order(size: int) -> None:
+def test_with_views_small_parts_are_still_read_in_order(size: int) -> None:
     body = BufferStream(PARTS)
     body.views = True
     got = []
     while chunk := body.read(size):
-        assert isinstance(chunk, memoryview)
         assert 0 < len(chunk) <= size
         got.append(bytes(chunk))
     assert b"".join(got) == WHOLE
     body.seek(2)
-    rest = body.read()  # read() of all that is left is still bytes
+    rest = body.read()  # read() of all that is left is bytes
     assert isinstance(rest, bytes)
     assert rest == WHOLE[2:]
 
 
-def test_a_read_inside_one_part_is_a_view_of_it_not_a_copy() -> None:
-    part = np.arange(1000, dtype=np.uint8)
-    body = BufferStream([b"head", part])
+def test_with_views_a_read_inside_a_big_part_is_a_view_of_it_not_a_copy() -> None:
+    part = np.zeros(3 * SMALL_PIECE, dtype=np.uint8)
+    body = BufferStream([b"head", part, b"tail"])
     body.views = True
-    assert bytes(body.read(10)) == b"head"  # a short read: the first part ends
-    chunk = body.read(600)
+    head = body.read(SMALL_PIECE)  # stops in the big part, soon: copied out, as bytes
+    assert isinstance(head, bytes)
+    assert head == b"head" + bytes(SMALL_PIECE - 4)
+    chunk = body.read(SMALL_PIECE)
     assert isinstance(chunk, memoryview)
-    assert chunk.nbytes == 600
-    part[5] = 77  # the view shares the part's memory (here writable, to show it)
+    assert chunk.nbytes == SMALL_PIECE
+    part[SMALL_PIECE - 4 + 5] = 77  # the view shares the part's memory (writable here)
     assert chunk[5] == 77
-    assert bytes(body.read()) == part[600:].tobytes()
+    rest = body.read(4 * SMALL_PIECE)  # the part's end comes after SMALL_PIECE: a short view
+    assert isinstance(rest, memoryview)
+    assert rest.nbytes == SMALL_PIECE + 4
+    last = body.read(100)  # the body's last bytes: a view too
+    assert bytes(last) == b"tail"
+    assert body.read(100) == b""
 
 
 def test_seek_and_tell_as_a_file() -> None:
