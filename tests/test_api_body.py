@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from cas_dvid.api import ServerConfig, create_app
-from cas_dvid.api._body import BufferStream
+from cas_dvid.api._body import SMALL_PIECE, BufferStream
 from cas_dvid.api.budget import MemoryBudget
+from cas_dvid.api.serve import in_place_bodies
 from cas_dvid.testing.live import LiveServer
 from cas_dvid.versions.stores import init_store
 
@@ -28,11 +29,46 @@ def test_reads_of_any_size_give_the_parts_in_order(size: int) -> None:
     assert body.size == len(WHOLE)
     got = []
     while chunk := body.read(size):
-        assert isinstance(chunk, bytes)
-        assert len(chunk) <= size
+        assert isinstance(chunk, bytes)  # a WSGI iterable's chunks must be bytes
+        assert 0 < len(chunk) <= size
         got.append(chunk)
     assert b"".join(got) == WHOLE
     assert body.read(5) == b""
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 100])
+def test_with_views_small_parts_are_still_read_in_order(size: int) -> None:
+    body = BufferStream(PARTS)
+    body.views = True
+    got = []
+    while chunk := body.read(size):
+        assert 0 < len(chunk) <= size
+        got.append(bytes(chunk))
+    assert b"".join(got) == WHOLE
+    body.seek(2)
+    rest = body.read()  # read() of all that is left is bytes
+    assert isinstance(rest, bytes)
+    assert rest == WHOLE[2:]
+
+
+def test_with_views_a_read_inside_a_big_part_is_a_view_of_it_not_a_copy() -> None:
+    part = np.zeros(3 * SMALL_PIECE, dtype=np.uint8)
+    body = BufferStream([b"head", part, b"tail"])
+    body.views = True
+    head = body.read(SMALL_PIECE)  # stops in the big part, soon: copied out, as bytes
+    assert isinstance(head, bytes)
+    assert head == b"head" + bytes(SMALL_PIECE - 4)
+    chunk = body.read(SMALL_PIECE)
+    assert isinstance(chunk, memoryview)
+    assert chunk.nbytes == SMALL_PIECE
+    part[SMALL_PIECE - 4 + 5] = 77  # the view shares the part's memory (writable here)
+    assert chunk[5] == 77
+    rest = body.read(4 * SMALL_PIECE)  # the part's end comes after SMALL_PIECE: a short view
+    assert isinstance(rest, memoryview)
+    assert rest.nbytes == SMALL_PIECE + 4
+    last = body.read(100)  # the body's last bytes: a view too
+    assert bytes(last) == b"tail"
+    assert body.read(100) == b""
 
 
 def test_seek_and_tell_as_a_file() -> None:
@@ -67,12 +103,13 @@ def _settled(budget: MemoryBudget) -> int:
     return budget.used
 
 
-def test_live_raw_and_block_answers_are_whole_and_give_their_claims_back() -> None:
+@pytest.mark.parametrize("in_place", [False, True], ids=["copied", "in-place"])
+def test_live_raw_and_block_answers_are_whole_and_give_their_claims_back(in_place: bool) -> None:
     budget = MemoryBudget(256 * MiB)
     app = create_app(ServerConfig("memory://"), budget=budget)
     rng = np.random.default_rng(5)
     vol = rng.integers(0, 256, (64, 128, 192), dtype=np.uint8)
-    with LiveServer(app) as srv:
+    with LiveServer(in_place_bodies(app) if in_place else app) as srv:
         root = srv.post("/api/repos", b"{}")["root"]
         doc = {"typename": "uint8blk", "dataname": "g", "BlockSize": "32,32,32"}
         srv.post(f"/api/repo/{root}/instance", json.dumps(doc).encode())

@@ -98,6 +98,7 @@ class Row:
     ours: list[float] = field(default_factory=list)
     peer: list[float] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
+    ceiling: list[float] = field(default_factory=list)  # row 3: a ready body's rate, per run
 
     def add(self, ours: float, peer: float, ratio: float) -> None:
         self.ours.append(ours)
@@ -358,33 +359,51 @@ class TableBench:
             idx = self.rng.choice(g**3, size=k, replace=False)
             reqs.append([(int(i % g), int(i // g % g), int(i // (g * g))) for i in idx])
         arr = h.ts_open(self.ts_dir)
+        nb = k * (16 + C**3)  # the answer: a 16-byte header and the voxels per block
+        port = h.free_port()
+        ceiling = h.start_child(
+            [sys.executable, __file__, "--serve-ceiling", str(port), "--ceiling-bytes", str(nb)],
+            port,
+        )
+        peer = h.Http(f"http://127.0.0.1:{port}")
+        cbuf = bytearray(nb)
 
         def chunk(bx: int, by: int, bz: int) -> Any:
             return np.s_[bz * C : (bz + 1) * C, by * C : (by + 1) * C, bx * C : (bx + 1) * C]
 
-        h.prewarm(0.3)
-        for run in range(self.nrun):
-            t = {"cas_dvid": 0.0, "tensorstore": 0.0}
-            for j, blocks in enumerate(reqs):
-                for side in rotate(list(t), run + j):
-                    if side == "cas_dvid":
-                        q = ",".join(f"{bx},{by},{bz}" for bx, by, bz in blocks)
-                        p = self.path(f"specificblocks?blocks={q}&compression=uncompressed")
-                        dt, (_, data) = timed(self.http.call, "GET", p, None, None, (200,))
-                        self.checks.block_stream(
-                            f"blocks run {run} req {j}", data, blocks, self.ref
-                        )
-                    else:
+        try:
+            h.prewarm(0.3)
+            for run in range(self.nrun):
+                t = {"cas_dvid": 0.0, "tensorstore": 0.0, "ceiling": 0.0}
+                for j, blocks in enumerate(reqs):
+                    for side in rotate(list(t), run + j):
+                        if side == "cas_dvid":
+                            q = ",".join(f"{bx},{by},{bz}" for bx, by, bz in blocks)
+                            p = self.path(f"specificblocks?blocks={q}&compression=uncompressed")
+                            dt, (_, data) = timed(self.http.call, "GET", p, None, None, (200,))
+                            self.checks.block_stream(
+                                f"blocks run {run} req {j}", data, blocks, self.ref
+                            )
+                        elif side == "ceiling":
+                            dt, _ = timed(peer.get_into, "/bytes", memoryview(cbuf), nb)
+                        else:
 
-                        def read_all(blocks: list[tuple[int, int, int]] = blocks) -> list[Any]:
-                            fs = [arr[chunk(*c)].read() for c in blocks]
-                            return [f.result() for f in fs]
+                            def read_all(blocks: list[tuple[int, int, int]] = blocks) -> list[Any]:
+                                fs = [arr[chunk(*c)].read() for c in blocks]
+                                return [f.result() for f in fs]
 
-                        dt, got = timed(read_all)
-                        for c, v in zip(blocks, got, strict=True):
-                            self.checks.equal(f"blocks run {run} ts {c}", v, self.ref[chunk(*c)])
-                    t[side] += dt
-            self.add_times(row, run, t, "tensorstore", k * len(reqs) * C**3)
+                            dt, got = timed(read_all)
+                            for c, v in zip(blocks, got, strict=True):
+                                self.checks.equal(
+                                    f"blocks run {run} ts {c}", v, self.ref[chunk(*c)]
+                                )
+                        t[side] += dt
+                self.add_times(row, run, t, "tensorstore", k * len(reqs) * C**3)
+                if self.counts(run):  # the same bytes as the answer, as a rate of voxel bytes
+                    row.ceiling.append(rate(k * len(reqs) * C**3, t["ceiling"]))
+        finally:
+            peer.close()
+            h.stop_child(ceiling)
 
     # -- row 7: XY PNG --------------------------------------------------------------------------
 
@@ -598,6 +617,28 @@ def table(b: TableBench) -> list[str]:
     return out
 
 
+def ceiling_note(b: TableBench) -> list[str]:
+    """Row 3's HTTP transport ceiling: what a ready body of the answer's size gets, same run.
+
+    Row 3's peer reads in-process; this says how close the answer is to what any HTTP
+    answer of that many bytes gets from falcon + waitress on this machine.
+    """
+    r = b.rows.get("blocks")
+    if r is None or not r.ceiling:
+        return []
+    ours, ceil = statistics.median(r.ours), statistics.median(r.ceiling)
+    per_run = [o / c for o, c in zip(r.ours, r.ceiling, strict=True)]
+    tensorstore = statistics.median(r.peer)
+    return [
+        "",
+        f"Row 3's HTTP transport ceiling (falcon+waitress returning a ready body of the "
+        f"answer's size, interleaved in the same runs): {fmt(ceil)} MB/s; cas_dvid "
+        f"({fmt(ours)} MB/s) is at **{statistics.median(per_run):.2f}x** of it "
+        f"(min-max {min(per_run):.2f}-{max(per_run):.2f}), tensorstore in-process at "
+        f"{tensorstore / ceil:.2f}x of it.",
+    ]
+
+
 def versions() -> str:
     import importlib.metadata as md
 
@@ -640,6 +681,7 @@ def report(b: TableBench, command: str, wall: float, load0: tuple[float, ...]) -
         f"runs after {a.warmup} warm-up (the side going first alternates).",
         "",
         *table(b),
+        *ceiling_note(b),
         "",
         f"Correctness: {b.checks.count} reads compared byte for byte with the source; "
         + (

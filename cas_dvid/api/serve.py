@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import waitress
+
+from cas_dvid.api._body import BufferStream
 
 CONNECTION_LIMIT = 512
 """Open connections waitress keeps (its default, 100, let ~100 idle keep-alive clients
@@ -41,4 +44,32 @@ def serve(app: Any, host: str = "127.0.0.1", port: int = 8000, threads: int = 8)
     on loopback (PERF-NOTES.md).
     """
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    waitress.serve(app, host=host, port=port, threads=threads, **waitress_settings())
+    waitress.serve(
+        in_place_bodies(app), host=host, port=port, threads=threads, **waitress_settings()
+    )
+
+
+def in_place_bodies(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """Wrap ``app`` so waitress sends ``BufferStream`` bodies from their buffers, uncopied.
+
+    Waitress's ``wsgi.file_wrapper`` reads a body a send-buffer at a time and passes
+    each read straight to ``socket.send``, so reads there may be views (``views``);
+    anywhere else a body read stays ``bytes``, as a WSGI iterable's must.
+
+    PERF: a cached 256^3 raw GET went from 14.7 to 11.8 ms of server CPU (user 9.8 to
+    7.5), tools/bench_table.py row 1.
+    """
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        wrapper = environ.get("wsgi.file_wrapper")
+        if wrapper is not None:
+
+            def wrap(body: Any, block_size: int = 8192) -> Any:
+                if isinstance(body, BufferStream):
+                    body.views = True
+                return wrapper(body, block_size)
+
+            environ["wsgi.file_wrapper"] = wrap
+        return app(environ, start_response)
+
+    return wrapped

@@ -30,6 +30,30 @@ def block_array(store: ObjectStore, lay: Layout, value: bytes) -> Array:
     data = store.get(oid, Kind.BLOB)
     if value_tag(value) == JPEG_BLOB:
         return jpeg_decode(data, lay.block_shape)
+    return _as_block(lay, oid, data)
+
+
+def cached_block_array(store: ObjectStore, lay: Layout, value: bytes) -> Array | None:
+    """``block_array`` if the block's object is in the store's decoded cache, else None.
+
+    A cached object was verified when it was loaded, so this is a dict lookup and no
+    pool hand-off: the readers take cached blocks this way first and send only the
+    rest to the pool (a hand-off cost more than the lookup: 0.54 against 0.24 ms for
+    the 125 cached blocks of a 256^3 box).  JPEG blocks are None (decoding is pool work).
+    """
+    oid = value_ref(value)
+    if oid is None or value_tag(value) != BLOB:
+        return None
+    hit = store.cache.get(oid)
+    if hit is None:
+        return None
+    kind, data = hit
+    if kind is not Kind.BLOB:
+        raise CorruptObjectError(f"object {oid.hex()} is a {kind.name}, expected {Kind.BLOB.name}")
+    return _as_block(lay, oid, data)
+
+
+def _as_block(lay: Layout, oid: bytes, data: memoryview) -> Array:
     if data.nbytes != lay.block_bytes:
         raise CorruptObjectError(
             f"stored block {oid.hex()} has {data.nbytes} bytes, expected {lay.block_bytes}"

@@ -26,7 +26,11 @@ from cas_dvid.datatypes.base import (
 )
 from cas_dvid.datatypes.geometry import Box3, Point3, block_box
 from cas_dvid.datatypes.imageblk.blockcodec import resample_z, stream_encoder
-from cas_dvid.datatypes.imageblk.blockobjects import block_array, encode_blocks
+from cas_dvid.datatypes.imageblk.blockobjects import (
+    block_array,
+    cached_block_array,
+    encode_blocks,
+)
 from cas_dvid.datatypes.imageblk.layout import (
     EXTENTS_KEY,
     Layout,
@@ -37,7 +41,7 @@ from cas_dvid.datatypes.imageblk.layout import (
 )
 from cas_dvid.datatypes.jobs import Jobs
 from cas_dvid.datatypes.kernels.arb import Vec3, arb_pixel_limit, plan_arb, sample_blocks
-from cas_dvid.datatypes.kernels.assemble import copy_block
+from cas_dvid.datatypes.kernels.assemble import assemble_box
 from cas_dvid.datatypes.partial import require_blocks, require_covered
 from cas_dvid.datatypes.roi.store import RoiStore
 from cas_dvid.datatypes.streams import Coord
@@ -50,8 +54,6 @@ Array = npt.NDArray[Any]
 T = TypeVar("T")
 CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 """CPUs this process may run on."""
-Plan = tuple[bytes | None, tuple[slice, ...], tuple[slice, ...]]
-"""A block's tree value (None: not stored), where it goes in the output, what of it."""
 
 
 class ImageStore(TypeService):
@@ -121,15 +123,26 @@ class ImageStore(TypeService):
         return out
 
     def block_arrays(self, lay: Layout, values: Sequence[bytes]) -> list[Array]:
-        """Block arrays for tree values, in order, fetched on the store's pool (read-only views).
+        """Block arrays for tree values, in order (read-only views).
 
-        PERF: in one run of blocks per CPU, not one pool task a block: a cached block costs
-        ~2 us, a hand-off ~40 us (specificblocks of 32 cached blocks spent 1.3 ms a
-        request in ``SimpleQueue.put``).
+        Blocks in the decoded cache are taken here; the rest are fetched on the store's
+        pool, in one run of blocks per CPU.
+
+        PERF: not one pool task a block: a cached block costs ~2 us, a hand-off ~40 us
+        (specificblocks of 32 cached blocks spent 1.3 ms a request in
+        ``SimpleQueue.put``); and cached blocks not on the pool at all (0.24 against 0.54
+        ms for the 125 cached blocks of a 256^3 box).  Blocks to fetch go out in one run
+        per pool thread (file reads and hashing): a 256^3 box of uncached blocks read in
+        17.6 ms with 4 runs against 23.4 with 2 on this 2-CPU machine under load.
         """
-        runs = _split(list(values), self._chunks())
-        done = self.store.map(lambda run: [self._block(lay, v) for v in run], runs)
-        return [a for run in done for a in run]
+        arrays = [cached_block_array(self.store, lay, v) for v in values]
+        missing = [i for i, a in enumerate(arrays) if a is None]
+        if missing:
+            runs = _split([values[i] for i in missing], max(self._chunks(), self.store.threads))
+            done = self.store.map(lambda run: [self._block(lay, v) for v in run], runs)
+            for i, a in zip(missing, (a for run in done for a in run), strict=True):
+                arrays[i] = a
+        return [a for a in arrays if a is not None]
 
     def raw_blocks(self, at: At, inst: Instance, coords: Sequence[Coord]) -> dict[Coord, Array]:
         """Arrays of the stored blocks among ``coords``."""
@@ -193,35 +206,44 @@ class ImageStore(TypeService):
         ``stored`` (tree values by block, covering the box) skips the lookup: a streamed
         read looks its blocks up once so every slab comes from the same version.
 
-        PERF: fetching, verifying and copying run on the store's pool in one chunk of
-        blocks per CPU (hashing, file reads and numpy copies release the GIL), and only the
-        regions of missing blocks are zeroed.
+        PERF: the blocks are fetched (read, verified, decoded) on the store's pool in one run
+        per CPU, then the box is assembled by ``kernels.assemble.assemble_box`` in one
+        z-range per CPU (compiled, GIL released, zeros where no block is stored): 2.2 ms
+        a 256^3 box of cached 64^3 blocks on one thread, against 4.3 ms for a
+        ``copy_block`` and its Python per block.
         """
         lay = layout_of(inst)
         size = box.size
-        if out is None:
-            out = np.empty((size.z, size.y, size.x), dtype=lay.vtype.dtype)
         first, last = box.blocks(lay.block)
-        if stored is None:
-            stored = self.stored_in_box(at, inst, first, last)
-        plans: list[Plan] = []
-        for bz in range(first.z, last.z + 1):
-            for by in range(first.y, last.y + 1):
-                for bx in range(first.x, last.x + 1):
-                    dst, src = _copy_plan(box, lay.block, bx, by, bz)
-                    plans.append((stored.get((bx, by, bz)), dst, src))
-        chunks = max(1, min(len(plans), self._chunks()))
-        work = [plans[i::chunks] for i in range(chunks)]
-        target = out
-        self.store.map(lambda part: self._fill(lay, target, part), work)
-        return out
-
-    def _fill(self, lay: Layout, out: Array, plans: list[Plan]) -> None:
-        for value, dst, src in plans:
-            if value is None:
-                out[dst] = 0
-            else:
-                copy_block(out, dst, self._block(lay, value), src)
+        coords = [
+            (bx, by, bz)
+            for bz in range(first.z, last.z + 1)
+            for by in range(first.y, last.y + 1)
+            for bx in range(first.x, last.x + 1)
+        ]
+        if stored is None:  # PERF: one batch lookup, 0.20 ms for 125 blocks (0.30 by ranges)
+            stored = self.stored(at, inst, coords)
+        values = [stored.get(c) for c in coords]
+        fetched = iter(self.block_arrays(lay, [v for v in values if v is not None]))
+        blocks = [None if v is None else next(fetched) for v in values]
+        b = lay.block
+        origin = (
+            box.start.z - first.z * b.z,
+            box.start.y - first.y * b.y,
+            box.start.x - first.x * b.x,
+        )
+        target = out if out is not None and out.flags.c_contiguous else None
+        if target is None:
+            target = np.empty((size.z, size.y, size.x), dtype=lay.vtype.dtype)
+        parts = max(1, min(size.z, self._chunks()))
+        cuts = [size.z * i // parts for i in range(parts + 1)]
+        ranges = list(zip(cuts, cuts[1:], strict=False))
+        shape = lay.block_shape
+        self.store.map(lambda r: assemble_box(target, blocks, shape, origin, r), ranges)
+        if out is not None and out is not target:
+            out[...] = target
+            return out
+        return target
 
     def read_box(
         self,
@@ -430,22 +452,6 @@ def _split(items: list[T], parts: int) -> list[list[T]]:
     """``items`` in at most ``parts`` runs of consecutive items, in order."""
     size = -(-len(items) // max(1, parts)) or 1
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _copy_plan(
-    box: Box3, b: Point3, bx: int, by: int, bz: int
-) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-    """(destination in the output, source in the block) for block (bx, by, bz) within ``box``."""
-    dst, src = [], []
-    for lo, hi, start, edge in (
-        (box.start.z, box.stop.z, bz * b.z, b.z),
-        (box.start.y, box.stop.y, by * b.y, b.y),
-        (box.start.x, box.stop.x, bx * b.x, b.x),
-    ):
-        a, e = max(lo, start), min(hi, start + edge)
-        dst.append(slice(a - lo, e - lo))
-        src.append(slice(a - start, e - start))
-    return tuple(dst), tuple(src)
 
 
 def grow_extents(box: Box3) -> Callable[[bytes | None], bytes]:

@@ -122,3 +122,34 @@ def copy_block(
 ) -> None:
     """``kernels.assemble.copy_block`` as numpy says it: one strided assignment."""
     out[dst] = block[src]
+
+
+def assemble_box(
+    out: npt.NDArray[np.generic],
+    blocks: Sequence[npt.NDArray[np.generic] | None],
+    block_shape: tuple[int, int, int],
+    origin: tuple[int, int, int],
+    z_range: tuple[int, int] | None = None,
+) -> None:
+    """``kernels.assemble.assemble_box`` block by block, each a numpy strided assignment."""
+    nz, ny, nx = out.shape
+    z0, z1 = z_range if z_range is not None else (0, nz)
+    grid = [-(-(o + n) // b) for o, n, b in zip(origin, out.shape, block_shape, strict=True)]
+    i = 0
+    for kz in range(grid[0]):
+        for ky in range(grid[1]):
+            for kx in range(grid[2]):
+                block, i = blocks[i], i + 1
+                dst, src = [], []
+                for k, o, b, lo, hi in (
+                    (kz, origin[0], block_shape[0], z0, z1),
+                    (ky, origin[1], block_shape[1], 0, ny),
+                    (kx, origin[2], block_shape[2], 0, nx),
+                ):
+                    a, e = max(lo, k * b - o), min(hi, (k + 1) * b - o)
+                    dst.append(slice(a, max(a, e)))
+                    src.append(slice(a + o - k * b, max(a, e) + o - k * b))
+                if block is None:
+                    out[tuple(dst)] = 0
+                else:
+                    out[tuple(dst)] = block[tuple(src)]
