@@ -30,7 +30,7 @@ listing).  A writer that re-creates, byte for byte, an old object that is garbag
 the seconds between gc's last root read and its delete could lose it: ``put``
 refreshes an existing object's mtime, but gc decides on the mtimes it listed;
 ``verify`` would report it.  Objects in packs (``backends._packs``) list with their
-pack's mtime.
+pack's mtime, objects in logs (``backends._logs``) with their record's time.
 """
 
 from __future__ import annotations
