@@ -205,8 +205,8 @@ def _patch_child_once(
         return last, b"".join((header, *parts, data[ci + 8 :])), total
     total += count
     header = _HDR.pack(VERSION, level, FIXED, 0, n + 1, total, kw, vw)
-    parts = (data[h:ki], k, data[ki:vi], new_id, data[vi:ci], count.to_bytes(8, "little"))
-    return last, b"".join((header, *parts, data[ci:])), total
+    grown = (data[h:ki], k, data[ki:vi], new_id, data[vi:ci], count.to_bytes(8, "little"))
+    return last, b"".join((header, *grown, data[ci:])), total
 
 
 def patch_node(
