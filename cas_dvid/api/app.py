@@ -10,6 +10,7 @@ import falcon
 
 from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, console, openapi, types, zarrview
 from cas_dvid.api._common import Services
+from cas_dvid.api._fastkv import App, KeyGets
 from cas_dvid.api._instances import InstanceRoute
 from cas_dvid.api.access import Access
 from cas_dvid.api.budget import BudgetMiddleware, MemoryBudget
@@ -17,6 +18,7 @@ from cas_dvid.api.config import ServerConfig
 from cas_dvid.api.errors import handle_cas_error, handle_http_error, handle_unexpected
 from cas_dvid.backends import open_backend
 from cas_dvid.datatypes import Context, default_registry
+from cas_dvid.datatypes.keyvalue import KeyValueStore
 from cas_dvid.errors import CasDvidError
 from cas_dvid.objects import ObjectStore
 from cas_dvid.versions import VersionService
@@ -117,7 +119,7 @@ def create_app(
     # NOTE: after the checks, so a refused request never claims (or waits for) memory.
     claims = BudgetMiddleware(budget, config.max_body_bytes)
     middleware = [_Cors(), *checks, claims] if checks else [_CorsBudget(claims)]
-    app = falcon.App(middleware=middleware)
+    app = App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(CasDvidError, handle_cas_error)
@@ -125,6 +127,8 @@ def create_app(
 
     data = registry.open(Context(versions, store, max_voxel_bytes=config.max_voxel_bytes))
     s = Services(versions, registry, data, config, budget)
+    if not checks:  # (a token check is falcon middleware: the fast path would skip it)
+        app.key_gets = KeyGets(versions, registry, data.of(KeyValueStore))
     app.add_route("/api/help", _server.Help())
     app.add_route("/api/help/{typename}", _server.TypeHelp(registry))
     app.add_route("/api/heartbeat", _server.Heartbeat())
