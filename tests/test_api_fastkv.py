@@ -14,9 +14,9 @@ from cas_dvid.testing.live import LiveServer
 from cas_dvid.versions.stores import init_store, open_store_backend
 
 
-@pytest.fixture
-def app() -> App:
-    made = create_app(ServerConfig("memory://"))
+@pytest.fixture(params=[False, True], ids=["writable", "read-only"])
+def app(request: pytest.FixtureRequest) -> App:
+    made = create_app(ServerConfig("memory://", read_only=request.param))
     assert isinstance(made, App)
     return made
 
@@ -51,7 +51,9 @@ def _answer(
 
 def test_every_answer_equals_falcons(app: App) -> None:
     c = falcon.testing.TestClient(app)
-    root, child = _setup(c)
+    # (a read-only server serves a store another server wrote)
+    writer = create_app(ServerConfig("memory://"), app.key_gets.versions.store)  # type: ignore[union-attr]
+    root, child = _setup(falcon.testing.TestClient(writer))
     gets = [
         f"/api/node/{root}/kv/key/a",
         f"/api/node/{child}/kv/key/a",
