@@ -32,6 +32,8 @@ def child(i: int) -> tuple[bytes, int]:
     data=st.data(),
 )
 @example(entries={b"a": b"x", b"b": b"yy"}, ops={b"a": b"xx"}, level=0, data=None)
+@example(entries={b"a": b"x", b"b": b"yy"}, ops={b"a": b"xx"}, level=1, data=None)
+@example(entries={b"a": b"x", b"c": b"yy"}, ops={b"b": b"xx"}, level=1, data=None)
 @example(
     entries=dict.fromkeys([b"\0", b"\0\1", b"\1", b"\1\1"], b""),
     ops={b"\0\1": None},

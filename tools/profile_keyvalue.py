@@ -46,6 +46,7 @@ SECTIONS = [
     (local.LocalBackend, "cas_ref", "head swap"),
     (heads.Heads, "read", "head read"),
     (records.Records, "resolve", "version resolve"),
+    (records.Records, "load", "version resolve: record read"),
     (kv.KeyValueStore, "get", "kv get"),
     (tree.Tree, "get", "tree get"),
     (kv, "decode_values", "value decode"),

@@ -10,6 +10,7 @@ import falcon
 
 from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, console, openapi, types, zarrview
 from cas_dvid.api._common import Services
+from cas_dvid.api._fastkv import App, KeyGets
 from cas_dvid.api._instances import InstanceRoute
 from cas_dvid.api.access import Access
 from cas_dvid.api.budget import BudgetMiddleware, MemoryBudget
@@ -17,6 +18,7 @@ from cas_dvid.api.config import ServerConfig
 from cas_dvid.api.errors import handle_cas_error, handle_http_error, handle_unexpected
 from cas_dvid.backends import open_backend
 from cas_dvid.datatypes import Context, default_registry
+from cas_dvid.datatypes.keyvalue import KeyValueStore
 from cas_dvid.errors import CasDvidError
 from cas_dvid.objects import ObjectStore
 from cas_dvid.versions import VersionService
@@ -64,6 +66,32 @@ class _Cors:
             resp.set_header("Access-Control-Max-Age", "86400")
 
 
+class _CorsBudget(_Cors):
+    """``_Cors`` and ``BudgetMiddleware`` as one middleware, when no check sits between them.
+
+    PERF: falcon calls every middleware's methods on every request; a keyvalue GET
+    has nothing for either to do on the way in.
+    """
+
+    def __init__(self, budget: BudgetMiddleware) -> None:
+        self.budget = budget
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.method == "GET":
+            return
+        super().process_request(req, resp)
+        if not resp.complete:
+            self.budget.process_request(req, resp)
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, ok: bool
+    ) -> None:
+        try:
+            self.budget.process_response(req, resp, resource, ok)
+        finally:
+            super().process_response(req, resp, resource, ok)
+
+
 def create_app(
     config: ServerConfig, store: ObjectStore | None = None, budget: MemoryBudget | None = None
 ) -> falcon.App[falcon.Request, falcon.Response]:
@@ -83,14 +111,15 @@ def create_app(
         show_key=registry.show_key,
         resolve=registry.resolve,
     )
-    middleware: list[Any] = [_Cors()]
+    checks: list[Any] = []
     if config.read_only:
-        middleware.append(_ReadOnly())
+        checks.append(_ReadOnly())
     if config.write_token or config.read_token:
-        middleware.append(Access(versions, config.write_token, config.read_token))
+        checks.append(Access(versions, config.write_token, config.read_token))
     # NOTE: after the checks, so a refused request never claims (or waits for) memory.
-    middleware.append(BudgetMiddleware(budget, config.max_body_bytes))
-    app = falcon.App(middleware=middleware)
+    claims = BudgetMiddleware(budget, config.max_body_bytes)
+    middleware = [_Cors(), *checks, claims] if checks else [_CorsBudget(claims)]
+    app = App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(CasDvidError, handle_cas_error)
@@ -98,6 +127,8 @@ def create_app(
 
     data = registry.open(Context(versions, store, max_voxel_bytes=config.max_voxel_bytes))
     s = Services(versions, registry, data, config, budget)
+    if not (config.write_token or config.read_token):  # (read-only refuses no GET)
+        app.key_gets = KeyGets(versions, registry, data.of(KeyValueStore))
     app.add_route("/api/help", _server.Help())
     app.add_route("/api/help/{typename}", _server.TypeHelp(registry))
     app.add_route("/api/heartbeat", _server.Heartbeat())

@@ -59,8 +59,11 @@ def patch_fixed(
     if head is None or not head[1]:
         return None
     _, n, total, kw, vw = head
-    if hi - lo == 1 and not level:  # PERF: the usual leaf edit, in a few slices
-        return _patch_leaf_once(data, n, kw, vw, *ops[lo], bounds, touch)
+    if hi - lo == 1:
+        if not level:  # PERF: the usual leaf edit, in a few slices
+            return _patch_leaf_once(data, n, kw, vw, *ops[lo], bounds, touch)
+        if type(ops[lo][1]) is tuple:  # PERF: and its parents' entries for the new child
+            return _patch_child_once(data, level, n, total, kw, vw, *ops[lo], bounds)
     ko = HEADER_SIZE
     vo = ko + n * kw
     co = vo + n * vw
@@ -162,6 +165,48 @@ def _patch_leaf_once(
         return last, b"".join((data[:vi], v, data[vi + vw :])), n
     header = _HDR.pack(VERSION, 0, FIXED, 0, n + 1, n + 1, kw, vw)
     return last, b"".join((header, data[h:ki], k, data[ki:vi], v, data[vi:])), n + 1
+
+
+def _patch_child_once(
+    data: bytes,
+    level: int,
+    n: int,
+    total: int,
+    kw: int,
+    vw: int,
+    k: bytes,
+    v: tuple[bytes, int],
+    bounds: Container[bytes],
+) -> Patched | Literal[False] | None:
+    """``patch_fixed`` of a FIXED internal node for one ``(child id, count)`` put."""
+    h, vo = HEADER_SIZE, HEADER_SIZE + n * kw
+    co = vo + n * vw
+    lo, hi = 0, n  # (bisect on the key column in place, as _patch_leaf_once)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if data[h + mid * kw : h + mid * kw + kw] < k:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo == n:
+        return None  # past the last key: the node's end moves
+    ki, vi, ci = h + lo * kw, vo + lo * vw, co + 8 * lo
+    last = data[vo - kw : vo]
+    if len(k) != kw or (k in bounds and k != last):
+        return None  # the layout changes, or a new boundary splits the node
+    new_id, count = v
+    if data[ki : ki + kw] == k:
+        old = int.from_bytes(data[ci : ci + 8], "little")
+        if old == count and data[vi : vi + vw] == new_id:
+            return False
+        total += count - old
+        header = _HDR.pack(VERSION, level, FIXED, 0, n, total, kw, vw)
+        parts = (data[h:vi], new_id, data[vi + vw : ci], count.to_bytes(8, "little"))
+        return last, b"".join((header, *parts, data[ci + 8 :])), total
+    total += count
+    header = _HDR.pack(VERSION, level, FIXED, 0, n + 1, total, kw, vw)
+    grown = (data[h:ki], k, data[ki:vi], new_id, data[vi:ci], count.to_bytes(8, "little"))
+    return last, b"".join((header, *grown, data[ci:])), total
 
 
 def patch_node(

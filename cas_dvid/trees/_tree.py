@@ -326,7 +326,8 @@ class Tree:
 
 def _parse_batch(puts: Puts, deletes: Iterable[bytes]) -> list[tuple[bytes, bytes | None]]:
     """Check a batch and return its ops sorted by key (``None`` = delete)."""
-    if type(puts) is dict and len(puts) == 1 and deletes == ():  # PERF: one-key writes
+    # PERF: one-key writes (head writers hand ``deletes`` as an empty list)
+    if type(puts) is dict and len(puts) == 1 and type(deletes) in (tuple, list) and not deletes:
         ((k, v),) = puts.items()
         if (
             type(k) is bytes

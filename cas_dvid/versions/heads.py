@@ -186,9 +186,20 @@ class _Overlay:
 
 @dataclass(slots=True)
 class _Queue:
+    """The writers waiting on one head, and what this process last swapped into it.
+
+    ``last`` is the head this process's last successful swap left; ``trusted`` says the
+    head read before the swap after it found ``last`` unchanged (nobody else writes
+    this head), so the next apply may start from ``last`` without reading the ref.
+    The swap is a compare-and-swap on ``last``'s token either way: a head moved or
+    sealed by anyone else fails it, and the batch is re-applied on a fresh read.
+    """
+
     lock: threading.Lock = field(default_factory=threading.Lock)
     items: list[_Pending] = field(default_factory=list)
     items_lock: threading.Lock = field(default_factory=threading.Lock)
+    last: Head | None = None
+    trusted: bool = False
 
 
 class TreeReader:
@@ -239,7 +250,7 @@ class HeadWriter:
             if not me.done:
                 with q.items_lock:
                     batch, q.items = q.items, []
-                self._apply(node_uuid, data_uuid, batch, start, locked_msg)
+                self._apply(q, node_uuid, data_uuid, batch, start, locked_msg)
         if me.error is not None:
             raise me.error
         assert me.root is not None
@@ -247,6 +258,7 @@ class HeadWriter:
 
     def _apply(
         self,
+        q: _Queue,
         node_uuid: str,
         data_uuid: str,
         batch: list[_Pending],
@@ -254,7 +266,7 @@ class HeadWriter:
         locked_msg: str,
     ) -> None:
         try:
-            root, failed = self._swap_in(node_uuid, data_uuid, batch, start, locked_msg)
+            root, failed = self._swap_in(q, node_uuid, data_uuid, batch, start, locked_msg)
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting writer
             for p in batch:
                 p.error, p.done = exc, True
@@ -266,15 +278,24 @@ class HeadWriter:
 
     def _swap_in(
         self,
+        q: _Queue,
         node_uuid: str,
         data_uuid: str,
         batch: list[_Pending],
         start: Callable[[], ObjectId],
         locked_msg: str,
     ) -> tuple[ObjectId, dict[int, Exception]]:
-        """Resolve every write on the current root and swap; again on the winner's if lost."""
+        """Resolve every write on the current root and swap; again on the winner's if lost.
+
+        PERF: a head only this process writes is not read before each apply (``_Queue``):
+        a keyvalue POST saves one ref read.
+        """
         for _ in range(MAX_SWAP_ATTEMPTS):
-            head = self.heads.read(node_uuid, data_uuid)
+            if q.trusted and q.last is not None:
+                head: Head | None = q.last
+            else:
+                head = self.heads.read(node_uuid, data_uuid)
+                q.trusted = head is not None and head == q.last
             if head is not None and head.sealed:
                 raise LockedError(locked_msg)
             base = start() if head is None else head.root
@@ -290,9 +311,10 @@ class HeadWriter:
             puts, deletes = overlay.split()
             new_root = self.tree.apply(base, puts, deletes)
             try:
-                self.heads.swap(node_uuid, data_uuid, head, new_root)
+                q.last = self.heads.swap(node_uuid, data_uuid, head, new_root)
                 return new_root, failed
             except ConflictError:
+                q.last, q.trusted = None, False
                 continue  # another process moved the head: re-apply on its root
         raise ConflictError(
             f"gave up after {MAX_SWAP_ATTEMPTS} lost swaps on {head_ref(node_uuid, data_uuid)}"

@@ -51,18 +51,16 @@ class Records:
     def load(self, root: str) -> Repo:
         """Read a repo record (reusing the parsed copy when the bytes are unchanged)."""
         cached = self._cache.get(root)
-        if (
-            cached is not None
-            and self.metadata_ttl
-            and time.monotonic() - cached[2] < self.metadata_ttl
-        ):
+        ttl = self.metadata_ttl
+        if cached is not None and ttl and time.monotonic() - cached[2] < ttl:
             return cached[1]
         ref = read_ref(self.backend, repo_ref(root))
         if ref is None:
             self._cache.pop(root, None)
             raise NotFoundError(f"could not find repo with root {root}")
         if cached is not None and cached[0] == ref.value:
-            self._cache[root] = (ref.value, cached[1], time.monotonic())
+            if ttl:  # (the time read only matters to a TTL)
+                self._cache[root] = (ref.value, cached[1], time.monotonic())
             return cached[1]
         repo = self.parse(ref.value)
         self._cache[root] = (ref.value, repo, time.monotonic())

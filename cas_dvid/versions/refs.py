@@ -211,6 +211,9 @@ class Resolver:
 
     def resolve(self, spec: str) -> tuple[Repo, str]:
         """(record, node UUID) of a spec; 400-style errors for unknown or ambiguous ones."""
+        if spec in self._roots and ":" not in spec and "~" not in spec:  # PERF: a UUID seen
+            uuid, repo = self._match(spec)
+            return repo, uuid
         prefix, branch, steps = split_spec(spec.strip())
         if not prefix and branch is not None:
             roots = repo_roots(self.src)

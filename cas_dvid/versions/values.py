@@ -16,6 +16,7 @@ BLOB = 0x01
 JPEG_BLOB = 0x02  # a blob holding a JPEG-coded image block (DVID's lossy "jpeg" compression)
 BLOB_TAGS = frozenset((BLOB, JPEG_BLOB))
 MAX_INLINE = MAX_VALUE_SIZE - 1
+_INLINE_TAG = bytes((INLINE,))
 
 
 def encode_value(store: ObjectStore, value: bytes) -> tuple[bytes, ObjectId | None]:
@@ -50,13 +51,19 @@ def inline_payload(value: bytes) -> bytes:
 
 def decode_values(store: ObjectStore, values: list[bytes]) -> list[bytes]:
     """Payloads for tree values, fetching blob objects in one batch."""
+    if len(values) == 1:  # PERF: one key (a keyvalue GET) skips the batch
+        v = values[0]
+        if v[:1] == _INLINE_TAG:
+            return [v[1:]]
+        ref = value_ref(v)
+        if ref is not None:
+            return [bytes(store.get(ref, Kind.BLOB))]
     out: list[bytes | None] = [None] * len(values)
     blob_pos, blob_ids = [], []
     for i, v in enumerate(values):
-        ref = value_ref(v)
-        if v[:1] == bytes((INLINE,)):
+        if v[:1] == _INLINE_TAG:
             out[i] = v[1:]
-        elif ref is not None:
+        elif (ref := value_ref(v)) is not None:
             blob_pos.append(i)
             blob_ids.append(ref)
         else:
