@@ -208,3 +208,21 @@ def test_a_killed_writers_log_is_read_and_gc_may_rewrite_it(tmp_path: Path) -> N
     fresh = LocalBackend(tmp_path)
     assert fresh.has_many(done) == [False] * 450 + [True] * (len(done) - 450)
     assert fresh.get(done[-1]) == done[-1].encode() * 20
+
+
+def test_gc_rewriting_a_closed_log_keeps_records_its_view_had_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logs, "LOG_MAX_BYTES", 3000)
+    a = LocalBackend(tmp_path, create=True)
+    gc = LocalBackend(tmp_path)
+    ks = keys(5, 30)
+    for k in ks[:10]:
+        a.put_if_absent(k, [b"w" * 100])
+    assert gc.get(ks[0]) == b"w" * 100  # gc's view: the first ten records
+    for k in ks[10:]:
+        a.put_if_absent(k, [b"w" * 100])  # the log fills and is closed on the way
+    gc.delete_many(ks[:9])  # sparse in gc's stale view: it must read the rest first
+    fresh = LocalBackend(tmp_path)
+    assert fresh.has_many(ks) == [False] * 9 + [True] * 21
+    assert all(fresh.get(k) == b"w" * 100 for k in ks[9:])

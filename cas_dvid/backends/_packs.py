@@ -256,8 +256,15 @@ class PackSet(PackView):
                 if pack is None:
                     continue
                 self._read_dead(pack)
-                if pack.log and not (pack.closed or unwritten(self._file(pack))):
-                    continue  # NOTE: its writer appends still: the marks wait for a later gc
+                if pack.log:
+                    if not (pack.closed or unwritten(self._file(pack))):
+                        continue  # NOTE: its writer appends still: the marks wait for a gc
+                    try:  # NOTE: its last records may be unread here: a rewrite would drop them
+                        self._scan(name, pack)
+                    except FileNotFoundError:
+                        self._drop(name)  # rewritten or removed by another process
+                        continue
+                    self._read_dead(pack)
                 if pack.live <= 0:
                     self._remove(name)
                 elif pack.live * 2 < len(pack.members):
