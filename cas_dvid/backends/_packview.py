@@ -1,6 +1,7 @@
 """What a process knows of a file store's packs and logs: which holds each key, what died.
 
-Readers keep an index of every pack and log in memory (~150 bytes a member), loaded at
+Readers keep an index of every pack and log in memory (~150 bytes a packed member,
+~340 a logged one, with its write time), loaded at
 the first lookup and refreshed from a listing of ``packs/`` when a key is not found, so
 packs and logs another process wrote are found (a log's tail is scanned again when it
 grew).  A "present" answer from a pack first re-reads the pack's ``.dead`` file if it
