@@ -1,14 +1,14 @@
 """What a process knows of a file store's packs and logs: which holds each key, what died.
 
 Readers keep an index of every pack and log in memory (~150 bytes a packed member,
-~340 a logged one, with its write time), loaded at
-the first lookup and refreshed from a listing of ``packs/`` when a key is not found, so
-packs and logs another process wrote are found (a log's tail is scanned again when it
-grew).  A "present" answer from a pack first re-reads the pack's ``.dead`` file if it
-grew: another process's gc may have deleted the member, and a stale "present" would
-skip a write and lose the object.  NOTE: a plain read does not re-read it (a syscall
-per block read): a member another process's gc just deleted may still be read from a
-pack or log that holds it, valid bytes of that id, until the file is rewritten.
+~340 a logged one, with its write time), loaded at the first lookup and refreshed
+from a listing of ``packs/`` when a key is not found, so packs and logs another
+process wrote are found (a log's tail is scanned again when it grew).  A "present"
+answer from a pack first re-reads the pack's ``.dead`` file if it grew: another
+process's gc may have deleted the member, and a stale "present" would skip a write
+and lose the object.  NOTE: a plain read does not re-read it (a syscall per block
+read): a member another process's gc just deleted may still be read from a pack or
+log that holds it, valid bytes of that id, until the file is rewritten.
 ``_packs.PackSet`` adds the writes.
 """
 
