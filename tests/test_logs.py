@@ -173,13 +173,15 @@ def test_a_flipped_byte_in_a_log_is_detected(tmp_path: Path) -> None:
 
 
 _WRITER = """
-import sys
+import sys, time
 from cas_dvid.backends import LocalBackend
 b = LocalBackend(sys.argv[1])
-for i in range(100000):
+for i in range(600):
     k = f"{i:08x}" + "0" * 56
     b.put_if_absent(k, [k.encode() * 20])
     print(k, flush=True)
+print("end", flush=True)
+time.sleep(600)  # alive, holding its log, until killed
 """
 
 
@@ -195,18 +197,22 @@ def test_a_killed_writers_log_is_read_and_gc_may_rewrite_it(tmp_path: Path) -> N
     done = [proc.stdout.readline().split()[0] for _ in range(500)]
     reader = LocalBackend(tmp_path)
     assert reader.get(done[-1]) == done[-1].encode() * 20  # read while it appends
+    while (line := proc.stdout.readline().strip()) != "end":
+        done.append(line)  # all 600 written, the writer alive
     reader.delete_many(done[:400])  # its writer lives: marked dead, the log stays
-    (log,) = files(tmp_path, ".log")
+    assert len(files(tmp_path, ".log")) == 1
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done += [line.split()[0] for line in proc.stdout.read().splitlines() if line.strip()]
+    done += [line for line in proc.stdout.read().split() if line != "end"]
+    assert len(done) == 600
     fresh = LocalBackend(tmp_path)
-    assert fresh.has_many(done) == [False] * 400 + [True] * (len(done) - 400)
+    assert fresh.has_many(done) == [False] * 400 + [True] * 200
     gc = LocalBackend(tmp_path)
     gc.delete_many(done[400:450])  # now unwritten, and less than half live: rewritten
-    assert files(tmp_path, ".log") == [] and len(files(tmp_path, ".pack")) == 1
+    assert files(tmp_path, ".log") == []
+    assert len(files(tmp_path, ".pack")) == 1
     fresh = LocalBackend(tmp_path)
-    assert fresh.has_many(done) == [False] * 450 + [True] * (len(done) - 450)
+    assert fresh.has_many(done) == [False] * 450 + [True] * 150
     assert fresh.get(done[-1]) == done[-1].encode() * 20
 
 
