@@ -138,13 +138,7 @@ def _patch_leaf_once(
     if v is touch:
         return False
     h, vo = HEADER_SIZE, HEADER_SIZE + n * kw
-    lo, hi = 0, n  # PERF: bisect on the key column in place; unpacking it costs more
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if data[h + mid * kw : h + mid * kw + kw] < k:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = _bisect_keys(data, n, kw, k)
     i, ki, vi = lo, h + lo * kw, vo + lo * vw
     if i == n:
         return False if v is None else None  # (a put past the last key moves the node's end)
@@ -167,6 +161,22 @@ def _patch_leaf_once(
     return last, b"".join((header, data[h:ki], k, data[ki:vi], v, data[vi:])), n + 1
 
 
+def _bisect_keys(data: bytes, n: int, kw: int, k: bytes) -> int:
+    """Where ``k`` goes among a FIXED node's ``n`` keys of width ``kw`` (bisect_left).
+
+    PERF: on the key column in place; unpacking it costs more.
+    """
+    h = HEADER_SIZE
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if data[h + mid * kw : h + mid * kw + kw] < k:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def _patch_child_once(
     data: bytes,
     level: int,
@@ -181,13 +191,7 @@ def _patch_child_once(
     """``patch_fixed`` of a FIXED internal node for one ``(child id, count)`` put."""
     h, vo = HEADER_SIZE, HEADER_SIZE + n * kw
     co = vo + n * vw
-    lo, hi = 0, n  # (bisect on the key column in place, as _patch_leaf_once)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if data[h + mid * kw : h + mid * kw + kw] < k:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = _bisect_keys(data, n, kw, k)
     if lo == n:
         return None  # past the last key: the node's end moves
     ki, vi, ci = h + lo * kw, vo + lo * vw, co + 8 * lo
