@@ -38,6 +38,13 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def make_dir(path: str, *, fsync: bool) -> None:
+    """Create a folder (and its parents); with ``fsync``, make its entry durable too."""
+    os.makedirs(path, exist_ok=True)
+    if fsync:
+        fsync_dir(os.path.dirname(path))
+
+
 def write_new(path: str, parts: Parts, *, fsync: bool) -> None:
     """Create ``path`` (its folder too if missing) holding ``parts``; fsync it if asked.
 
@@ -47,7 +54,7 @@ def write_new(path: str, parts: Parts, *, fsync: bool) -> None:
     try:
         fd = os.open(path, flags, 0o644)
     except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        make_dir(os.path.dirname(path), fsync=fsync)
         fd = os.open(path, flags, 0o644)
     try:
         write_all(fd, parts)

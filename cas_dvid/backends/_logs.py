@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from cas_dvid.backends._files import fsync_dir, write_all
+from cas_dvid.backends._files import fsync_dir, make_dir, write_all
 from cas_dvid.backends._packfile import RECORD, RECORD_END, RECORD_OBJECT, encode_records
 from cas_dvid.backends.abc import Parts
 from cas_dvid.errors import BackendError
@@ -102,7 +102,7 @@ class LogWriter:
             try:
                 fd = os.open(tmp, flags, 0o644)
             except FileNotFoundError:
-                os.makedirs(self.folder, exist_ok=True)
+                make_dir(self.folder, fsync=self.fsync)
                 fd = os.open(tmp, flags, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
