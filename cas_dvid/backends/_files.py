@@ -29,6 +29,11 @@ def write_all(fd: int, parts: Parts) -> None:
             todo[0] = memoryview(todo[0]).cast("B")[n:]
 
 
+def parts_size(parts: Parts) -> int:
+    """Return the bytes ``parts`` hold (memoryviews count their ``nbytes``)."""
+    return sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
+
+
 def fsync_dir(path: str) -> None:
     """Make a directory's new entries durable."""
     fd = os.open(path, os.O_RDONLY)

@@ -39,7 +39,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from cas_dvid.backends._files import fsync_dir, write_all, write_new
+from cas_dvid.backends._files import fsync_dir, parts_size, write_all, write_new
 from cas_dvid.backends._logs import LOG_OBJECT_MAX
 from cas_dvid.backends._memory import check_token, ref_token
 from cas_dvid.backends._packs import PACK_MIN, PackSet
@@ -121,8 +121,10 @@ class LocalBackend(Backend):
         if len(new) >= PACK_MIN:
             self._packs.write(new)
             return fresh
-        small = [(k, p) for k, p in new if _size(p) <= LOG_OBJECT_MAX]
-        files = [(k, p) for k, p in new if _size(p) > LOG_OBJECT_MAX]
+        small: list[tuple[str, Parts]] = []
+        files: list[tuple[str, Parts]] = []
+        for item in new:
+            (small if parts_size(item[1]) <= LOG_OBJECT_MAX else files).append(item)
         if small:
             files += self._packs.append(small)
         for key, parts in files:
@@ -134,7 +136,7 @@ class LocalBackend(Backend):
         # PERF: a stat is ~3 us; writing a file that exists costs ~100x that.
         if _touch(self._path(key)) or self._packs.touch(key):
             return False
-        if _size(parts) <= LOG_OBJECT_MAX and not self._packs.append([(key, parts)]):
+        if parts_size(parts) <= LOG_OBJECT_MAX and not self._packs.append([(key, parts)]):
             return True
         return self._put_file(key, parts)
 
@@ -294,10 +296,6 @@ class LocalBackend(Backend):
                 if name.startswith(prefix):
                     names.append(name)
         yield from sorted(names)
-
-
-def _size(parts: Parts) -> int:
-    return sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
 
 
 def _touch(path: str) -> bool:

@@ -17,6 +17,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from cas_dvid.backends._files import parts_size
 from cas_dvid.backends.abc import BytesLike, Parts
 from cas_dvid.errors import BackendError
 
@@ -35,9 +36,7 @@ def encode_pack(
     body: list[BytesLike] = []
     members = {}
     for key, parts in items:
-        size = 0
-        for p in parts:
-            size += p.nbytes if isinstance(p, memoryview) else len(p)
+        size = parts_size(parts)
         body += parts
         kb = key.encode()
         entries.append(bytes((len(kb),)) + kb + _ENTRY.pack(off, size))
@@ -83,9 +82,7 @@ def encode_records(
     members = {}
     off = base
     for key, data in items:
-        size = 0
-        for p in data:
-            size += p.nbytes if isinstance(p, memoryview) else len(p)
+        size = parts_size(data)
         kb = key.encode()
         parts.append(RECORD.pack(kind, len(kb), size, when) + kb)
         parts += data

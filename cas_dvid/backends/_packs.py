@@ -50,7 +50,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 
-from cas_dvid.backends._files import fsync_dir, write_new
+from cas_dvid.backends._files import fsync_dir, parts_size, write_new
 from cas_dvid.backends._logs import LogWriter, unwritten
 from cas_dvid.backends._packfile import RECORD_OBJECT, RECORD_TOUCH, encode_pack
 from cas_dvid.backends._packview import MERGE_FANIN, MERGE_MAX_BYTES, Pack, PackView
@@ -221,7 +221,7 @@ class PackSet(PackView):
         self._ensure()
         with self._lock:
             if name not in self._packs:
-                size = sum(p.nbytes if isinstance(p, memoryview) else len(p) for p in parts)
+                size = parts_size(parts)
                 self._add(Pack(name, members, size), new=True)
         return name
 
