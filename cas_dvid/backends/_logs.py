@@ -30,6 +30,7 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from cas_dvid.backends._files import fsync_dir, make_dir, write_all
 from cas_dvid.backends._packfile import RECORD, RECORD_END, RECORD_OBJECT, encode_records
@@ -41,6 +42,17 @@ LOG_OBJECT_MAX = 64 << 10
 LOG_MAX_BYTES = 16 << 20
 """A log this big is closed and a new one started (a closed log is never copied: gc
 rewrites it into a pack once less than half of it is live)."""
+
+
+class Appended(NamedTuple):
+    """What one ``LogWriter.append`` did."""
+
+    name: str  # the log
+    fresh: bool  # a log this append opened
+    members: dict[str, tuple[int, int]]  # key -> (offset, length) of its records
+    end: int  # the log's size after them
+    when: float  # the time written in the records
+    closed: bool  # the append filled the log, which is now closed
 
 
 class LogWriter:
@@ -59,10 +71,8 @@ class LogWriter:
         """Return the file of the log ``name``."""
         return f"{self.folder}/{name}.log"
 
-    def append(
-        self, items: Sequence[tuple[str, Parts]], kind: bytes = RECORD_OBJECT
-    ) -> tuple[str, bool, dict[str, tuple[int, int]], bool]:
-        """Append ``items`` as records; return (log name, new log?, their index, closed?).
+    def append(self, items: Sequence[tuple[str, Parts]], kind: bytes = RECORD_OBJECT) -> Appended:
+        """Append ``items`` as records.
 
         The caller holds ``lock`` until it has indexed the records.  A log this append
         filled is closed: an end record, then its fd (and flock) let go; later appends
@@ -76,23 +86,24 @@ class LogWriter:
             fresh = True
         assert self._fd is not None
         assert self.name is not None
-        parts, members, nbytes = encode_records(items, self._size, time.time(), kind)
+        when = time.time()
+        parts, members, nbytes = encode_records(items, self._size, when, kind)
         try:
             write_all(self._fd, parts)
             if self.fsync:
                 os.fdatasync(self._fd)
         except OSError as exc:
             name = self.name
-            self._detach(close=True)  # torn tail: an orphan to seal, never appended to
+            self._detach(close=True)  # a torn tail: the log is never appended to again
             raise BackendError(f"appending to {self.path(name)}: {exc}") from exc
         self._size += nbytes
-        name, closed = self.name, False
+        done = Appended(self.name, fresh, members, self._size, when, False)
         if self._size >= LOG_MAX_BYTES:
             with contextlib.suppress(OSError):  # NOTE: without it the log reads as orphaned
                 os.write(self._fd, RECORD.pack(RECORD_END, 0, 0, time.time()))
             self._detach(close=True)
-            closed = True
-        return name, fresh, members, closed
+            done = done._replace(closed=True)
+        return done
 
     def _open(self) -> None:
         name = secrets.token_hex(16)

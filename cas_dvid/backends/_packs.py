@@ -47,7 +47,6 @@ import contextlib
 import os
 import secrets
 import threading
-import time
 from collections.abc import Iterator, Sequence
 
 from cas_dvid.backends._files import fsync_dir, parts_size, write_new
@@ -187,20 +186,18 @@ class PackSet(PackView):
 
     def _append(self, items: Sequence[tuple[str, Parts]], kind: bytes) -> None:
         """Append records (the caller holds the log's lock and ``_lock``)."""
-        name, fresh, members, closed = self._log.append(items, kind)
-        now = time.time()
-        pack = self._packs.get(name)
+        done = self._log.append(items, kind)
+        pack = self._packs.get(done.name)
         if pack is None:
-            pack = Pack(name, {}, 0, log=True) if fresh else self._scan(name)
-            self._add(pack, new=fresh)
-        pack.size = max(pack.size, max((o + n for o, n in members.values()), default=0))
+            pack = Pack(done.name, {}, 0, log=True) if done.fresh else self._scan(done.name)
+            self._add(pack, new=done.fresh)
+        pack.size = max(pack.size, done.end)
         if kind == RECORD_TOUCH:
-            for key in members:
-                self._touched[key] = now
+            self._touched.update(dict.fromkeys(done.members, done.when))
         else:
-            pack.times.update(dict.fromkeys(members, now))
-            self._index(pack, members)
-        pack.closed = pack.closed or closed
+            pack.times.update(dict.fromkeys(done.members, done.when))
+            self._index(pack, done.members)
+        pack.closed = pack.closed or done.closed
 
     def _publish(self, parts: list[BytesLike], members: dict[str, tuple[int, int]]) -> str:
         # NOTE: a random name is never taken, so a rename publishes the file (PERF: one
