@@ -15,6 +15,12 @@ from cas_dvid.errors import InvalidInputError, TooLargeError
 from cas_dvid.objects import ObjectStore
 from cas_dvid.versions import VersionService
 
+CORS_HEADERS = (
+    ("access-control-allow-origin", "*"),
+    ("access-control-expose-headers", "ETag, Content-Length, Content-Range, Content-Type"),
+)
+"""The CORS headers of every answer (``app._Cors``, and the keyvalue GET fast path)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Services:

@@ -17,6 +17,7 @@ from typing import Any
 
 import falcon
 
+from cas_dvid.api._common import CORS_HEADERS
 from cas_dvid.datatypes import TypeRegistry
 from cas_dvid.datatypes.keyvalue import KeyValueStore
 from cas_dvid.versions import VersionService
@@ -24,8 +25,7 @@ from cas_dvid.versions import VersionService
 _HEADERS = (
     ("content-type", "application/octet-stream"),
     ("accept-ranges", "bytes"),
-    ("access-control-allow-origin", "*"),
-    ("access-control-expose-headers", "ETag, Content-Length, Content-Range, Content-Type"),
+    *CORS_HEADERS,
 )
 """What falcon sends for such a GET (the handler's two, then the CORS middleware's)."""
 

@@ -9,7 +9,7 @@ from typing import Any
 import falcon
 
 from cas_dvid.api import _ext, _nodes, _repos, _server, _sync, console, openapi, types, zarrview
-from cas_dvid.api._common import Services
+from cas_dvid.api._common import CORS_HEADERS, Services
 from cas_dvid.api._fastkv import App, KeyGets
 from cas_dvid.api._instances import InstanceRoute
 from cas_dvid.api.access import Access
@@ -55,10 +55,8 @@ class _Cors:
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, ok: bool
     ) -> None:
-        resp.set_header("Access-Control-Allow-Origin", "*")
-        resp.set_header(
-            "Access-Control-Expose-Headers", "ETag, Content-Length, Content-Range, Content-Type"
-        )
+        for name, value in CORS_HEADERS:
+            resp.set_header(name, value)
         if req.method == "OPTIONS":
             resp.set_header("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
             asked = req.get_header("Access-Control-Request-Headers")
