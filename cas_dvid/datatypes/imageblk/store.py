@@ -210,7 +210,7 @@ class ImageStore(TypeService):
         per CPU, then the box is assembled by ``kernels.assemble.assemble_box`` in one
         z-range per CPU (compiled, GIL released, zeros where no block is stored): 2.2 ms
         a 256^3 box of cached 64^3 blocks on one thread, against 4.3 ms for a
-        ``copy_block`` and its Python per block.
+        kernel copying one block at a time, with its Python per block.
         """
         lay = layout_of(inst)
         size = box.size

@@ -114,16 +114,6 @@ def arb_value(
     return 255 if c > 255 else max(int(c), 0)
 
 
-def copy_block(
-    out: npt.NDArray[np.generic],
-    dst: tuple[slice, ...],
-    block: npt.NDArray[np.generic],
-    src: tuple[slice, ...],
-) -> None:
-    """``kernels.assemble.copy_block`` as numpy says it: one strided assignment."""
-    out[dst] = block[src]
-
-
 def assemble_box(
     out: npt.NDArray[np.generic],
     blocks: Sequence[npt.NDArray[np.generic] | None],
